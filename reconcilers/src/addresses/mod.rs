@@ -1,0 +1,3 @@
+//! addresses reconciler.
+
+pub mod netlink;

@@ -1,0 +1,12 @@
+//! The reconcilers of netconverge: one module per object kind, each diffing a desired `State`
+//! against an observed one, plus the `Kernel` boundary they plan against.
+#![warn(missing_docs)]
+
+pub mod addresses;
+pub mod kernel;
+pub mod links;
+pub mod model;
+pub mod plan;
+pub mod routes;
+pub mod rules;
+pub mod sysctl;

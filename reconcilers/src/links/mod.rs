@@ -1,0 +1,9 @@
+//! Links: creation, deletion and attributes of interfaces, one submodule per link kind.
+
+pub mod bridge;
+pub mod external;
+pub mod macvlan;
+pub mod netlink;
+pub mod tap;
+pub mod veth;
+pub mod vxlan;

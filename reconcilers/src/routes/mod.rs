@@ -1,0 +1,3 @@
+//! routes reconciler.
+
+pub mod netlink;

@@ -1,0 +1,3 @@
+//! rules reconciler.
+
+pub mod netlink;

@@ -1,0 +1,1 @@
+//! Desired state: loading, validation and conversion (being written).
