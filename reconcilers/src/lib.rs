@@ -7,6 +7,7 @@ pub mod kernel;
 pub mod links;
 pub mod model;
 pub mod plan;
+pub mod planner;
 pub mod routes;
 pub mod rules;
 pub mod sysctl;

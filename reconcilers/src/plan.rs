@@ -261,6 +261,9 @@ pub struct Change {
 pub struct Plan {
     /// The changes, grouped by object kind in dependency order.
     pub changes: Vec<Change>,
+    /// Desired objects that cannot be reached without touching something netconverge does not
+    /// own; a plan with conflicts must not be applied.
+    pub conflicts: Vec<String>,
 }
 
 /// Counts for the summary line.

@@ -1,3 +1,7 @@
-//! addresses reconciler.
+//! The addresses reconciler (diff) and its rtnetlink codec (netlink).
 
 pub mod netlink;
+
+mod diff;
+
+pub use diff::{diff, id};

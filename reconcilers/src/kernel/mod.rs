@@ -70,7 +70,6 @@ pub fn errno_name(errno: i32) -> &'static str {
         libc::ENETUNREACH => "ENETUNREACH",
         libc::EHOSTUNREACH => "EHOSTUNREACH",
         libc::ENOBUFS => "ENOBUFS",
-        libc::ENOTSUP if libc::ENOTSUP != libc::EOPNOTSUPP => "ENOTSUP",
         libc::EPROTONOSUPPORT => "EPROTONOSUPPORT",
         _ => "errno",
     }

@@ -7,3 +7,9 @@ pub mod netlink;
 pub mod tap;
 pub mod veth;
 pub mod vxlan;
+
+mod diff;
+pub mod ports;
+
+pub use diff::{diff, effective_up, without_replaced, LinkDiff};
+pub(crate) use diff::satisfied;

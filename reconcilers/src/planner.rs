@@ -1,0 +1,57 @@
+//! Composes the per-kind reconcilers into one plan. Each reconciler diffs its own kind and
+//! none calls another; the only hand-over is the set of links being replaced, which tells the
+//! address and route reconcilers what the kernel will drop along with those links.
+
+use crate::model::State;
+use crate::plan::{Action, Change, Object, ObjectKind, Op, Plan};
+use crate::{addresses, links, routes, rules};
+
+/// Plan the changes that turn `observed` into `desired`.
+///
+/// `desired` must be resolved (tap owners and groups as numeric ids) and `observed` must hold
+/// the sysctls `desired` names.
+pub fn plan(desired: &State, observed: &State) -> Plan {
+    let link_diff = links::diff(desired, observed);
+    let after_links = links::without_replaced(observed, &link_diff.replaced);
+    let mut changes = link_diff.changes;
+    changes.extend(sysctl_diff(desired, observed));
+    changes.extend(addresses::diff(desired, &after_links));
+    changes.extend(routes::diff(desired, &after_links));
+    changes.extend(rules::diff(desired, &after_links));
+    Plan {
+        changes,
+        conflicts: link_diff.conflicts,
+    }
+}
+
+/// Diff sysctls: a desired value that differs (or cannot be read yet, e.g. a per-interface
+/// sysctl of a link about to be created) is written. Sysctls are never "removed": dropping one
+/// from the desired state leaves the kernel's value as it is.
+fn sysctl_diff(desired: &State, observed: &State) -> Vec<Change> {
+    desired
+        .sysctls
+        .iter()
+        .filter(|(name, value)| observed.sysctls.get(*name) != Some(*value))
+        .map(|(name, value)| {
+            let before = observed.sysctls.get(name).map(|v| Object::Sysctl {
+                name: name.clone(),
+                value: v.clone(),
+            });
+            Change {
+                action: if before.is_some() { Action::Change } else { Action::Add },
+                kind: ObjectKind::Sysctl,
+                id: name.clone(),
+                before,
+                after: Some(Object::Sysctl {
+                    name: name.clone(),
+                    value: value.clone(),
+                }),
+                note: None,
+                ops: vec![Op::SetSysctl {
+                    name: name.clone(),
+                    value: value.clone(),
+                }],
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,107 @@
+//! The routes reconciler.
+
+use std::fmt::Write;
+
+use crate::links::satisfied;
+use crate::model::{Route, RouteType, State};
+use crate::plan::{Action, Change, Object, ObjectKind, Op};
+
+/// True when `observed` already is what `desired` asks for (ownership aside).
+fn matches(desired: &Route, observed: &Route) -> bool {
+    desired.kind == observed.kind
+        && desired.nexthops == observed.nexthops
+        && satisfied(&desired.src, &observed.src)
+        && desired.scope == observed.scope
+        && satisfied(&desired.mtu, &observed.mtu)
+}
+
+/// Diff routes of all tables. `observed` must already reflect link replacements.
+///
+/// A route at a desired key that differs is replaced in place (NLM_F_REPLACE), also when it is
+/// foreign: the desired state is authoritative at its own keys. A foreign route identical to
+/// the desired one is left as it is, so that `show` output checks clean against its host.
+/// Routes netconverge owns that are no longer desired are removed; foreign ones never are.
+pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
+    let mut out = Vec::new();
+    for (key, d) in &desired.routes {
+        match observed.routes.get(key) {
+            None => out.push(Change {
+                action: Action::Add,
+                kind: ObjectKind::Route,
+                id: id(d),
+                before: None,
+                after: Some(Object::Route(d.clone())),
+                note: None,
+                ops: vec![Op::AddRoute(d.clone())],
+            }),
+            Some(o) if matches(d, o) => {}
+            Some(o) => out.push(Change {
+                action: Action::Change,
+                kind: ObjectKind::Route,
+                id: id(d),
+                before: Some(Object::Route(o.clone())),
+                after: Some(Object::Route(d.clone())),
+                note: (!o.owned).then(|| "replace foreign route".to_string()),
+                ops: vec![Op::ReplaceRoute(d.clone())],
+            }),
+        }
+    }
+    for (key, o) in &observed.routes {
+        if o.owned && !desired.routes.contains_key(key) {
+            out.push(Change {
+                action: Action::Remove,
+                kind: ObjectKind::Route,
+                id: id(o),
+                before: Some(Object::Route(o.clone())),
+                after: None,
+                note: None,
+                ops: vec![Op::DeleteRoute(o.clone())],
+            });
+        }
+    }
+    out
+}
+
+/// How a route is named in plans and errors, in `ip route` words:
+/// `default via 192.168.1.254 dev eth0 table 102`.
+pub fn id(r: &Route) -> String {
+    let mut s = String::new();
+    if r.kind != RouteType::Unicast {
+        let _ = write!(s, "{} ", r.kind.name());
+    }
+    if r.to.prefix_len() == 0 {
+        s.push_str("default");
+    } else {
+        let _ = write!(s, "{}", r.to);
+    }
+    match r.nexthops.as_slice() {
+        [one] => {
+            if let Some(v) = one.via {
+                let _ = write!(s, " via {v}");
+            }
+            if let Some(d) = &one.dev {
+                let _ = write!(s, " dev {d}");
+            }
+        }
+        [] => {}
+        many => {
+            let _ = write!(s, " nexthops");
+            for n in many {
+                if let Some(v) = n.via {
+                    let _ = write!(s, " via {v}");
+                }
+                let _ = write!(s, " weight {}", n.weight);
+            }
+        }
+    }
+    if r.table != crate::model::TABLE_MAIN {
+        let _ = write!(s, " table {}", r.table);
+    }
+    if r.metric != Route::default_metric(r.family()) {
+        let _ = write!(s, " metric {}", r.metric);
+    }
+    if r.tos != 0 {
+        let _ = write!(s, " tos {:#x}", r.tos);
+    }
+    s
+}

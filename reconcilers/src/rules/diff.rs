@@ -1,0 +1,90 @@
+//! The policy rules reconciler.
+
+use std::fmt::Write;
+
+use crate::model::{Rule, RuleAction, State};
+use crate::plan::{Action, Change, Object, ObjectKind, Op};
+
+/// Diff rules. Rules have no in-place replace in the kernel, so a changed rule is deleted and
+/// added again (in the delete and add phases of the plan). Like routes, a foreign rule at a
+/// desired key is replaced only when it differs, and foreign rules are never removed.
+pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
+    let mut out = Vec::new();
+    for (key, d) in &desired.rules {
+        match observed.rules.get(key) {
+            None => out.push(Change {
+                action: Action::Add,
+                kind: ObjectKind::Rule,
+                id: id(d),
+                before: None,
+                after: Some(Object::Rule(d.clone())),
+                note: None,
+                ops: vec![Op::AddRule(d.clone())],
+            }),
+            Some(o) if o.action == d.action => {}
+            Some(o) => out.push(Change {
+                action: Action::Change,
+                kind: ObjectKind::Rule,
+                id: id(d),
+                before: Some(Object::Rule(o.clone())),
+                after: Some(Object::Rule(d.clone())),
+                note: (!o.owned).then(|| "replace foreign rule".to_string()),
+                ops: vec![Op::DeleteRule(o.clone()), Op::AddRule(d.clone())],
+            }),
+        }
+    }
+    for (key, o) in &observed.rules {
+        if o.owned && !desired.rules.contains_key(key) {
+            out.push(Change {
+                action: Action::Remove,
+                kind: ObjectKind::Rule,
+                id: id(o),
+                before: Some(Object::Rule(o.clone())),
+                after: None,
+                note: None,
+                ops: vec![Op::DeleteRule(o.clone())],
+            });
+        }
+    }
+    out
+}
+
+/// How a rule is named in plans and errors, in `ip rule` words:
+/// `10001: from all fwmark 0x1/0xff lookup 101`.
+pub fn id(r: &Rule) -> String {
+    let k = &r.key;
+    let mut s = format!("{}:", k.priority);
+    if k.not {
+        s.push_str(" not");
+    }
+    match &k.from {
+        Some(f) => {
+            let _ = write!(s, " from {f}");
+        }
+        None => s.push_str(" from all"),
+    }
+    if let Some(t) = &k.to {
+        let _ = write!(s, " to {t}");
+    }
+    if let Some((mark, mask)) = k.fwmark {
+        let _ = write!(s, " fwmark {mark:#x}");
+        if mask != u32::MAX {
+            let _ = write!(s, "/{mask:#x}");
+        }
+    }
+    if let Some(i) = &k.iif {
+        let _ = write!(s, " iif {i}");
+    }
+    if let Some(o) = &k.oif {
+        let _ = write!(s, " oif {o}");
+    }
+    match r.action {
+        RuleAction::Lookup(t) => {
+            let _ = write!(s, " lookup {t}");
+        }
+        RuleAction::Blackhole => s.push_str(" blackhole"),
+        RuleAction::Unreachable => s.push_str(" unreachable"),
+        RuleAction::Prohibit => s.push_str(" prohibit"),
+    }
+    s
+}

@@ -1,0 +1,391 @@
+//! Planner tests on the in-memory kernel: convergence in one pass, empty second plans, foreign
+//! objects untouched, and removal order the reverse of add order.
+
+use ipnet::IpNet;
+use proptest::prelude::*;
+use reconcilers::kernel::fake::FakeKernel;
+use reconcilers::kernel::Kernel;
+use reconcilers::model::*;
+use reconcilers::plan::{Action, Op, Phase, Plan};
+use reconcilers::planner::plan;
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+fn net(s: &str) -> IpNet {
+    s.parse().expect("valid prefix")
+}
+
+/// Plan against the fake, apply, and return the plan.
+fn converge(k: &mut FakeKernel, desired: &State) -> Plan {
+    let names: Vec<String> = desired.sysctls.keys().cloned().collect();
+    let observed = block_on(k.observe(&names)).expect("observe");
+    let p = plan(desired, &observed);
+    assert!(p.conflicts.is_empty(), "conflicts: {:?}", p.conflicts);
+    for (_, ops) in p.phases() {
+        for r in block_on(k.apply(&ops)) {
+            r.expect("fake apply");
+        }
+    }
+    p
+}
+
+fn replan(k: &mut FakeKernel, desired: &State) -> Plan {
+    let names: Vec<String> = desired.sysctls.keys().cloned().collect();
+    let observed = block_on(k.observe(&names)).expect("observe");
+    plan(desired, &observed)
+}
+
+/// A host with objects netconverge does not own: a NIC, its address, a route and a rule.
+fn foreign_host() -> State {
+    let mut s = State::default();
+    let mut eth = Link::new("eth0", LinkKind::External);
+    eth.mtu = Some(1500);
+    eth.mac = Some(MacAddr([2, 0, 0, 0, 0, 1]));
+    eth.up = Some(true);
+    s.add_link(eth);
+    s.add_address(Address {
+        link: "eth0".into(),
+        address: net("192.168.1.20/24"),
+        owned: false,
+    });
+    s.add_route(Route {
+        table: 200,
+        to: net("198.51.100.0/24"),
+        tos: 0,
+        metric: 0,
+        kind: RouteType::Unicast,
+        nexthops: vec![NextHop {
+            via: Some("192.168.1.9".parse().unwrap()),
+            dev: Some("eth0".into()),
+            weight: 1,
+            onlink: false,
+        }],
+        src: None,
+        scope: Scope::Global,
+        mtu: None,
+        owned: false,
+    });
+    s.add_rule(Rule {
+        key: RuleKey {
+            priority: 500,
+            family: Family::Inet,
+            from: Some(net("192.168.7.0/24")),
+            to: None,
+            fwmark: None,
+            iif: None,
+            oif: None,
+            not: false,
+        },
+        action: RuleAction::Lookup(200),
+        owned: false,
+    });
+    s
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generators of desired states (canonical, as the loader produces them).
+
+const TAPS: &[&str] = &["tap-a", "tap-b", "tap-c", "tap-d"];
+
+fn arb_tap() -> impl Strategy<Value = TapOpts> {
+    (
+        proptest::option::of(0u32..3),
+        proptest::option::of(0u32..3),
+        proptest::option::of(any::<bool>()),
+        proptest::option::of(any::<bool>()),
+    )
+        .prop_map(|(o, g, v, m)| TapOpts {
+            owner: o.map(Ident::Id),
+            group: g.map(Ident::Id),
+            vnet_hdr: v,
+            multi_queue: m,
+        })
+}
+
+fn route(table: u32, to: &str, via: &str, dev: &str, metric: u32) -> Route {
+    Route {
+        table,
+        to: net(to).trunc(),
+        tos: 0,
+        metric,
+        kind: RouteType::Unicast,
+        nexthops: vec![NextHop {
+            via: Some(via.parse().unwrap()),
+            dev: Some(dev.into()),
+            weight: 1,
+            onlink: false,
+        }],
+        src: None,
+        scope: Scope::Global,
+        mtu: None,
+        owned: false,
+    }
+}
+
+prop_compose! {
+    fn arb_desired()(
+        bridge in proptest::option::of((proptest::option::of(any::<bool>()), proptest::option::of(0u32..3000), proptest::option::of(1400u32..1500))),
+        taps in proptest::collection::btree_map(0usize..TAPS.len(), (arb_tap(), any::<bool>(), proptest::option::of(any::<bool>())), 0..4),
+        veth in any::<bool>(),
+        br_octet in 1u8..4,
+        weights in (1u32..5, 1u32..5),
+        multipath in any::<bool>(),
+        table_a in prop_oneof![Just(101u32), Just(1001u32)],
+        rule_prios in proptest::collection::btree_set(1000u32..1010, 0..3),
+        sysctl in proptest::option::of(prop_oneof![Just("0"), Just("1")]),
+        eth_mtu in proptest::option::of(prop_oneof![Just(1500u32), Just(9000u32)]),
+    ) -> State {
+        let mut s = State::default();
+        let mut eth = Link::new("eth0", LinkKind::External);
+        eth.mtu = eth_mtu;
+        s.add_link(eth);
+        s.add_address(Address { link: "eth0".into(), address: net("192.168.1.20/24"), owned: false });
+        if let Some((stp, fd, mtu)) = bridge {
+            let mut br = Link::new("br0", LinkKind::Bridge(BridgeOpts { stp, forward_delay: fd }));
+            br.mtu = mtu;
+            s.add_link(br);
+            s.add_address(Address { link: "br0".into(), address: net(&format!("10.0.{br_octet}.1/24")), owned: false });
+            s.add_route(route(table_a, &format!("10.9.{br_octet}.0/24"), &format!("10.0.{br_octet}.7"), "br0", 0));
+        }
+        for (i, (opts, in_bridge, up)) in taps {
+            let mut t = Link::new(TAPS[i], LinkKind::Tap(opts));
+            t.up = up;
+            if in_bridge && s.links.contains_key("br0") {
+                t.master = Some("br0".into());
+            }
+            s.add_link(t);
+        }
+        if veth {
+            s.add_link(Link::new("veth-a", LinkKind::Veth(VethOpts { peer: "veth-b".into() })));
+            s.add_link(Link::new("veth-b", LinkKind::Veth(VethOpts { peer: "veth-a".into() })));
+            s.add_address(Address { link: "veth-a".into(), address: net("172.16.0.1/30"), owned: false });
+        }
+        let (w1, w2) = weights;
+        let mut default = route(254, "0.0.0.0/0", "192.168.1.1", "eth0", 0);
+        if multipath {
+            default.nexthops = vec![
+                NextHop { via: Some("192.168.1.1".parse().unwrap()), dev: Some("eth0".into()), weight: w1, onlink: false },
+                NextHop { via: Some("192.168.1.254".parse().unwrap()), dev: Some("eth0".into()), weight: w2, onlink: false },
+            ];
+        }
+        s.add_route(default);
+        s.add_route(route(table_a, "0.0.0.0/0", "192.168.1.1", "eth0", 0));
+        s.add_route(route(102, "0.0.0.0/0", "192.168.1.254", "eth0", 0));
+        for (n, p) in rule_prios.into_iter().enumerate() {
+            s.add_rule(Rule {
+                key: RuleKey { priority: p, family: Family::Inet, from: None, to: None, fwmark: Some((n as u32 + 1, 0xff)), iif: None, oif: None, not: false },
+                action: RuleAction::Lookup(if n % 2 == 0 { table_a } else { 102 }),
+                owned: false,
+            });
+        }
+        if let Some(v) = sysctl {
+            s.sysctls.insert("net.ipv4.ip_forward".into(), v.into());
+        }
+        s
+    }
+}
+
+/// The objects of `host` that netconverge does not own, keyed for comparison.
+fn foreign(s: &State) -> (Vec<RouteKey>, Vec<RuleKey>, Vec<AddressKey>) {
+    (
+        s.routes.values().filter(|r| !r.owned).map(|r| r.key()).collect(),
+        s.rules.values().filter(|r| !r.owned).map(|r| r.key()).collect(),
+        s.addresses.values().filter(|a| !a.owned).map(|a| a.key()).collect(),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// From any earlier desired state, any new one converges in one pass, a second plan is
+    /// empty, and the foreign objects of the host survive (unless at a desired key).
+    #[test]
+    fn converges_in_one_pass_and_keeps_foreign_objects(first in arb_desired(), second in arb_desired()) {
+        let mut k = FakeKernel::new(foreign_host());
+        let before = foreign(&k.state);
+        for desired in [&first, &second] {
+            converge(&mut k, desired);
+            let again = replan(&mut k, desired);
+            prop_assert!(again.is_empty(), "second plan not empty: {:#?}", again.changes);
+            let writes = k.writes();
+            for (_, ops) in again.phases() { block_on(k.apply(&ops)); }
+            prop_assert_eq!(k.writes(), writes);
+        }
+        let after = foreign(&k.state);
+        for key in &before.0 {
+            prop_assert!(after.0.contains(key) || second.routes.contains_key(key), "foreign route {key:?} lost");
+        }
+        for key in &before.1 {
+            prop_assert!(after.1.contains(key) || second.rules.contains_key(key), "foreign rule {key:?} lost");
+        }
+        for key in &before.2 {
+            prop_assert!(k.state.addresses.contains_key(key), "foreign address {key:?} lost");
+        }
+        prop_assert!(k.state.links.contains_key("eth0"), "external link deleted");
+    }
+
+    /// Plans never remove or change a foreign object except one sitting at a desired key.
+    #[test]
+    fn plans_never_touch_foreign_objects(desired in arb_desired()) {
+        let mut k = FakeKernel::new(foreign_host());
+        let p = converge(&mut k, &desired);
+        for c in &p.changes {
+            for op in &c.ops {
+                match op {
+                    Op::DeleteRoute(r) => prop_assert!(r.owned, "deletes foreign route {:?}", r),
+                    Op::DeleteRule(r) => prop_assert!(r.owned || desired.rules.contains_key(&r.key()), "deletes foreign rule {:?}", r),
+                    Op::DeleteAddress(a) => prop_assert!(a.owned),
+                    Op::DeleteLink(n) => prop_assert!(n != "eth0"),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// In the flattened write order, removals come first, in the reverse of the add order.
+    #[test]
+    fn removal_order_is_reverse_of_add_order(first in arb_desired(), second in arb_desired()) {
+        let mut k = FakeKernel::new(foreign_host());
+        converge(&mut k, &first);
+        let observed = block_on(k.observe(&[])).unwrap();
+        let p = plan(&second, &observed);
+        let phases: Vec<Phase> = p.phases().into_iter().map(|(ph, _)| ph).collect();
+        let mut sorted = phases.clone();
+        sorted.sort();
+        prop_assert_eq!(&phases, &sorted);
+        let rank = |ph: Phase| match ph {
+            Phase::CreateLinks | Phase::CreateStackedLinks | Phase::SetLinks | Phase::DeleteLinks => 0,
+            Phase::Sysctls => 1,
+            Phase::AddAddresses | Phase::DeleteAddresses => 2,
+            Phase::AddRoutes | Phase::DeleteRoutes => 3,
+            Phase::AddRules | Phase::DeleteRules => 4,
+        };
+        let removals: Vec<i32> = phases.iter().filter(|p| **p <= Phase::DeleteLinks).map(|p| rank(*p)).collect();
+        let adds: Vec<i32> = phases.iter().filter(|p| **p > Phase::DeleteLinks).map(|p| rank(*p)).collect();
+        prop_assert!(removals.windows(2).all(|w| w[0] > w[1]), "removals not in reverse dependency order: {phases:?}");
+        prop_assert!(adds.windows(2).all(|w| w[0] <= w[1]), "adds not in dependency order: {phases:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Focused cases.
+
+fn bridge_with_tap() -> State {
+    let mut s = State::default();
+    s.add_link(Link::new("br0", LinkKind::Bridge(BridgeOpts::default())));
+    let mut tap = Link::new("tap0", LinkKind::Tap(TapOpts { owner: Some(Ident::Id(1000)), ..Default::default() }));
+    tap.master = Some("br0".into());
+    s.add_link(tap);
+    s.add_address(Address { link: "br0".into(), address: net("10.0.0.1/24"), owned: false });
+    s
+}
+
+#[test]
+fn a_new_tap_gets_alias_master_and_up_in_one_request() {
+    let desired = bridge_with_tap();
+    let p = plan(&desired, &State::default());
+    let sets: Vec<_> = p
+        .phases()
+        .into_iter()
+        .flat_map(|(_, ops)| ops)
+        .filter_map(|op| match op {
+            Op::SetLink(s) if s.name == "tap0" => Some(s),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sets.len(), 1);
+    assert_eq!(sets[0].alias.as_deref(), Some(LINK_ALIAS));
+    assert_eq!(sets[0].master, Some(Some("br0".to_string())));
+    assert_eq!(sets[0].up, Some(true));
+}
+
+#[test]
+fn removing_a_tap_deletes_it_but_removing_an_external_link_deletes_nothing() {
+    let mut k = FakeKernel::new(foreign_host());
+    let mut desired = bridge_with_tap();
+    let mut eth = Link::new("eth0", LinkKind::External);
+    eth.mtu = Some(1500);
+    desired.add_link(eth);
+    converge(&mut k, &desired);
+    desired.links.remove("tap0");
+    desired.links.remove("eth0");
+    let p = converge(&mut k, &desired);
+    let removed: Vec<_> = p.changes.iter().filter(|c| c.action == Action::Remove).map(|c| c.id.clone()).collect();
+    assert_eq!(removed, vec!["tap0".to_string()]);
+    assert!(k.state.links.contains_key("eth0"));
+}
+
+#[test]
+fn changing_multi_queue_recreates_the_tap_and_says_so() {
+    let mut k = FakeKernel::new(State::default());
+    let mut desired = bridge_with_tap();
+    converge(&mut k, &desired);
+    if let LinkKind::Tap(t) = &mut desired.links.get_mut("tap0").unwrap().kind {
+        t.multi_queue = Some(true);
+    }
+    let p = converge(&mut k, &desired);
+    let c = p.changes.iter().find(|c| c.id == "tap0").expect("tap change");
+    assert!(c.note.as_deref().unwrap_or("").starts_with("recreate"), "{:?}", c.note);
+    assert!(matches!(c.ops[0], Op::DeleteLink(_)));
+    // The recreated tap is back in its bridge and the bridge kept its address.
+    assert_eq!(k.state.links["tap0"].master.as_deref(), Some("br0"));
+    assert!(replan(&mut k, &desired).is_empty());
+}
+
+#[test]
+fn a_foreign_route_at_a_desired_key_is_replaced_and_labelled() {
+    let mut host = foreign_host();
+    let mut r = route(254, "0.0.0.0/0", "192.168.1.9", "eth0", 0);
+    r.owned = false;
+    host.add_route(r);
+    let mut desired = State::default();
+    desired.add_route(route(254, "0.0.0.0/0", "192.168.1.1", "eth0", 0));
+    let mut k = FakeKernel::new(host);
+    let p = converge(&mut k, &desired);
+    assert_eq!(p.changes.len(), 1);
+    assert_eq!(p.changes[0].note.as_deref(), Some("replace foreign route"));
+    assert!(matches!(p.changes[0].ops[0], Op::ReplaceRoute(_)));
+}
+
+#[test]
+fn an_identical_foreign_route_is_left_alone() {
+    let mut host = foreign_host();
+    host.add_route(route(254, "0.0.0.0/0", "192.168.1.1", "eth0", 0));
+    let mut desired = State::default();
+    desired.add_route(route(254, "0.0.0.0/0", "192.168.1.1", "eth0", 0));
+    assert!(plan(&desired, &host).is_empty());
+}
+
+#[test]
+fn a_foreign_link_of_another_kind_is_a_conflict_not_a_deletion() {
+    let mut host = State::default();
+    host.add_link(Link::new("tap0", LinkKind::Bridge(BridgeOpts { stp: Some(false), forward_delay: Some(0) })));
+    let p = plan(&bridge_with_tap(), &host);
+    assert_eq!(p.conflicts.len(), 1, "{:?}", p.conflicts);
+    assert!(p.conflicts[0].contains("tap0"));
+}
+
+#[test]
+fn veth_pair_declared_on_both_ends_is_created_once() {
+    let mut desired = State::default();
+    desired.add_link(Link::new("va", LinkKind::Veth(VethOpts { peer: "vb".into() })));
+    desired.add_link(Link::new("vb", LinkKind::Veth(VethOpts { peer: "va".into() })));
+    let p = plan(&desired, &State::default());
+    let creates = p.changes.iter().flat_map(|c| &c.ops).filter(|o| matches!(o, Op::CreateLink(_))).count();
+    assert_eq!(creates, 1);
+    let mut k = FakeKernel::new(State::default());
+    converge(&mut k, &desired);
+    assert!(replan(&mut k, &desired).is_empty());
+}
+
+#[test]
+fn summary_counts_actions() {
+    let p = plan(&bridge_with_tap(), &State::default());
+    let s = p.summary();
+    assert_eq!((s.add, s.change, s.remove), (3, 0, 0));
+}
