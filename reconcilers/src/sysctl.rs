@@ -1,1 +1,138 @@
-//! (being written)
+//! Sysctls through `/proc/sys`, by dotted name (`net.ipv4.ip_forward`).
+//!
+//! `/proc/sys/net` shows the network namespace of the thread that opens the file, so these are
+//! synchronous `std::fs` calls meant to run on the namespace thread of `run_in_netns` (an async
+//! file API would hop to a blocking-pool thread in another namespace).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::kernel::KernelError;
+use crate::model::normalize_sysctl_value;
+
+/// Root of the sysctl tree.
+pub const PROC_SYS: &str = "/proc/sys";
+
+/// The `/proc/sys` path of a sysctl name.
+///
+/// Follows sysctl(8): components are separated by `.`, and a `/` inside a component stands
+/// for a `.` in the file name (`net.ipv4.conf.eth0/100.rp_filter` is
+/// `/proc/sys/net/ipv4/conf/eth0.100/rp_filter`). A name whose first separator is `/` is
+/// taken as a path below `/proc/sys` as is.
+pub fn path_of(name: &str) -> Result<PathBuf, String> {
+    let slash_first = match (name.find('.'), name.find('/')) {
+        (Some(d), Some(s)) => s < d,
+        (None, Some(_)) => true,
+        _ => false,
+    };
+    let components: Vec<String> = if slash_first {
+        name.split('/').map(str::to_string).collect()
+    } else {
+        name.split('.').map(|c| c.replace('/', ".")).collect()
+    };
+    if components.len() < 2
+        || components
+            .iter()
+            .any(|c| c.is_empty() || c == "." || c == ".." || c.contains('\0'))
+    {
+        return Err(format!(
+            "`{name}` is not a sysctl name (like net.ipv4.ip_forward)"
+        ));
+    }
+    let mut path = PathBuf::from(PROC_SYS);
+    path.extend(components);
+    Ok(path)
+}
+
+fn error(operation: &str, name: &str, e: &std::io::Error) -> KernelError {
+    let errno = e.raw_os_error();
+    let err = KernelError::new(operation, format!("sysctl {name}"), errno);
+    match errno {
+        Some(libc::ENOENT) => err.with_hint("no such sysctl in this kernel or namespace"),
+        Some(libc::EACCES) | Some(libc::EPERM) if operation == "read" => {
+            err.with_hint("the sysctl is not readable (write-only)")
+        }
+        Some(libc::EACCES) | Some(libc::EPERM) => {
+            err.with_hint("needs CAP_NET_ADMIN/CAP_SYS_ADMIN (run as root)")
+        }
+        Some(libc::EINVAL) | Some(libc::ERANGE) => err.with_hint("the kernel rejected the value"),
+        _ => err,
+    }
+}
+
+/// Read a sysctl, whitespace-normalised; `Ok(None)` when it does not exist.
+pub fn read(name: &str) -> Result<Option<String>, KernelError> {
+    let path = path_of(name).map_err(|h| {
+        KernelError::new("read", format!("sysctl {name}"), Some(libc::EINVAL)).with_hint(h)
+    })?;
+    match std::fs::read_to_string(&path) {
+        Ok(v) => Ok(Some(normalize_sysctl_value(&v))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        // A directory (`net.ipv4`) is not a value; treat it as no such sysctl.
+        Err(e) if e.raw_os_error() == Some(libc::EISDIR) => Ok(None),
+        Err(e) => Err(error("read", name, &e)),
+    }
+}
+
+/// Read the named sysctls; missing ones are left out.
+pub fn read_all(names: &[String]) -> Result<BTreeMap<String, String>, KernelError> {
+    let mut out = BTreeMap::new();
+    for name in names {
+        if let Some(v) = read(name)? {
+            out.insert(name.clone(), v);
+        }
+    }
+    Ok(out)
+}
+
+/// Write a sysctl (one `write(2)`, as `sysctl -w` does).
+pub fn write(name: &str, value: &str) -> Result<(), KernelError> {
+    let path = path_of(name).map_err(|h| {
+        KernelError::new("write", format!("sysctl {name}"), Some(libc::EINVAL)).with_hint(h)
+    })?;
+    let mut data = value.to_string();
+    data.push('\n');
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, data.as_bytes()))
+        .map_err(|e| error("write", name, &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dotted_names_map_to_paths() {
+        assert_eq!(
+            path_of("net.ipv4.ip_forward").unwrap(),
+            PathBuf::from("/proc/sys/net/ipv4/ip_forward")
+        );
+        assert_eq!(
+            path_of("net.ipv4.conf.eth0/100.rp_filter").unwrap(),
+            PathBuf::from("/proc/sys/net/ipv4/conf/eth0.100/rp_filter")
+        );
+        assert_eq!(
+            path_of("net/ipv4/conf/eth0.100/rp_filter").unwrap(),
+            PathBuf::from("/proc/sys/net/ipv4/conf/eth0.100/rp_filter")
+        );
+    }
+
+    #[test]
+    fn bad_names_are_refused() {
+        for bad in ["", "net", "net..x", "net.ipv4.", "net/../etc", "../x.y"] {
+            assert!(path_of(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn reads_existing_and_skips_missing() {
+        // Reading is harmless in any namespace.
+        let v = read("kernel.ostype").unwrap();
+        assert_eq!(v.as_deref(), Some("Linux"));
+        assert_eq!(read("net.ipv4.no_such_sysctl_here").unwrap(), None);
+        let all = read_all(&["kernel.ostype".into(), "kernel.nope_nope".into()]).unwrap();
+        assert_eq!(all.len(), 1);
+    }
+}

@@ -10,6 +10,7 @@ use std::future::Future;
 use crate::model::State;
 use crate::plan::Op;
 
+pub mod events;
 pub mod fake;
 pub mod netlink;
 pub mod netns;
