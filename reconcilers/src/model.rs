@@ -89,12 +89,16 @@ impl FromStr for MacAddr {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let parts: Vec<&str> = s.split([':', '-']).collect();
         if parts.len() != 6 {
-            return Err(format!("`{s}` is not a MAC address (six hex bytes separated by `:`)"));
+            return Err(format!(
+                "`{s}` is not a MAC address (six hex bytes separated by `:`)"
+            ));
         }
         let mut out = [0u8; 6];
         for (i, p) in parts.iter().enumerate() {
             if p.is_empty() || p.len() > 2 {
-                return Err(format!("`{s}` is not a MAC address (six hex bytes separated by `:`)"));
+                return Err(format!(
+                    "`{s}` is not a MAC address (six hex bytes separated by `:`)"
+                ));
             }
             out[i] = u8::from_str_radix(p, 16)
                 .map_err(|_| format!("`{s}` is not a MAC address: `{p}` is not a hex byte"))?;

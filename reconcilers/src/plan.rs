@@ -264,6 +264,8 @@ pub struct Plan {
     /// Desired objects that cannot be reached without touching something netconverge does not
     /// own; a plan with conflicts must not be applied.
     pub conflicts: Vec<String>,
+    /// Foreign objects that shadow desired ones: not drift, but worth a warning.
+    pub warnings: Vec<String>,
 }
 
 /// Counts for the summary line.

@@ -18,9 +18,12 @@ pub fn plan(desired: &State, observed: &State) -> Plan {
     changes.extend(addresses::diff(desired, &after_links));
     changes.extend(routes::diff(desired, &after_links));
     changes.extend(rules::diff(desired, &after_links));
+    let mut warnings = routes::shadows(desired, observed);
+    warnings.extend(rules::shadows(desired, observed));
     Plan {
         changes,
         conflicts: link_diff.conflicts,
+        warnings,
     }
 }
 
@@ -38,7 +41,11 @@ fn sysctl_diff(desired: &State, observed: &State) -> Vec<Change> {
                 value: v.clone(),
             });
             Change {
-                action: if before.is_some() { Action::Change } else { Action::Add },
+                action: if before.is_some() {
+                    Action::Change
+                } else {
+                    Action::Add
+                },
                 kind: ObjectKind::Sysctl,
                 id: name.clone(),
                 before,
@@ -54,4 +61,36 @@ fn sysctl_diff(desired: &State, observed: &State) -> Vec<Change> {
             }
         })
         .collect()
+}
+
+/// Every object of `state` with the kind and id its changes would carry, in plan order (for
+/// reports that list objects in sync as well as drifted ones).
+pub fn object_ids(state: &State) -> Vec<(ObjectKind, String)> {
+    let mut out: Vec<(ObjectKind, String)> = Vec::new();
+    out.extend(state.links.keys().map(|n| (ObjectKind::Link, n.clone())));
+    out.extend(
+        state
+            .sysctls
+            .keys()
+            .map(|n| (ObjectKind::Sysctl, n.clone())),
+    );
+    out.extend(
+        state
+            .addresses
+            .values()
+            .map(|a| (ObjectKind::Address, addresses::id(&a.link, &a.address))),
+    );
+    out.extend(
+        state
+            .routes
+            .values()
+            .map(|r| (ObjectKind::Route, routes::id(r))),
+    );
+    out.extend(
+        state
+            .rules
+            .values()
+            .map(|r| (ObjectKind::Rule, rules::id(r))),
+    );
+    out
 }

@@ -193,9 +193,21 @@ prop_compose! {
 /// The objects of `host` that netconverge does not own, keyed for comparison.
 fn foreign(s: &State) -> (Vec<RouteKey>, Vec<RuleKey>, Vec<AddressKey>) {
     (
-        s.routes.values().filter(|r| !r.owned).map(|r| r.key()).collect(),
-        s.rules.values().filter(|r| !r.owned).map(|r| r.key()).collect(),
-        s.addresses.values().filter(|a| !a.owned).map(|a| a.key()).collect(),
+        s.routes
+            .values()
+            .filter(|r| !r.owned)
+            .map(|r| r.key())
+            .collect(),
+        s.rules
+            .values()
+            .filter(|r| !r.owned)
+            .map(|r| r.key())
+            .collect(),
+        s.addresses
+            .values()
+            .filter(|a| !a.owned)
+            .map(|a| a.key())
+            .collect(),
     )
 }
 
@@ -278,10 +290,20 @@ proptest! {
 fn bridge_with_tap() -> State {
     let mut s = State::default();
     s.add_link(Link::new("br0", LinkKind::Bridge(BridgeOpts::default())));
-    let mut tap = Link::new("tap0", LinkKind::Tap(TapOpts { owner: Some(Ident::Id(1000)), ..Default::default() }));
+    let mut tap = Link::new(
+        "tap0",
+        LinkKind::Tap(TapOpts {
+            owner: Some(Ident::Id(1000)),
+            ..Default::default()
+        }),
+    );
     tap.master = Some("br0".into());
     s.add_link(tap);
-    s.add_address(Address { link: "br0".into(), address: net("10.0.0.1/24"), owned: false });
+    s.add_address(Address {
+        link: "br0".into(),
+        address: net("10.0.0.1/24"),
+        owned: false,
+    });
     s
 }
 
@@ -315,7 +337,12 @@ fn removing_a_tap_deletes_it_but_removing_an_external_link_deletes_nothing() {
     desired.links.remove("tap0");
     desired.links.remove("eth0");
     let p = converge(&mut k, &desired);
-    let removed: Vec<_> = p.changes.iter().filter(|c| c.action == Action::Remove).map(|c| c.id.clone()).collect();
+    let removed: Vec<_> = p
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Remove)
+        .map(|c| c.id.clone())
+        .collect();
     assert_eq!(removed, vec!["tap0".to_string()]);
     assert!(k.state.links.contains_key("eth0"));
 }
@@ -329,8 +356,16 @@ fn changing_multi_queue_recreates_the_tap_and_says_so() {
         t.multi_queue = Some(true);
     }
     let p = converge(&mut k, &desired);
-    let c = p.changes.iter().find(|c| c.id == "tap0").expect("tap change");
-    assert!(c.note.as_deref().unwrap_or("").starts_with("recreate"), "{:?}", c.note);
+    let c = p
+        .changes
+        .iter()
+        .find(|c| c.id == "tap0")
+        .expect("tap change");
+    assert!(
+        c.note.as_deref().unwrap_or("").starts_with("recreate"),
+        "{:?}",
+        c.note
+    );
     assert!(matches!(c.ops[0], Op::DeleteLink(_)));
     // The recreated tap is back in its bridge and the bridge kept its address.
     assert_eq!(k.state.links["tap0"].master.as_deref(), Some("br0"));
@@ -364,7 +399,13 @@ fn an_identical_foreign_route_is_left_alone() {
 #[test]
 fn a_foreign_link_of_another_kind_is_a_conflict_not_a_deletion() {
     let mut host = State::default();
-    host.add_link(Link::new("tap0", LinkKind::Bridge(BridgeOpts { stp: Some(false), forward_delay: Some(0) })));
+    host.add_link(Link::new(
+        "tap0",
+        LinkKind::Bridge(BridgeOpts {
+            stp: Some(false),
+            forward_delay: Some(0),
+        }),
+    ));
     let p = plan(&bridge_with_tap(), &host);
     assert_eq!(p.conflicts.len(), 1, "{:?}", p.conflicts);
     assert!(p.conflicts[0].contains("tap0"));
@@ -373,10 +414,21 @@ fn a_foreign_link_of_another_kind_is_a_conflict_not_a_deletion() {
 #[test]
 fn veth_pair_declared_on_both_ends_is_created_once() {
     let mut desired = State::default();
-    desired.add_link(Link::new("va", LinkKind::Veth(VethOpts { peer: "vb".into() })));
-    desired.add_link(Link::new("vb", LinkKind::Veth(VethOpts { peer: "va".into() })));
+    desired.add_link(Link::new(
+        "va",
+        LinkKind::Veth(VethOpts { peer: "vb".into() }),
+    ));
+    desired.add_link(Link::new(
+        "vb",
+        LinkKind::Veth(VethOpts { peer: "va".into() }),
+    ));
     let p = plan(&desired, &State::default());
-    let creates = p.changes.iter().flat_map(|c| &c.ops).filter(|o| matches!(o, Op::CreateLink(_))).count();
+    let creates = p
+        .changes
+        .iter()
+        .flat_map(|c| &c.ops)
+        .filter(|o| matches!(o, Op::CreateLink(_)))
+        .count();
     assert_eq!(creates, 1);
     let mut k = FakeKernel::new(State::default());
     converge(&mut k, &desired);

@@ -7,8 +7,8 @@
 
 use futures::StreamExt;
 use netlink_packet_core::NetlinkPayload;
-use rtnetlink::MulticastGroup;
 use netlink_sys::AsyncSocket;
+use rtnetlink::MulticastGroup;
 use tokio::sync::mpsc;
 
 use super::KernelError;
@@ -32,7 +32,10 @@ pub fn subscribe() -> Result<mpsc::UnboundedReceiver<()>, KernelError> {
         .map_err(|e| KernelError::new("subscribe", "to rtnetlink events", e.raw_os_error()))?;
     // Bursts (a thousand taps deleted at once) must not overflow the socket buffer more than
     // necessary; an overrun still only means "re-dump everything".
-    let _ = conn.socket_mut().socket_mut().set_rx_buf_sz(4 * 1024 * 1024);
+    let _ = conn
+        .socket_mut()
+        .socket_mut()
+        .set_rx_buf_sz(4 * 1024 * 1024);
     tokio::spawn(conn);
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {

@@ -29,7 +29,8 @@ impl FakeKernel {
     }
 
     fn apply_one(&mut self, op: &Op) -> Result<(), KernelError> {
-        let err = |what: &str, obj: String, errno: i32| Err(KernelError::new(what, obj, Some(errno)));
+        let err =
+            |what: &str, obj: String, errno: i32| Err(KernelError::new(what, obj, Some(errno)));
         match op {
             Op::CreateLink(l) => {
                 if self.state.links.contains_key(&l.name) {
@@ -92,10 +93,18 @@ impl FakeKernel {
             }
             Op::AddAddress(a) => {
                 if !self.state.links.contains_key(&a.link) {
-                    return err("add", format!("address {} on {}", a.address, a.link), libc::ENODEV);
+                    return err(
+                        "add",
+                        format!("address {} on {}", a.address, a.link),
+                        libc::ENODEV,
+                    );
                 }
                 if self.state.addresses.contains_key(&a.key()) {
-                    return err("add", format!("address {} on {}", a.address, a.link), libc::EEXIST);
+                    return err(
+                        "add",
+                        format!("address {} on {}", a.address, a.link),
+                        libc::EEXIST,
+                    );
                 }
                 self.state.add_address(Address {
                     owned: true,

@@ -31,7 +31,11 @@ pub struct KernelError {
 
 impl KernelError {
     /// A new error without a hint.
-    pub fn new(operation: impl Into<String>, object: impl Into<String>, errno: Option<i32>) -> Self {
+    pub fn new(
+        operation: impl Into<String>,
+        object: impl Into<String>,
+        errno: Option<i32>,
+    ) -> Self {
         KernelError {
             object: object.into(),
             operation: operation.into(),

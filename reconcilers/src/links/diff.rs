@@ -39,11 +39,9 @@ pub struct LinkDiff {
 fn recreate_reason(desired: &Link, observed: &Link) -> Option<String> {
     match (&desired.kind, &observed.kind) {
         (LinkKind::External, _) => None,
-        (d, o) if std::mem::discriminant(d) != std::mem::discriminant(o) => Some(format!(
-            "kind changes from {} to {}",
-            o.name(),
-            d.name()
-        )),
+        (d, o) if std::mem::discriminant(d) != std::mem::discriminant(o) => {
+            Some(format!("kind changes from {} to {}", o.name(), d.name()))
+        }
         (LinkKind::Tap(d), LinkKind::Tap(o)) => {
             let want = d.multi_queue.unwrap_or(false);
             (want != o.multi_queue.unwrap_or(false))
@@ -60,8 +58,9 @@ fn recreate_reason(desired: &Link, observed: &Link) -> Option<String> {
                 && (d.port.unwrap_or(4789) == o.port.unwrap_or(4789));
             (!same).then(|| "vxlan options cannot change in place".to_string())
         }
-        (LinkKind::Macvlan(d), LinkKind::Macvlan(o)) => (d != o)
-            .then(|| "macvlan parent and mode cannot change in place".to_string()),
+        (LinkKind::Macvlan(d), LinkKind::Macvlan(o)) => {
+            (d != o).then(|| "macvlan parent and mode cannot change in place".to_string())
+        }
         _ => None,
     }
 }
@@ -87,8 +86,7 @@ fn attribute_set(desired: &Link, observed: Option<&Link>) -> LinkSet {
                 set.up = up;
             }
             if let (LinkKind::Bridge(d), LinkKind::Bridge(ob)) = (&desired.kind, &o.kind) {
-                if !satisfied(&d.stp, &ob.stp) || !satisfied(&d.forward_delay, &ob.forward_delay)
-                {
+                if !satisfied(&d.stp, &ob.stp) || !satisfied(&d.forward_delay, &ob.forward_delay) {
                     set.bridge = Some(d.clone());
                 }
             }

@@ -11,5 +11,5 @@ pub mod vxlan;
 mod diff;
 pub mod ports;
 
-pub use diff::{diff, effective_up, without_replaced, LinkDiff};
 pub(crate) use diff::satisfied;
+pub use diff::{diff, effective_up, without_replaced, LinkDiff};

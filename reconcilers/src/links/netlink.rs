@@ -108,7 +108,8 @@ pub fn parse_link(msg: &LinkMessage, names: &NameByIndex) -> Option<Link> {
     for attr in &msg.attributes {
         match attr {
             LinkAttribute::Mtu(m) => link.mtu = Some(*m),
-            LinkAttribute::Address(a) if a.len() == 6 => {
+            // An all-zero address (loopback) is no address: it cannot be set or declared.
+            LinkAttribute::Address(a) if a.len() == 6 && a.iter().any(|b| *b != 0) => {
                 let mut b = [0u8; 6];
                 b.copy_from_slice(a);
                 link.mac = Some(MacAddr(b));

@@ -37,20 +37,30 @@ mod tests {
 
     #[test]
     fn attaches_new_links_to_their_bridge() {
-
-        assert_eq!(master_change(&tap(Some("br0"), false), None), Some(Some("br0".into())));
+        assert_eq!(
+            master_change(&tap(Some("br0"), false), None),
+            Some(Some("br0".into()))
+        );
         assert_eq!(master_change(&tap(None, false), None), None);
     }
 
     #[test]
     fn moves_detaches_or_leaves_existing_links() {
-
         let moved = master_change(&tap(Some("br1"), false), Some(&tap(Some("br0"), true)));
         assert_eq!(moved, Some(Some("br1".into())));
-        assert_eq!(master_change(&tap(Some("br0"), false), Some(&tap(Some("br0"), true))), None);
+        assert_eq!(
+            master_change(&tap(Some("br0"), false), Some(&tap(Some("br0"), true))),
+            None
+        );
         // Ours: an absent master means "no master".
-        assert_eq!(master_change(&tap(None, false), Some(&tap(Some("br0"), true))), Some(None));
+        assert_eq!(
+            master_change(&tap(None, false), Some(&tap(Some("br0"), true))),
+            Some(None)
+        );
         // Not ours: an absent master means "not managed".
-        assert_eq!(master_change(&tap(None, false), Some(&tap(Some("br0"), false))), None);
+        assert_eq!(
+            master_change(&tap(None, false), Some(&tap(Some("br0"), false))),
+            None
+        );
     }
 }

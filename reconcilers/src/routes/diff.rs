@@ -105,3 +105,29 @@ pub fn id(r: &Route) -> String {
     }
     s
 }
+
+/// Foreign routes that take precedence over a desired route without sitting at its key: same
+/// table and destination, lower metric. They do not make the host drift (netconverge leaves
+/// them alone) but they decide where the traffic goes, so `check` warns about them.
+pub fn shadows(desired: &State, observed: &State) -> Vec<String> {
+    let mut out = Vec::new();
+    for d in desired.routes.values() {
+        for o in observed.routes.values() {
+            if !o.owned
+                && o.table == d.table
+                && o.to == d.to
+                && o.tos == d.tos
+                && o.metric < d.metric
+            {
+                out.push(format!(
+                    "foreign route {} shadows desired route {} (lower metric {} < {})",
+                    id(o),
+                    id(d),
+                    o.metric,
+                    d.metric
+                ));
+            }
+        }
+    }
+    out
+}

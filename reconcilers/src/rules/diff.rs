@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::model::{Rule, RuleAction, State};
+use crate::model::{Rule, RuleAction, RuleKey, State};
 use crate::plan::{Action, Change, Object, ObjectKind, Op};
 
 /// Diff rules. Rules have no in-place replace in the kernel, so a changed rule is deleted and
@@ -87,4 +87,30 @@ pub fn id(r: &Rule) -> String {
         RuleAction::Prohibit => s.push_str(" prohibit"),
     }
     s
+}
+
+/// Foreign rules evaluated before a desired rule with the same selector but another action:
+/// the desired rule never matches. `check` warns about them.
+pub fn shadows(desired: &State, observed: &State) -> Vec<String> {
+    let mut out = Vec::new();
+    for d in desired.rules.values() {
+        for o in observed.rules.values() {
+            let same_selector = RuleKey {
+                priority: 0,
+                ..o.key.clone()
+            } == RuleKey {
+                priority: 0,
+                ..d.key.clone()
+            };
+            if !o.owned && o.key.priority < d.key.priority && same_selector && o.action != d.action
+            {
+                out.push(format!(
+                    "foreign rule {} shadows desired rule {} (same selector, earlier priority)",
+                    id(o),
+                    id(d)
+                ));
+            }
+        }
+    }
+    out
 }

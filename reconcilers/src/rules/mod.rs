@@ -4,4 +4,4 @@ pub mod netlink;
 
 mod diff;
 
-pub use diff::{diff, id};
+pub use diff::{diff, id, shadows};

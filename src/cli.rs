@@ -1,0 +1,419 @@
+//! The command line: clap definitions and one function per command.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use reconcilers::kernel::netlink::RtnlKernel;
+use reconcilers::kernel::netns::run_in_netns;
+use reconcilers::model::LinkKind;
+
+use crate::desired::{self, Desired};
+use crate::pass::{pass, Failure, Pass};
+use crate::{lock, render};
+
+const AFTER_HELP: &str = "\
+Examples:
+  netconverge validate                          check desired/*.yaml, no kernel access
+  netconverge reconcile --dry-run               show what would change, change nothing
+  sudo netconverge reconcile                    converge this host
+  sudo netconverge --netns lab reconcile        converge the namespace /run/netns/lab
+  netconverge show > desired/host.yaml          describe this host as desired state
+  netconverge check -o json                     exit 1 when the host has drifted
+
+Exit status: 0 done / valid / in sync, 1 drift (check only), 2 could not do what was asked.";
+
+/// netconverge: declarative network state for Linux hosts.
+///
+/// Describe links (bridges, taps, veth, vxlan, macvlan), addresses, routes, policy rules and
+/// sysctls in YAML; netconverge diffs them against the kernel (rtnetlink) and converges the
+/// host idempotently, touching only what it owns or what the desired state names.
+#[derive(Debug, Parser)]
+#[command(name = "netconverge", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// File or directory of *.yaml/*.yml [default: ./desired, then /etc/netconverge]
+    #[arg(short, long, global = true, value_name = "PATH")]
+    pub desired: Option<PathBuf>,
+
+    /// Act inside the network namespace /run/netns/NAME instead of the caller's
+    #[arg(long, global = true, value_name = "NAME")]
+    pub netns: Option<String>,
+
+    /// Output format: text, json (one document, stable field names); for check also junit and prometheus
+    #[arg(short, long, global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+
+    /// More logging on stderr (-v info, -vv debug, -vvv trace)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Less logging on stderr (errors only)
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// For people.
+    Text,
+    /// For programs.
+    Json,
+    /// JUnit XML, one test case per object (`check` only).
+    Junit,
+    /// Prometheus textfile-collector metrics (`check` only).
+    Prometheus,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse and check the desired state without touching the kernel (exit 0 valid, 2 invalid).
+    ///
+    /// Host-independent, so CI can validate a host's files anywhere; facts of the target host
+    /// (tap owners, external links) are checked by `reconcile` and `check` on that host.
+    Validate,
+    /// Print the observed state as desired-format YAML (round-trips into `check`).
+    Show {
+        /// Also print the loopback link and the common forwarding/rp_filter sysctls.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Plan and apply: make the host match the desired state (exit 0 done or no-op, 2 error).
+    Reconcile {
+        /// Print the plan and change nothing (needs no privileges).
+        #[arg(long)]
+        dry_run: bool,
+        /// Allow a desired state that removes every object netconverge owns.
+        #[arg(long)]
+        allow_empty: bool,
+    },
+    /// Compare desired and observed state (exit 0 in sync, 1 drift, 2 error).
+    Check {
+        /// Compare with a `show` snapshot instead of the live host.
+        #[arg(long, value_name = "FILE")]
+        observed: Option<PathBuf>,
+    },
+    /// Run as a daemon: apply on every edit of the desired files and repair kernel drift.
+    ///
+    /// Reloads on file changes (debounced) and on SIGHUP, re-applies when rtnetlink reports a
+    /// change, resyncs periodically (sysctls have no events). An invalid or refused edit is
+    /// logged with its place and the last good state stays in force; failed applies are
+    /// retried with exponential backoff. Stops cleanly on SIGTERM/SIGINT after the current
+    /// apply. Sends READY=1 to systemd when run as a Type=notify unit.
+    Watch {
+        /// Quiet time after a file event before reloading (e.g. 200ms, 1s)
+        #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = parse_duration)]
+        debounce: std::time::Duration,
+        /// Period of the full resync (e.g. 30s, 5m, 1h)
+        #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+        resync: std::time::Duration,
+        /// Reconcile once and exit (for scripts)
+        #[arg(long)]
+        once: bool,
+        /// Allow a desired state that removes every object netconverge owns.
+        #[arg(long)]
+        allow_empty: bool,
+    },
+}
+
+/// Run the parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match &cli.command {
+        Command::Validate => validate(&cli),
+        Command::Show { all } => show(&cli, *all),
+        Command::Reconcile {
+            dry_run,
+            allow_empty,
+        } => reconcile(&cli, *dry_run, *allow_empty),
+        Command::Check { observed } => check(&cli, observed.as_deref()),
+        Command::Watch {
+            debounce,
+            resync,
+            once,
+            allow_empty,
+        } => watch(
+            &cli,
+            crate::watch::WatchOptions {
+                path: desired_path(&cli),
+                debounce: *debounce,
+                resync: *resync,
+                once: *once,
+                allow_empty: *allow_empty,
+            },
+        ),
+    };
+    match result {
+        Ok(code) => code,
+        Err(Failure::Invalid(d)) => {
+            eprintln!("error: the desired state is invalid:\n{d}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Message(m)) | Err(Failure::Refused(m)) => {
+            eprintln!("error: {m}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The desired path: as given, else ./desired, else /etc/netconverge.
+fn desired_path(cli: &Cli) -> PathBuf {
+    if let Some(p) = &cli.desired {
+        return p.clone();
+    }
+    let local = PathBuf::from("desired");
+    if local.exists() {
+        local
+    } else {
+        PathBuf::from("/etc/netconverge")
+    }
+}
+
+fn load(cli: &Cli) -> Result<Desired, Failure> {
+    let path = desired_path(cli);
+    if !path.exists() {
+        return Err(Failure::Message(format!(
+            "desired state {} does not exist (give one with --desired PATH)",
+            path.display()
+        )));
+    }
+    Ok(desired::load_path(&path)?)
+}
+
+fn validate(cli: &Cli) -> Result<ExitCode, Failure> {
+    only_text_or_json(cli, "validate")?;
+    let d = load(cli)?;
+    let s = &d.state;
+    let files: Vec<String> = d.files.iter().map(|f| f.display().to_string()).collect();
+    println!(
+        "valid: {} links, {} addresses, {} routes, {} rules, {} sysctls in {}",
+        s.links.len(),
+        s.addresses.len(),
+        s.routes.len(),
+        s.rules.len(),
+        s.sysctls.len(),
+        files.join(", ")
+    );
+    for c in &d.host_checks {
+        println!("note: checked on the target host: {}", host_check_text(c));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn host_check_text(c: &desired::HostCheck) -> String {
+    match c {
+        desired::HostCheck::User { name, .. } => format!("user `{name}` exists"),
+        desired::HostCheck::Group { name, .. } => format!("group `{name}` exists"),
+        desired::HostCheck::ExternalLink { name, .. } => format!("link {name} exists"),
+    }
+}
+
+/// Sysctls `show --all` adds: the ones multi-homed and forwarding hosts care about.
+const SHOW_ALL_SYSCTLS: &[&str] = &[
+    "net.ipv4.ip_forward",
+    "net.ipv4.conf.all.rp_filter",
+    "net.ipv4.conf.default.rp_filter",
+    "net.ipv6.conf.all.forwarding",
+];
+
+fn show(cli: &Cli, all: bool) -> Result<ExitCode, Failure> {
+    only_text_or_json(cli, "show")?;
+    // The desired state is optional here: it only lends table names and sysctl names.
+    let desired = desired::load_path(&desired_path(cli)).ok();
+    let mut names: Vec<String> = desired
+        .as_ref()
+        .map(|d| d.state.sysctls.keys().cloned().collect())
+        .unwrap_or_default();
+    if all {
+        names.extend(SHOW_ALL_SYSCTLS.iter().map(|s| s.to_string()));
+    }
+    let protocol = desired
+        .as_ref()
+        .map(|d| d.protocol)
+        .unwrap_or(reconcilers::model::DEFAULT_PROTOCOL);
+    let mut state = run_in_netns(cli.netns.as_deref(), move || async move {
+        let mut k = RtnlKernel::connect(protocol)?;
+        reconcilers::kernel::Kernel::observe(&mut k, &names).await
+    })??;
+    if !all {
+        state
+            .links
+            .retain(|name, l| !(name == "lo" && l.kind == LinkKind::External));
+        state.addresses.retain(|(link, _), _| link != "lo");
+    }
+    let tables = desired.map(|d| d.tables).unwrap_or_default();
+    let yaml = desired::render_state(&state, &tables);
+    if cli.output == Output::Json {
+        // The same document as JSON: same keys, same values.
+        let doc: serde_json::Value = serde_saphyr::from_str(&yaml)
+            .map_err(|e| Failure::Message(format!("cannot convert show output to JSON: {e}")))?;
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        print!("{yaml}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Does CapEff include CAP_NET_ADMIN?
+fn has_net_admin() -> bool {
+    const CAP_NET_ADMIN: u32 = 12;
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:").map(|v| v.trim().to_string()))
+        })
+        .and_then(|hex| u64::from_str_radix(&hex, 16).ok())
+        .is_some_and(|caps| caps & (1 << CAP_NET_ADMIN) != 0)
+}
+
+/// One pass inside the namespace, on a fresh connection.
+fn pass_in_netns(
+    cli: &Cli,
+    desired: &Desired,
+    dry_run: bool,
+    allow_empty: bool,
+) -> Result<Pass, Failure> {
+    let desired = desired.clone();
+    run_in_netns(cli.netns.as_deref(), move || async move {
+        let mut kernel = RtnlKernel::connect(desired.protocol)?;
+        pass(&mut kernel, &desired, dry_run, allow_empty).await
+    })?
+}
+
+fn print_plan(cli: &Cli, p: &Pass, tables: &BTreeMap<String, u32>) {
+    match cli.output {
+        Output::Text => {
+            print!("{}", render::text::plan(&p.plan, tables));
+            if let Some(a) = &p.applied {
+                println!("{}", render::text::applied(a));
+            }
+        }
+        _ => println!("{}", render::json::plan(&p.plan, p.applied.as_ref())),
+    }
+}
+
+fn reconcile(cli: &Cli, dry_run: bool, allow_empty: bool) -> Result<ExitCode, Failure> {
+    only_text_or_json(cli, "reconcile")?;
+    let desired = load(cli)?;
+    let _lock = if dry_run {
+        None
+    } else {
+        if !has_net_admin() {
+            return Err(Failure::Message(
+                "reconcile needs CAP_NET_ADMIN to change the network: run it as root (sudo) or \
+                 give the binary the capability; `reconcile --dry-run` works without it"
+                    .into(),
+            ));
+        }
+        Some(lock::acquire(cli.netns.as_deref()).map_err(Failure::Message)?)
+    };
+    let p = pass_in_netns(cli, &desired, dry_run, allow_empty)?;
+    print_plan(cli, &p, &desired.tables);
+    match &p.applied {
+        Some(a) if !a.ok() => Ok(ExitCode::from(2)),
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn check(cli: &Cli, snapshot: Option<&Path>) -> Result<ExitCode, Failure> {
+    let desired = load(cli)?;
+    let p = match snapshot {
+        Some(file) => check_snapshot(&desired, file)?,
+        None => pass_in_netns(cli, &desired, true, true)?,
+    };
+    let hostname = cli.netns.clone().unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into())
+    });
+    match cli.output {
+        Output::Text => {
+            print!("{}", render::check::drift_text(&p.plan));
+            if !p.plan.is_empty() {
+                print!("\n{}", render::text::plan(&p.plan, &desired.tables));
+            }
+        }
+        Output::Json => println!("{}", render::json::plan(&p.plan, None)),
+        Output::Junit => print!(
+            "{}",
+            render::check::junit(&p.plan, &desired.state, &hostname)
+        ),
+        Output::Prometheus => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
+            print!("{}", render::check::prometheus(&p.plan, now));
+        }
+    }
+    Ok(if p.plan.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Plan against a `show` snapshot instead of the live host (CI without access to the host).
+/// Host facts cannot be checked offline; tap owners and groups given by name are compared by
+/// name, as `show` writes names where the host could resolve them.
+fn check_snapshot(desired: &Desired, file: &Path) -> Result<Pass, Failure> {
+    let snapshot = desired::load_path(file).map_err(|d| {
+        Failure::Message(format!(
+            "the snapshot {} is not valid show output:\n{d}",
+            file.display()
+        ))
+    })?;
+    let observed = snapshot.observed_state();
+    let plan = crate::engine::plan(&desired.state, &observed);
+    Ok(Pass {
+        plan,
+        applied: None,
+    })
+}
+
+/// Refuse output formats a command does not have.
+fn only_text_or_json(cli: &Cli, command: &str) -> Result<(), Failure> {
+    match cli.output {
+        Output::Text | Output::Json => Ok(()),
+        other => Err(Failure::Message(format!(
+            "--output {} is only for `check`, not `{command}`",
+            format!("{other:?}").to_lowercase()
+        ))),
+    }
+}
+
+/// Parse `200ms`, `5s`, `5m`, `1h`.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (e.g. 200ms, 5s, 5m, 1h)"))?;
+    let ms = match unit {
+        "ms" => n,
+        "s" => n * 1000,
+        "m" => n * 60_000,
+        "h" => n * 3_600_000,
+        "" => return Err(format!("`{s}` needs a unit: ms, s, m or h")),
+        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use ms, s, m or h)")),
+    };
+    Ok(std::time::Duration::from_millis(ms))
+}
+
+fn watch(cli: &Cli, opts: crate::watch::WatchOptions) -> Result<ExitCode, Failure> {
+    if !has_net_admin() {
+        return Err(Failure::Message(
+            "watch needs CAP_NET_ADMIN to change the network: run it as root".into(),
+        ));
+    }
+    let _lock = lock::acquire(cli.netns.as_deref()).map_err(Failure::Message)?;
+    run_in_netns(cli.netns.as_deref(), move || crate::watch::run(opts))??;
+    Ok(ExitCode::SUCCESS)
+}

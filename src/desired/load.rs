@@ -1,0 +1,381 @@
+//! Reading and parsing the desired-state files, and merging them into one set of declarations.
+//!
+//! Each file is parsed twice: first into `IgnoredAny`, which walks every node (so budgets stop
+//! an alias bomb or absurd nesting wherever it sits, and a syntax error anywhere is reported),
+//! then into the typed [`Document`]. Config files are small, so the second pass costs nothing
+//! that matters, and the typed schema alone would stop at the first unknown key before the
+//! budget saw the rest of the file.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::de::IgnoredAny;
+use serde_saphyr::budget::BudgetBreach;
+use serde_saphyr::{DefaultMessageFormatter, Error, MessageFormatter, Spanned};
+
+use super::document::{Document, LinkDoc, OwnerDoc, RouteDoc, RuleDoc, Scalar};
+use super::validate::{self, Ctx, Pos};
+use super::{to_state, Desired, Diagnostic, Diagnostics};
+
+/// The largest file read; a network configuration is a few kilobytes, so anything near this is
+/// a mistake (or an attack) rather than a configuration.
+const MAX_FILE_BYTES: u64 = 16 << 20;
+
+/// Parser limits. Generous for any real network configuration (thousands of links), tight
+/// enough that hostile YAML fails fast.
+fn options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_events: 1_000_000,
+            max_nodes: 200_000,
+            max_depth: 32,
+            max_documents: 1,
+            max_aliases: 10_000,
+            max_anchors: 10_000,
+            max_total_scalar_bytes: 16 << 20,
+            max_merge_keys: 1_000,
+        },
+        // `0755` stays the text the user wrote (sysctl values), instead of becoming a float.
+        leading_zero_numbers_as_strings: true,
+    }
+}
+
+/// All declarations of all files, each with the index of its file.
+#[derive(Default)]
+pub(crate) struct Merged {
+    pub owner: Option<(usize, Spanned<OwnerDoc>)>,
+    pub tables: Vec<(usize, Spanned<String>, Spanned<i64>)>,
+    pub sysctl: Vec<(usize, Spanned<String>, Spanned<Scalar>)>,
+    pub links: Vec<(usize, Spanned<String>, LinkDoc)>,
+    pub routes: Vec<(usize, Spanned<RouteDoc>)>,
+    pub rules: Vec<(usize, Spanned<RuleDoc>)>,
+}
+
+/// A file's text, or why it could not be read.
+type Source = (PathBuf, Result<String, String>);
+
+pub(crate) fn load_path(path: &Path) -> Result<Desired, Diagnostics> {
+    let fail = |message: String| {
+        Err(Diagnostics(vec![Diagnostic {
+            file: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            message,
+        }]))
+    };
+    let meta = match fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => return fail(format!("cannot read the desired state: {e}")),
+    };
+    if !meta.is_dir() {
+        return load_sources(vec![(path.to_path_buf(), read(path))]);
+    }
+    let entries = match fs::read_dir(path) {
+        Ok(e) => e,
+        Err(e) => return fail(format!("cannot list the directory: {e}")),
+    };
+    let mut files: Vec<PathBuf> = Vec::new();
+    for entry in entries {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => return fail(format!("cannot list the directory: {e}")),
+        };
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with('.') || !(name.ends_with(".yaml") || name.ends_with(".yml")) {
+            continue;
+        }
+        let p = entry.path();
+        // Follows symlinks: a link to a file is a file.
+        if p.is_file() {
+            files.push(p);
+        }
+    }
+    files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+    let sources = files
+        .into_iter()
+        .map(|p| {
+            let text = read(&p);
+            (p, text)
+        })
+        .collect();
+    load_sources(sources)
+}
+
+fn read(path: &Path) -> Result<String, String> {
+    let meta = fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(format!(
+            "the file is {} bytes; a desired-state file may be at most {MAX_FILE_BYTES}",
+            meta.len()
+        ));
+    }
+    let bytes = fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "the file is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// Parse, merge, convert and check; the common tail of every load.
+pub(crate) fn load_sources(sources: Vec<Source>) -> Result<Desired, Diagnostics> {
+    let files: Vec<PathBuf> = sources.iter().map(|(p, _)| p.clone()).collect();
+    let mut ctx = Ctx::new(files.clone());
+    let mut docs = Vec::new();
+    for (i, (_, text)) in sources.into_iter().enumerate() {
+        let parsed = text
+            .map_err(|m| (Pos::file(i), m))
+            .and_then(|t| parse(&t, i));
+        match parsed {
+            Ok(doc) => docs.push((i, doc)),
+            Err((pos, message)) => {
+                ctx.err(pos, message);
+                ctx.complete = false;
+            }
+        }
+    }
+    let merged = merge(docs, &mut ctx);
+    let converted = to_state::convert(&merged, &mut ctx);
+    validate::cross_check(&converted, &mut ctx);
+    let diags = ctx.finish();
+    if !diags.is_empty() {
+        return Err(Diagnostics(diags));
+    }
+    let mut converted = converted;
+    Ok(Desired {
+        tables: std::mem::take(&mut converted.tables),
+        protocol: converted.protocol,
+        host_checks: std::mem::take(&mut converted.host_checks),
+        files,
+        state: converted.into_state(),
+    })
+}
+
+/// Parse one file's text.
+fn parse(text: &str, file: usize) -> Result<Document, (Pos, String)> {
+    let fail = |e: Error| {
+        let pos = e.location().map_or(Pos::file(file), |l| Pos::at(file, &l));
+        (pos, message(&e))
+    };
+    serde_saphyr::from_str_with_options::<IgnoredAny>(text, options()).map_err(fail)?;
+    serde_saphyr::from_str_with_options::<Document>(text, options()).map_err(fail)
+}
+
+/// The parser's error as one plain sentence (its position is reported separately).
+fn message(e: &Error) -> String {
+    let mut inner = e;
+    while let Error::AliasError { error, .. } | Error::WithSnippet { error, .. } = inner {
+        inner = error;
+    }
+    let text = match inner {
+        Error::SerdeUnknownField {
+            field, expected, ..
+        } => format!(
+            "unknown key `{field}`; expected one of {}{}",
+            expected.join(", "),
+            validate::suggest(field, expected.iter().copied())
+        ),
+        Error::SerdeUnknownVariant {
+            variant, expected, ..
+        } => format!(
+            "unknown value `{variant}`; expected one of {}{}",
+            expected.join(", "),
+            validate::suggest(variant, expected.iter().copied())
+        ),
+        Error::DuplicateMappingKey { key: Some(k), .. } => {
+            format!("`{k}` appears twice in this mapping")
+        }
+        Error::DuplicateMappingKey { key: None, .. } => {
+            "a key appears twice in this mapping".to_string()
+        }
+        Error::Budget {
+            breach: BudgetBreach::Documents { .. },
+            ..
+        }
+        | Error::MultipleDocuments { .. } => {
+            "a file holds one YAML document; put `---`-separated documents in separate files"
+                .to_string()
+        }
+        Error::Budget { breach, .. } => format!(
+            "the document exceeds the loader's safety limits ({breach:?}): aliases expand too far (an alias bomb?) or it is far larger or deeper than any network configuration"
+        ),
+        Error::InvalidScalar { ty, .. } => match *ty {
+            "bool" | "boolean" => "expected true or false".to_string(),
+            t if t.starts_with('i') || t.starts_with('u') => {
+                "expected a whole number".to_string()
+            }
+            t => format!("expected a value of type {t}"),
+        },
+        Error::SerdeMissingField { field, .. } => format!("missing key `{field}`"),
+        other => {
+            let m = DefaultMessageFormatter.format_message(other).into_owned();
+            match m.as_str() {
+                "expected mapping start" => "expected a mapping (`key: value` lines)".into(),
+                "expected sequence start" => "expected a list (`- item` lines)".into(),
+                "expected string scalar" => "expected a single value (a string)".into(),
+                "invalid boolean" => "expected true or false".into(),
+                _ => m,
+            }
+        }
+    };
+    // Keep diagnostics one line each, whatever the parser put in its text.
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// Merge the documents; the same link, table, sysctl or `owner` in two files is an error
+/// naming both places (within one file the parser already rejects duplicate keys).
+fn merge(docs: Vec<(usize, Document)>, ctx: &mut Ctx) -> Merged {
+    let mut m = Merged::default();
+    let mut seen_links: Vec<(String, Pos)> = Vec::new();
+    let mut seen_tables: Vec<(String, Pos)> = Vec::new();
+    let mut seen_sysctl: Vec<(String, Pos)> = Vec::new();
+    let dup = |what: &str, seen: &mut Vec<(String, Pos)>, name: &str, at: Pos, ctx: &mut Ctx| {
+        if let Some((_, first)) = seen.iter().find(|(n, _)| n == name) {
+            ctx.err(
+                at,
+                format!(
+                    "{what} {name} is declared twice: {} and {}",
+                    ctx.place(*first),
+                    ctx.place(at)
+                ),
+            );
+            true
+        } else {
+            seen.push((name.to_owned(), at));
+            false
+        }
+    };
+    for (file, doc) in docs {
+        if let Some(owner) = doc.owner {
+            let at = Pos::of(file, &owner);
+            match &m.owner {
+                Some((f, first)) => {
+                    let first = Pos::of(*f, first);
+                    ctx.err(
+                        at,
+                        format!(
+                            "owner is declared twice: {} and {}",
+                            ctx.place(first),
+                            ctx.place(at)
+                        ),
+                    );
+                }
+                None => m.owner = Some((file, owner)),
+            }
+        }
+        for (name, id) in doc.tables.0 {
+            if !dup(
+                "table",
+                &mut seen_tables,
+                &name.value,
+                Pos::of(file, &name),
+                ctx,
+            ) {
+                m.tables.push((file, name, id));
+            }
+        }
+        for (name, value) in doc.sysctl.0 {
+            if !dup(
+                "sysctl",
+                &mut seen_sysctl,
+                &name.value,
+                Pos::of(file, &name),
+                ctx,
+            ) {
+                m.sysctl.push((file, name, value));
+            }
+        }
+        for (name, link) in doc.links.0 {
+            if !dup(
+                "link",
+                &mut seen_links,
+                &name.value,
+                Pos::of(file, &name),
+                ctx,
+            ) {
+                m.links.push((file, name, link));
+            }
+        }
+        m.routes
+            .extend(doc.routes.into_iter().flatten().map(|r| (file, r)));
+        m.rules
+            .extend(doc.rules.into_iter().flatten().map(|r| (file, r)));
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errs(src: &str) -> Vec<String> {
+        match load_sources(vec![(PathBuf::from("t.yaml"), Ok(src.to_owned()))]) {
+            Ok(_) => Vec::new(),
+            Err(d) => d.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn unknown_key_suggests() {
+        let e = errs("links:\n  br0:\n    kind: bridge\n    adresses: [10.0.0.1/24]\n");
+        assert_eq!(e.len(), 1);
+        assert!(
+            e[0].starts_with("t.yaml:4:5: unknown key `adresses`"),
+            "{e:?}"
+        );
+        assert!(e[0].ends_with("did you mean `addresses`?"), "{e:?}");
+    }
+
+    #[test]
+    fn top_level_unknown_key() {
+        let e = errs("link:\n  br0: { kind: bridge }\n");
+        assert!(e[0].contains("did you mean `links`?"), "{e:?}");
+    }
+
+    #[test]
+    fn syntax_error_has_a_position() {
+        let e = errs("links:\n  br0:\n    kind: bridge\n   mtu: 1\n");
+        assert!(e[0].starts_with("t.yaml:4:4: "), "{e:?}");
+    }
+
+    #[test]
+    fn bad_type_is_one_sentence() {
+        let e = errs("links:\n  br0:\n    kind: bridge\n    mtu: abc\n");
+        assert_eq!(e, ["t.yaml:4:10: expected a whole number"]);
+        let e = errs("links:\n  br0:\n    kind: bridge\n    up: maybe\n");
+        assert_eq!(e, ["t.yaml:4:9: expected true or false"]);
+    }
+
+    #[test]
+    fn duplicate_key_in_one_file() {
+        let e = errs("links:\n  br0: { kind: bridge }\n  br0: { kind: tap }\n");
+        assert!(e[0].starts_with("t.yaml:3:3: `br0` appears twice"), "{e:?}");
+    }
+
+    #[test]
+    fn several_documents_are_refused() {
+        let e = errs("links: {}\n---\nlinks: {}\n");
+        assert!(e[0].contains("one YAML document"), "{e:?}");
+    }
+
+    #[test]
+    fn many_errors_at_once() {
+        let e = errs(
+            "links:\n  br0:\n    kind: bridge\n    mtu: 10\n    mac: \"01:00:00:00:00:01\"\n    addresses: [10.0.0.1]\n",
+        );
+        assert_eq!(e.len(), 3, "{e:?}");
+    }
+
+    #[test]
+    fn missing_file() {
+        let e = load_path(Path::new("/nonexistent/netconverge/x.yaml")).unwrap_err();
+        assert_eq!(e.0[0].line, 0);
+        assert!(e
+            .to_string()
+            .starts_with("/nonexistent/netconverge/x.yaml: cannot read"));
+    }
+}

@@ -1,0 +1,96 @@
+//! The engine: observe → plan → apply. It knows `State`, `Plan` and the `Kernel` trait, and
+//! nothing about object kinds; the reconcilers library does the per-kind work.
+
+use std::time::{Duration, Instant};
+
+use reconcilers::kernel::{Kernel, KernelError};
+use reconcilers::model::State;
+use reconcilers::plan::{Plan, Summary};
+
+/// What happened when a plan was applied.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// The plan's counts.
+    pub summary: Summary,
+    /// Writes that failed, in the order they were sent. Phases after a failing phase are not
+    /// started: they may depend on what failed, and the next run converges the rest.
+    pub failures: Vec<KernelError>,
+    /// Netlink (and sysctl) write requests sent.
+    pub writes: u64,
+    /// Wall time of the apply.
+    pub elapsed: Duration,
+}
+
+impl Applied {
+    /// True when every write succeeded.
+    pub fn ok(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// Read what the kernel has, including the sysctls the desired state names.
+pub async fn observe<K: Kernel>(kernel: &mut K, desired: &State) -> Result<State, KernelError> {
+    let names: Vec<String> = desired.sysctls.keys().cloned().collect();
+    kernel.observe(&names).await
+}
+
+/// Plan the changes from `observed` to `desired` (both canonical and resolved).
+pub fn plan(desired: &State, observed: &State) -> Plan {
+    reconcilers::planner::plan(desired, observed)
+}
+
+/// Apply `plan` phase by phase; the writes within a phase are pipelined by the kernel.
+pub async fn apply<K: Kernel>(kernel: &mut K, plan: &Plan) -> Applied {
+    let start = Instant::now();
+    let writes_before = kernel.writes();
+    let mut failures = Vec::new();
+    for (phase, ops) in plan.phases() {
+        tracing::debug!(?phase, ops = ops.len(), "applying phase");
+        let results = kernel.apply(&ops).await;
+        for (op, result) in ops.iter().zip(results) {
+            match result {
+                Ok(()) => tracing::info!(op = ?op, "applied"),
+                Err(e) => {
+                    tracing::error!("{e}");
+                    failures.push(e);
+                }
+            }
+        }
+        if !failures.is_empty() {
+            break;
+        }
+    }
+    Applied {
+        summary: plan.summary(),
+        failures,
+        writes: kernel.writes() - writes_before,
+        elapsed: start.elapsed(),
+    }
+}
+
+/// The empty-desired guard: true when applying `desired` would remove every object
+/// netconverge owns in `observed` (and it owns at least one) — what an empty or truncated
+/// desired file looks like.
+pub fn removes_everything_owned(desired: &State, observed: &State) -> bool {
+    let links = observed.links.values().filter(|l| l.owned);
+    let addresses = observed.addresses.values().filter(|a| a.owned);
+    let routes = observed.routes.values().filter(|r| r.owned);
+    let rules = observed.rules.values().filter(|r| r.owned);
+    let owned = links.clone().count()
+        + addresses.clone().count()
+        + routes.clone().count()
+        + rules.clone().count();
+    let kept = links
+        .filter(|l| desired.links.contains_key(&l.name))
+        .count()
+        + addresses
+            .filter(|a| desired.addresses.contains_key(&a.key()))
+            .count()
+        + routes
+            .filter(|r| desired.routes.contains_key(&r.key()))
+            .count()
+        + rules
+            .filter(|r| desired.rules.contains_key(&r.key()))
+            .count();
+    owned > 0 && kept == 0
+}

@@ -1,0 +1,268 @@
+//! `watch` as root, each test in its own namespace: edits (in place, temp+rename, ConfigMap
+//! symlink swap) converge; invalid and truncated files are refused with the last good state
+//! kept; kernel drift is repaired; foreign objects are left alone; SIGTERM exits 0.
+//! Every wait is a bounded poll on kernel state, never a fixed sleep alone.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const BASE: &str = "\
+links:
+  eth0:
+    kind: external
+    addresses: [192.168.1.20/24]
+  br0:
+    kind: bridge
+    addresses: [10.0.0.1/24]
+  tap-a:
+    kind: tap
+    master: br0
+routes:
+  - { to: 198.51.100.0/24, via: 192.168.1.1, dev: eth0, table: 101 }
+";
+
+struct Watcher {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Watcher {
+    fn start(ns: &Netns, dir: &Path, log: PathBuf) -> Watcher {
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_netconverge"))
+            .args([
+                "--netns",
+                &ns.name,
+                "-d",
+                dir.to_str().unwrap(),
+                "-v",
+                "watch",
+                "--debounce",
+                "100ms",
+            ])
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("start watch");
+        Watcher { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn stop(mut self) -> Option<i32> {
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "watch did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Poll `cond` for up to 10 s.
+fn eventually(what: &str, w: &Watcher, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("timed out waiting for: {what}\nwatch log:\n{}", w.log());
+}
+
+fn has_link(ns: &Netns, name: &str) -> bool {
+    ns.exec(&format!("ip link show {name}")).status.success()
+}
+
+fn has_addr(ns: &Netns, dev: &str, addr: &str) -> bool {
+    ns.ip(&format!("-o addr show dev {dev}")).contains(addr)
+}
+
+fn setup() -> (Netns, Netns) {
+    let ns = Netns::new();
+    let lan = Netns::new();
+    ns.ip(&format!(
+        "link add eth0 type veth peer name lan0 netns {}",
+        lan.name
+    ));
+    ns.ip("link set eth0 up");
+    (ns, lan)
+}
+
+/// Write like an editor that saves to a temp file and renames it over the original.
+fn write_and_rename(path: &Path, content: &str) {
+    let tmp = path.with_extension("yaml.tmp~");
+    std::fs::write(&tmp, content).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+#[test]
+fn watch_applies_edits_keeps_last_good_state_and_repairs_drift() {
+    if !root_or_skip("watch_applies_edits_keeps_last_good_state_and_repairs_drift") {
+        return;
+    }
+    let (ns, _lan) = setup();
+    let dir = TempDir::new("watch");
+    let file = dir.path().join("host.yaml");
+    std::fs::write(&file, BASE).unwrap();
+    let logdir = TempDir::new("watch-log");
+    let w = Watcher::start(&ns, dir.path(), logdir.path().join("log"));
+    eventually("initial convergence", &w, || has_link(&ns, "tap-a"));
+
+    // Edit in place.
+    let s = BASE.replace(
+        "  tap-a:\n",
+        "  tap-b:\n    kind: tap\n    master: br0\n  tap-a:\n",
+    );
+    std::fs::write(&file, &s).unwrap();
+    eventually("tap-b after an in-place edit", &w, || {
+        has_link(&ns, "tap-b")
+    });
+
+    // Write a temp file and rename it over the original.
+    let s2 = s.replace("10.0.0.1/24", "10.0.0.2/24");
+    write_and_rename(&file, &s2);
+    eventually("new br0 address after rename", &w, || {
+        has_addr(&ns, "br0", "10.0.0.2/24")
+    });
+    assert!(!has_addr(&ns, "br0", "10.0.0.1/24"));
+
+    // A syntax error: host unchanged, error logged with its place; fixing it converges.
+    std::fs::write(&file, s2.replace("  tap-b:\n", "  tap-b\n")).unwrap();
+    eventually("the error to be logged", &w, || {
+        w.log().contains("host.yaml:")
+    });
+    assert!(
+        has_link(&ns, "tap-b"),
+        "an invalid file must not change the host"
+    );
+    write_and_rename(
+        &file,
+        &s2.replace("  tap-a:\n", "  tap-c:\n    kind: tap\n  tap-a:\n"),
+    );
+    eventually("tap-c after fixing the file", &w, || has_link(&ns, "tap-c"));
+
+    // Truncated to zero bytes: refused, nothing deleted.
+    std::fs::write(&file, "").unwrap();
+    eventually("the refusal to be logged", &w, || {
+        w.log().contains("--allow-empty")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(has_link(&ns, "tap-a") && has_link(&ns, "tap-b") && has_link(&ns, "br0"));
+    write_and_rename(&file, &s2);
+    eventually("tap-c removed after restoring", &w, || {
+        !has_link(&ns, "tap-c")
+    });
+
+    // Kernel drift: a managed tap deleted behind our back comes back (in its bridge).
+    ns.ip("link del tap-a");
+    eventually("tap-a recreated", &w, || {
+        has_link(&ns, "tap-a") && ns.ip("-o link show tap-a").contains("master br0")
+    });
+    // A managed route deleted comes back.
+    ns.ip("route del 198.51.100.0/24 table 101");
+    eventually("route restored", &w, || {
+        ns.ip("route show table 101").contains("198.51.100.0/24")
+    });
+    // A foreign route is left alone.
+    ns.ip("route add 203.0.113.0/24 via 192.168.1.9 dev eth0 table 101");
+    ns.ip("link set br0 mtu 1400"); // unmanaged attribute change: an event, nothing to do
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(ns.ip("route show table 101").contains("203.0.113.0/24"));
+
+    // SIGTERM: clean exit.
+    assert_eq!(w.stop(), Some(0));
+}
+
+#[test]
+fn watch_follows_a_configmap_style_symlink_swap() {
+    if !root_or_skip("watch_follows_a_configmap_style_symlink_swap") {
+        return;
+    }
+    let (ns, _lan) = setup();
+    let dir = TempDir::new("configmap");
+    let d = dir.path();
+    // Kubernetes layout: host.yaml -> ..data/host.yaml, ..data -> ..v1
+    std::fs::create_dir(d.join("..v1")).unwrap();
+    std::fs::write(d.join("..v1/host.yaml"), BASE).unwrap();
+    std::os::unix::fs::symlink("..v1", d.join("..data")).unwrap();
+    std::os::unix::fs::symlink("..data/host.yaml", d.join("host.yaml")).unwrap();
+    let logdir = TempDir::new("configmap-log");
+    let w = Watcher::start(&ns, d, logdir.path().join("log"));
+    eventually("initial convergence", &w, || has_link(&ns, "tap-a"));
+
+    std::fs::create_dir(d.join("..v2")).unwrap();
+    std::fs::write(d.join("..v2/host.yaml"), BASE.replace("tap-a", "tap-z")).unwrap();
+    std::os::unix::fs::symlink("..v2", d.join("..data_tmp")).unwrap();
+    std::fs::rename(d.join("..data_tmp"), d.join("..data")).unwrap();
+    eventually("tap-z after the swap", &w, || {
+        has_link(&ns, "tap-z") && !has_link(&ns, "tap-a")
+    });
+    assert_eq!(w.stop(), Some(0));
+}
+
+#[test]
+fn a_second_watcher_on_the_same_namespace_is_refused() {
+    if !root_or_skip("a_second_watcher_on_the_same_namespace_is_refused") {
+        return;
+    }
+    let (ns, _lan) = setup();
+    let dir = TempDir::new("watch2");
+    std::fs::write(dir.path().join("host.yaml"), BASE).unwrap();
+    let logdir = TempDir::new("watch2-log");
+    let w = Watcher::start(&ns, dir.path(), logdir.path().join("log"));
+    eventually("initial convergence", &w, || has_link(&ns, "tap-a"));
+    let out = netconverge(&[
+        "--netns",
+        &ns.name,
+        "-d",
+        dir.path().to_str().unwrap(),
+        "watch",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("another netconverge"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(w.stop(), Some(0));
+}
+
+#[test]
+fn watch_once_reconciles_and_exits() {
+    if !root_or_skip("watch_once_reconciles_and_exits") {
+        return;
+    }
+    let (ns, _lan) = setup();
+    let dir = TempDir::new("once");
+    std::fs::write(dir.path().join("host.yaml"), BASE).unwrap();
+    let out = netconverge(&[
+        "--netns",
+        &ns.name,
+        "-d",
+        dir.path().to_str().unwrap(),
+        "watch",
+        "--once",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(has_link(&ns, "tap-a"));
+}
