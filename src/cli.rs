@@ -145,6 +145,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 resync: *resync,
                 once: *once,
                 allow_empty: *allow_empty,
+                netns: cli.netns.clone(),
             },
         ),
     };
@@ -236,8 +237,9 @@ fn show(cli: &Cli, all: bool) -> Result<ExitCode, Failure> {
         .as_ref()
         .map(|d| d.protocol)
         .unwrap_or(reconcilers::model::DEFAULT_PROTOCOL);
+    let netns = cli.netns.clone();
     let mut state = run_in_netns(cli.netns.as_deref(), move || async move {
-        let mut k = RtnlKernel::connect(protocol)?;
+        let mut k = RtnlKernel::connect_in(protocol, netns)?;
         reconcilers::kernel::Kernel::observe(&mut k, &names).await
     })??;
     if !all {
@@ -280,8 +282,9 @@ fn pass_in_netns(
     allow_empty: bool,
 ) -> Result<Pass, Failure> {
     let desired = desired.clone();
+    let netns = cli.netns.clone();
     run_in_netns(cli.netns.as_deref(), move || async move {
-        let mut kernel = RtnlKernel::connect(desired.protocol)?;
+        let mut kernel = RtnlKernel::connect_in(desired.protocol, netns)?;
         pass(&mut kernel, &desired, dry_run, allow_empty).await
     })?
 }

@@ -32,6 +32,8 @@ pub struct WatchOptions {
     pub once: bool,
     /// Allow a desired state that removes everything netconverge owns.
     pub allow_empty: bool,
+    /// The namespace's name (`None`: the host's own), for per-namespace service files.
+    pub netns: Option<String>,
 }
 
 /// Why the loop wakes up.
@@ -124,7 +126,7 @@ pub async fn run(opts: WatchOptions) -> Result<(), Failure> {
         if let Some(d) = current.clone() {
             let d = &d;
             if kernel.is_none() {
-                kernel = Some(RtnlKernel::connect(d.protocol)?);
+                kernel = Some(RtnlKernel::connect_in(d.protocol, opts.netns.clone())?);
             }
             let k = kernel.as_mut().expect("connected above");
             match pass(k, d, false, opts.allow_empty).await {

@@ -3,9 +3,11 @@
 #![warn(missing_docs)]
 
 pub mod addresses;
+pub mod dnsmasq;
 pub mod kernel;
 pub mod links;
 pub mod model;
+pub mod nft;
 pub mod plan;
 pub mod planner;
 pub mod routes;

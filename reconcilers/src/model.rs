@@ -153,6 +153,14 @@ pub struct State {
     pub rules: BTreeMap<RuleKey, Rule>,
     /// Sysctls by dotted name (`net.ipv4.ip_forward`), values whitespace-normalised.
     pub sysctls: BTreeMap<String, String>,
+    /// netconverge's nftables table(s), if any.
+    pub firewall: Option<crate::nft::Firewall>,
+    /// DHCP/DNS services by bridge name.
+    pub dhcp: BTreeMap<String, crate::dnsmasq::DhcpServer>,
+    /// Desired side only: where generated objects came from, by `"<kind> <id>"` (e.g.
+    /// `"route default via 192.168.1.1 dev eth0 table 1"` → `"provider wrt"`), so plans can
+    /// label them. Never compared.
+    pub origins: BTreeMap<String, String>,
 }
 
 impl State {
@@ -179,6 +187,8 @@ impl State {
             && self.routes.is_empty()
             && self.rules.is_empty()
             && self.sysctls.is_empty()
+            && self.firewall.is_none()
+            && self.dhcp.is_empty()
     }
 }
 

@@ -48,6 +48,10 @@ pub enum ObjectKind {
     Rule,
     /// A sysctl.
     Sysctl,
+    /// netconverge's nftables table(s).
+    Firewall,
+    /// A bridge's DHCP/DNS service (dnsmasq).
+    Dhcp,
 }
 
 impl ObjectKind {
@@ -59,6 +63,8 @@ impl ObjectKind {
             ObjectKind::Route => "route",
             ObjectKind::Rule => "rule",
             ObjectKind::Sysctl => "sysctl",
+            ObjectKind::Firewall => "firewall",
+            ObjectKind::Dhcp => "dhcp",
         }
     }
 }
@@ -75,6 +81,10 @@ pub enum Object {
     Route(Route),
     /// A rule.
     Rule(Rule),
+    /// netconverge's nftables table(s).
+    Firewall(crate::nft::Firewall),
+    /// A bridge's DHCP/DNS service.
+    Dhcp(crate::dnsmasq::DhcpServer),
     /// A sysctl and its value.
     Sysctl {
         /// Dotted name.
@@ -178,6 +188,10 @@ pub enum Op {
         /// Value.
         value: String,
     },
+    /// Replace or delete netconverge's nftables table(s).
+    Firewall(crate::nft::FirewallOp),
+    /// Start, reconfigure or stop a bridge's dnsmasq.
+    Dhcp(crate::dnsmasq::DhcpOp),
 }
 
 /// The phases of a plan, in execution order. Removals run first, in the reverse of the add
@@ -207,6 +221,9 @@ pub enum Phase {
     AddRoutes,
     /// Add rules.
     AddRules,
+    /// Services on top of the network: the nftables table(s) and dnsmasq instances (they
+    /// need the links, addresses and routes in place).
+    Services,
 }
 
 impl Op {
@@ -228,6 +245,7 @@ impl Op {
             Op::AddAddress(_) => Phase::AddAddresses,
             Op::AddRoute(_) | Op::ReplaceRoute(_) => Phase::AddRoutes,
             Op::AddRule(_) => Phase::AddRules,
+            Op::Firewall(_) | Op::Dhcp(_) => Phase::Services,
         }
     }
 

@@ -18,6 +18,14 @@ pub fn plan(desired: &State, observed: &State) -> Plan {
     changes.extend(addresses::diff(desired, &after_links));
     changes.extend(routes::diff(desired, &after_links));
     changes.extend(rules::diff(desired, &after_links));
+    changes.extend(crate::nft::diff(desired, observed));
+    changes.extend(crate::dnsmasq::diff(desired, observed));
+    for c in &mut changes {
+        if c.note.is_none() {
+            let key = format!("{} {}", c.kind.name(), c.id);
+            c.note = desired.origins.get(&key).cloned();
+        }
+    }
     let mut warnings = routes::shadows(desired, observed);
     warnings.extend(rules::shadows(desired, observed));
     Plan {

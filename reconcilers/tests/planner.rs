@@ -276,6 +276,7 @@ proptest! {
             Phase::AddAddresses | Phase::DeleteAddresses => 2,
             Phase::AddRoutes | Phase::DeleteRoutes => 3,
             Phase::AddRules | Phase::DeleteRules => 4,
+            Phase::Services => 5,
         };
         let removals: Vec<i32> = phases.iter().filter(|p| **p <= Phase::DeleteLinks).map(|p| rank(*p)).collect();
         let adds: Vec<i32> = phases.iter().filter(|p| **p > Phase::DeleteLinks).map(|p| rank(*p)).collect();

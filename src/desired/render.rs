@@ -112,8 +112,19 @@ pub fn render_object(obj: &Object, tables: &BTreeMap<String, u32>) -> String {
         Object::Sysctl { name, value } => {
             let _ = writeln!(s, "sysctl:\n  {}: {}", scalar(name), quote(value));
         }
+        // Services are shown as the files netconverge generates for them: the nft ruleset
+        // and the dnsmasq configuration, which is what a reviewer wants to diff.
+        Object::Firewall(f) => push_text(&mut s, &f.ruleset),
+        Object::Dhcp(d) => push_text(&mut s, &d.config),
     }
     s
+}
+
+fn push_text(s: &mut String, text: &str) {
+    s.push_str(text);
+    if !text.ends_with('\n') {
+        s.push('\n');
+    }
 }
 
 /// The fields of a link (not its addresses, which are objects of their own).

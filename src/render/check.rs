@@ -156,6 +156,8 @@ pub fn prometheus(plan: &Plan, now_unix: f64) -> String {
         ObjectKind::Route,
         ObjectKind::Rule,
         ObjectKind::Sysctl,
+        ObjectKind::Firewall,
+        ObjectKind::Dhcp,
     ] {
         let n = plan.changes.iter().filter(|c| c.kind == kind).count();
         let _ = writeln!(

@@ -152,6 +152,22 @@ impl FakeKernel {
                 self.state.rules.remove(&r.key());
                 Ok(())
             }
+            Op::Firewall(crate::nft::FirewallOp::Replace(f)) => {
+                self.state.firewall = Some(f.clone());
+                Ok(())
+            }
+            Op::Firewall(crate::nft::FirewallOp::Delete) => {
+                self.state.firewall = None;
+                Ok(())
+            }
+            Op::Dhcp(crate::dnsmasq::DhcpOp::Apply(d)) => {
+                self.state.dhcp.insert(d.bridge.clone(), d.clone());
+                Ok(())
+            }
+            Op::Dhcp(crate::dnsmasq::DhcpOp::Stop(bridge)) => {
+                self.state.dhcp.remove(bridge);
+                Ok(())
+            }
             Op::SetSysctl { name, value } => {
                 self.state
                     .sysctls

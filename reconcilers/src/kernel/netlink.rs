@@ -57,6 +57,8 @@ pub struct RtnlKernel {
     handle: Handle,
     protocol: u8,
     writes: AtomicU64,
+    /// The namespace's name, for services that keep files per namespace (dnsmasq).
+    netns: Option<String>,
 }
 
 impl RtnlKernel {
@@ -64,6 +66,12 @@ impl RtnlKernel {
     /// ownership mark written on routes, rules and addresses. Must be called inside a tokio
     /// runtime (the connection runs as a spawned task of it).
     pub fn connect(protocol: u8) -> Result<RtnlKernel, KernelError> {
+        Self::connect_in(protocol, None)
+    }
+
+    /// Like `connect`, naming the namespace the calling thread is in (`None`: the host's own),
+    /// for services that keep per-namespace files.
+    pub fn connect_in(protocol: u8, netns: Option<String>) -> Result<RtnlKernel, KernelError> {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(
                 KernelError::new("open", "rtnetlink connection", None).with_hint(
@@ -92,6 +100,7 @@ impl RtnlKernel {
             handle,
             protocol,
             writes: AtomicU64::new(0),
+            netns,
         })
     }
 
@@ -377,6 +386,14 @@ impl RtnlKernel {
                 self.writes.fetch_add(1, Ordering::Relaxed);
                 sysctl::write(name, value)
             }
+            Op::Firewall(op) => {
+                self.writes.fetch_add(1, Ordering::Relaxed);
+                crate::nft::apply(op)
+            }
+            Op::Dhcp(op) => {
+                self.writes.fetch_add(1, Ordering::Relaxed);
+                crate::dnsmasq::apply(op, self.netns.as_deref())
+            }
         }
     }
 
@@ -526,6 +543,8 @@ impl Kernel for RtnlKernel {
             }
         }
         state.sysctls = sysctl::read_all(sysctls)?;
+        state.firewall = crate::nft::observe()?;
+        state.dhcp = crate::dnsmasq::observe(self.netns.as_deref())?;
         Ok(state)
     }
 
