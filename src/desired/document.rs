@@ -40,6 +40,25 @@ pub(crate) struct Document {
     /// Policy rules.
     #[serde(default)]
     pub rules: Option<Vec<Spanned<RuleDoc>>>,
+    /// Written by `show`: which observed objects carry netconverge's ownership marks, so that
+    /// `check --observed` can tell its own objects from foreign ones offline. Not desired state.
+    #[serde(default)]
+    pub managed: Option<ManagedDoc>,
+}
+
+/// `managed:` — ids as plans print them (`tap-centos`, `10.0.0.1/24 on br0`,
+/// `default via 192.168.1.1 dev eth0 table 101`, `10001: from all fwmark 0x1/0xff lookup 101`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ManagedDoc {
+    #[serde(default)]
+    pub links: Vec<String>,
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    #[serde(default)]
+    pub routes: Vec<String>,
+    #[serde(default)]
+    pub rules: Vec<String>,
 }
 
 /// `owner:`.

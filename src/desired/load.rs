@@ -49,6 +49,8 @@ pub(crate) struct Merged {
     pub links: Vec<(usize, Spanned<String>, LinkDoc)>,
     pub routes: Vec<(usize, Spanned<RouteDoc>)>,
     pub rules: Vec<(usize, Spanned<RuleDoc>)>,
+    /// `managed:` ids of all files, as `"<kind> <id>"`; `None` when no file has the section.
+    pub managed: Option<std::collections::BTreeSet<String>>,
 }
 
 /// A file's text, or why it could not be read.
@@ -136,7 +138,8 @@ pub(crate) fn load_sources(sources: Vec<Source>) -> Result<Desired, Diagnostics>
             }
         }
     }
-    let merged = merge(docs, &mut ctx);
+    let mut merged = merge(docs, &mut ctx);
+    let managed = merged.managed.take();
     let converted = to_state::convert(&merged, &mut ctx);
     validate::cross_check(&converted, &mut ctx);
     let diags = ctx.finish();
@@ -150,6 +153,7 @@ pub(crate) fn load_sources(sources: Vec<Source>) -> Result<Desired, Diagnostics>
         host_checks: std::mem::take(&mut converted.host_checks),
         files,
         state: converted.into_state(),
+        managed,
     })
 }
 
@@ -250,6 +254,17 @@ fn merge(docs: Vec<(usize, Document)>, ctx: &mut Ctx) -> Merged {
         }
     };
     for (file, doc) in docs {
+        if let Some(managed) = doc.managed {
+            let set = m.managed.get_or_insert_with(Default::default);
+            for (kind, ids) in [
+                ("link", managed.links),
+                ("address", managed.addresses),
+                ("route", managed.routes),
+                ("rule", managed.rules),
+            ] {
+                set.extend(ids.into_iter().map(|id| format!("{kind} {id}")));
+            }
+        }
         if let Some(owner) = doc.owner {
             let at = Pos::of(file, &owner);
             match &m.owner {

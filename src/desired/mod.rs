@@ -124,21 +124,45 @@ pub struct Desired {
     pub host_checks: Vec<HostCheck>,
     /// The files read, in merge order.
     pub files: Vec<PathBuf>,
+    /// From a `show` snapshot's `managed:` section: the objects that carried netconverge's
+    /// marks, as `"<kind> <id>"`. `None` when the files have no such section.
+    pub managed: Option<std::collections::BTreeSet<String>>,
 }
 
 impl Desired {
     /// This state read as the observed side of a plan, for `check --observed SNAPSHOT`.
     ///
-    /// A `show` snapshot carries no ownership marks (aliases, protocols), so it is read as a
-    /// host that netconverge manages entirely: every link, address, route and rule is marked
-    /// owned. The comparison is then symmetric, and anything in the snapshot that the desired
-    /// state lacks shows as drift (external links are still never removed by the planner).
+    /// `show` writes which objects carry netconverge's marks in a `managed:` section; those
+    /// are marked owned, everything else is foreign (as on the live host). A snapshot without
+    /// the section (hand-written, or from elsewhere) is read as a host netconverge manages
+    /// entirely: everything is owned, so anything the desired state lacks shows as drift.
     pub fn observed_state(&self) -> State {
         let mut s = self.state.clone();
-        s.links.values_mut().for_each(|l| l.owned = true);
-        s.addresses.values_mut().for_each(|a| a.owned = true);
-        s.routes.values_mut().for_each(|r| r.owned = true);
-        s.rules.values_mut().for_each(|r| r.owned = true);
+        let owned = |kind: &str, id: &str| {
+            self.managed
+                .as_ref()
+                .is_none_or(|m| m.contains(&format!("{kind} {id}")))
+        };
+        for l in s.links.values_mut() {
+            l.owned = owned("link", &l.name);
+        }
+        // On links netconverge created every address is its own (`show` lists only the others).
+        let owned_links: std::collections::BTreeSet<String> = s
+            .links
+            .values()
+            .filter(|l| l.owned)
+            .map(|l| l.name.clone())
+            .collect();
+        for a in s.addresses.values_mut() {
+            a.owned = owned_links.contains(&a.link)
+                || owned("address", &reconcilers::addresses::id(&a.link, &a.address));
+        }
+        for r in s.routes.values_mut() {
+            r.owned = owned("route", &reconcilers::routes::id(r));
+        }
+        for r in s.rules.values_mut() {
+            r.owned = owned("rule", &reconcilers::rules::id(r));
+        }
         s
     }
 }

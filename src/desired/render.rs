@@ -78,10 +78,65 @@ pub fn render_state(state: &State, tables: &BTreeMap<String, u32>) -> String {
         }
         sections.push(s);
     }
+    if let Some(m) = managed_section(state) {
+        sections.push(m);
+    }
     if sections.is_empty() {
         return "{}\n".into();
     }
     sections.join("\n")
+}
+
+/// The `managed:` section `show` adds when the observed state holds objects carrying
+/// netconverge's marks, so that a snapshot keeps ownership for `check --observed`.
+fn managed_section(state: &State) -> Option<String> {
+    let links: Vec<String> = state
+        .links
+        .values()
+        .filter(|l| l.owned)
+        .map(|l| l.name.clone())
+        .collect();
+    let addresses: Vec<String> = state
+        .addresses
+        .values()
+        .filter(|a| a.owned && !state.links.get(&a.link).is_some_and(|l| l.owned))
+        .map(|a| reconcilers::addresses::id(&a.link, &a.address))
+        .collect();
+    let routes: Vec<String> = state
+        .routes
+        .values()
+        .filter(|r| r.owned)
+        .map(reconcilers::routes::id)
+        .collect();
+    let rules: Vec<String> = state
+        .rules
+        .values()
+        .filter(|r| r.owned)
+        .map(reconcilers::rules::id)
+        .collect();
+    if links.is_empty() && addresses.is_empty() && routes.is_empty() && rules.is_empty() {
+        return None;
+    }
+    let mut s = String::from(
+        "# Objects carrying netconverge's ownership marks when this was shown; read by\n\
+         # `check --observed` to tell them from foreign ones. Not part of the desired state.\n\
+         managed:\n",
+    );
+    for (key, ids) in [
+        ("links", links),
+        ("addresses", addresses),
+        ("routes", routes),
+        ("rules", rules),
+    ] {
+        if ids.is_empty() {
+            continue;
+        }
+        let _ = writeln!(s, "  {key}:");
+        for id in ids {
+            let _ = writeln!(s, "    - {}", quote(&id));
+        }
+    }
+    Some(s)
 }
 
 /// The canonical YAML of one object, shaped like the desired-state file that declares it, so a
