@@ -10,7 +10,7 @@ use reconcilers::kernel::netns::run_in_netns;
 use reconcilers::model::LinkKind;
 
 use crate::desired::{self, Desired};
-use crate::pass::{pass, Failure, Pass};
+use crate::pass::{pass, Failure, Mode, Pass};
 use crate::{lock, render};
 
 const AFTER_HELP: &str = "\
@@ -200,8 +200,11 @@ fn validate(cli: &Cli) -> Result<ExitCode, Failure> {
         s.sysctls.len(),
         files.join(", ")
     );
-    for c in &d.host_checks {
-        println!("note: checked on the target host: {}", host_check_text(c));
+    let mut notes: Vec<String> = d.host_checks.iter().map(host_check_text).collect();
+    notes.sort();
+    notes.dedup();
+    for n in notes {
+        println!("note: checked on the target host by reconcile/check: {n}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -278,20 +281,23 @@ fn has_net_admin() -> bool {
 fn pass_in_netns(
     cli: &Cli,
     desired: &Desired,
-    dry_run: bool,
+    mode: Mode,
     allow_empty: bool,
 ) -> Result<Pass, Failure> {
     let desired = desired.clone();
     let netns = cli.netns.clone();
     run_in_netns(cli.netns.as_deref(), move || async move {
         let mut kernel = RtnlKernel::connect_in(desired.protocol, netns)?;
-        pass(&mut kernel, &desired, dry_run, allow_empty).await
+        pass(&mut kernel, &desired, mode, allow_empty).await
     })?
 }
 
 fn print_plan(cli: &Cli, p: &Pass, tables: &BTreeMap<String, u32>) {
     match cli.output {
         Output::Text => {
+            for w in &p.plan.warnings {
+                eprintln!("warning: {w}");
+            }
             print!("{}", render::text::plan(&p.plan, tables));
             if let Some(a) = &p.applied {
                 println!("{}", render::text::applied(a));
@@ -316,7 +322,8 @@ fn reconcile(cli: &Cli, dry_run: bool, allow_empty: bool) -> Result<ExitCode, Fa
         }
         Some(lock::acquire(cli.netns.as_deref()).map_err(Failure::Message)?)
     };
-    let p = pass_in_netns(cli, &desired, dry_run, allow_empty)?;
+    let mode = if dry_run { Mode::DryRun } else { Mode::Apply };
+    let p = pass_in_netns(cli, &desired, mode, allow_empty)?;
     print_plan(cli, &p, &desired.tables);
     match &p.applied {
         Some(a) if !a.ok() => Ok(ExitCode::from(2)),
@@ -328,7 +335,7 @@ fn check(cli: &Cli, snapshot: Option<&Path>) -> Result<ExitCode, Failure> {
     let desired = load(cli)?;
     let p = match snapshot {
         Some(file) => check_snapshot(&desired, file)?,
-        None => pass_in_netns(cli, &desired, true, true)?,
+        None => pass_in_netns(cli, &desired, Mode::Check, true)?,
     };
     let hostname = cli.netns.clone().unwrap_or_else(|| {
         std::fs::read_to_string("/proc/sys/kernel/hostname")

@@ -2,6 +2,7 @@
 //! and groups named as tap owners, and `external` links that must exist. Checked by
 //! `reconcile` and `check` before any write.
 
+use std::collections::BTreeMap;
 use std::ffi::CString;
 
 use reconcilers::model::{Ident, LinkKind, State};
@@ -32,61 +33,62 @@ pub fn group_id(name: &str) -> Option<u32> {
     (rc == 0 && !out.is_null()).then_some(grp.gr_gid)
 }
 
-/// Resolve tap owner/group names to ids and check that external links exist, collecting
-/// every failure with the place it was written.
+/// Resolve tap owner/group names to ids and check that external links exist. Every failing
+/// check is reported at the place it is written (three taps owned by a missing user give three
+/// errors, one per tap).
 pub fn resolve(
     desired: &mut State,
     checks: &[HostCheck],
     observed: &State,
 ) -> Result<(), Diagnostics> {
     let mut errors = Vec::new();
-    let place = |want: &dyn Fn(&HostCheck) -> bool| -> Option<Diagnostic> {
-        checks.iter().find(|c| want(c)).map(|c| match c {
-            HostCheck::User { at, .. }
-            | HostCheck::Group { at, .. }
-            | HostCheck::ExternalLink { at, .. } => at.clone(),
-        })
-    };
+    let mut users: BTreeMap<String, u32> = BTreeMap::new();
+    let mut groups: BTreeMap<String, u32> = BTreeMap::new();
+    for check in checks {
+        match check {
+            HostCheck::User { name, at } => match user_id(name) {
+                Some(id) => {
+                    users.insert(name.clone(), id);
+                }
+                None => errors.push(at.clone()),
+            },
+            HostCheck::Group { name, at } => match group_id(name) {
+                Some(id) => {
+                    groups.insert(name.clone(), id);
+                }
+                None => errors.push(at.clone()),
+            },
+            HostCheck::ExternalLink { name, at } => {
+                if !observed.links.contains_key(name) {
+                    errors.push(at.clone());
+                }
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Diagnostics(errors));
+    }
     for link in desired.links.values_mut() {
         let name = link.name.clone();
-        match &mut link.kind {
-            LinkKind::Tap(t) => {
-                if let Some(Ident::Name(user)) = &t.owner {
-                    match user_id(user) {
-                        Some(id) => t.owner = Some(Ident::Id(id)),
-                        None => errors.push(
-                            place(&|c| matches!(c, HostCheck::User { name: n, .. } if n == user))
-                                .unwrap_or_else(|| {
-                                    unplaced(format!(
-                                        "tap owner `{user}` of {name} does not exist on this host"
-                                    ))
-                                }),
-                        ),
-                    }
-                }
-                if let Some(Ident::Name(group)) = &t.group {
-                    match group_id(group) {
-                        Some(id) => t.group = Some(Ident::Id(id)),
-                        None => errors.push(
-                            place(&|c| matches!(c, HostCheck::Group { name: n, .. } if n == group))
-                                .unwrap_or_else(|| {
-                                    unplaced(format!(
-                                        "tap group `{group}` of {name} does not exist on this host"
-                                    ))
-                                }),
-                        ),
-                    }
+        if let LinkKind::Tap(t) = &mut link.kind {
+            if let Some(Ident::Name(user)) = &t.owner {
+                let id = users.get(user).copied().or_else(|| user_id(user));
+                match id {
+                    Some(id) => t.owner = Some(Ident::Id(id)),
+                    None => errors.push(unplaced(format!(
+                        "tap owner `{user}` of {name} does not exist on this host"
+                    ))),
                 }
             }
-            LinkKind::External if !observed.links.contains_key(&name) => {
-                errors.push(
-                    place(&|c| matches!(c, HostCheck::ExternalLink { name: n, .. } if *n == name))
-                        .unwrap_or_else(|| {
-                            unplaced(format!("external link {name} does not exist on this host"))
-                        }),
-                );
+            if let Some(Ident::Name(group)) = &t.group {
+                let id = groups.get(group).copied().or_else(|| group_id(group));
+                match id {
+                    Some(id) => t.group = Some(Ident::Id(id)),
+                    None => errors.push(unplaced(format!(
+                        "tap group `{group}` of {name} does not exist on this host"
+                    ))),
+                }
             }
-            _ => {}
         }
     }
     if errors.is_empty() {

@@ -50,20 +50,42 @@ pub struct Pass {
     pub applied: Option<Applied>,
 }
 
-/// Observe, resolve host facts, plan, and unless `dry_run` apply.
+/// How a pass treats the target host's facts and the plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Plan and apply; host facts must hold.
+    Apply,
+    /// Plan only, for people (`reconcile --dry-run`): failing host facts become warnings, so
+    /// the plan can still be read on a machine that is not the target.
+    DryRun,
+    /// Plan only, for `check`: failing host facts are errors, since the answer would be wrong.
+    Check,
+}
+
+/// Observe, resolve host facts, plan, and in `Mode::Apply` apply.
 ///
 /// Refuses (before any write) plans with conflicts, and plans that would remove everything
 /// netconverge owns unless `allow_empty`.
 pub async fn pass<K: Kernel>(
     kernel: &mut K,
     desired: &Desired,
-    dry_run: bool,
+    mode: Mode,
     allow_empty: bool,
 ) -> Result<Pass, Failure> {
     let mut want = desired.state.clone();
     let observed = engine::observe(kernel, &want).await?;
-    host::resolve(&mut want, &desired.host_checks, &observed)?;
-    let plan = engine::plan(&want, &observed);
+    let mut host_warnings = Vec::new();
+    if let Err(d) = host::resolve(&mut want, &desired.host_checks, &observed) {
+        if mode != Mode::DryRun {
+            return Err(d.into());
+        }
+        host_warnings =
+            d.0.iter()
+                .map(|e| format!("{e} (reconcile would refuse to apply)"))
+                .collect();
+    }
+    let mut plan = engine::plan(&want, &observed);
+    plan.warnings.extend(host_warnings);
     if !plan.conflicts.is_empty() {
         return Err(Failure::Refused(format!(
             "cannot reconcile without touching objects netconverge does not own:\n  {}",
@@ -77,7 +99,7 @@ pub async fn pass<K: Kernel>(
                 .into(),
         ));
     }
-    let applied = if dry_run || plan.is_empty() {
+    let applied = if mode != Mode::Apply || plan.is_empty() {
         None
     } else {
         Some(engine::apply(kernel, &plan).await)

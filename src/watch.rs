@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio::time::{sleep, timeout, Instant};
 
 use crate::desired::{self, Desired};
-use crate::pass::{pass, Failure};
+use crate::pass::{pass, Failure, Mode};
 
 /// Settings of the daemon.
 #[derive(Clone, Debug)]
@@ -129,7 +129,7 @@ pub async fn run(opts: WatchOptions) -> Result<(), Failure> {
                 kernel = Some(RtnlKernel::connect_in(d.protocol, opts.netns.clone())?);
             }
             let k = kernel.as_mut().expect("connected above");
-            match pass(k, d, false, opts.allow_empty).await {
+            match pass(k, d, Mode::Apply, opts.allow_empty).await {
                 Ok(p) => {
                     let failed = p.applied.as_ref().is_some_and(|a| !a.ok());
                     applied_something = p.applied.is_some() && !failed;
