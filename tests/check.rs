@@ -37,7 +37,10 @@ impl Host {
     fn new() -> Host {
         let ns = Netns::new();
         let lan = Netns::new();
-        ns.ip(&format!("link add eth0 type veth peer name lan0 netns {}", lan.name));
+        ns.ip(&format!(
+            "link add eth0 type veth peer name lan0 netns {}",
+            lan.name
+        ));
         ns.ip("link set eth0 up");
         let dir = TempDir::new("check");
         std::fs::write(dir.path().join("host.yaml"), HOST).unwrap();
@@ -57,7 +60,13 @@ impl Host {
     /// Run check, expect `code`, and return its stdout.
     fn check(&self, code: i32) -> String {
         let out = self.run(&["check"]);
-        assert_eq!(out.status.code(), Some(code), "{}\n{}", stdout(&out), stderr(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{}\n{}",
+            stdout(&out),
+            stderr(&out)
+        );
         stdout(&out)
     }
 }
@@ -71,7 +80,11 @@ fn in_sync_then_each_kind_of_drift_is_named() {
     assert!(h.check(0).contains("No changes."));
 
     let cases: [(&str, &str, &str); 5] = [
-        ("link del tap-a", "missing link tap-a", "link set tap-a master br0"),
+        (
+            "link del tap-a",
+            "missing link tap-a",
+            "link set tap-a master br0",
+        ),
         (
             "addr add 10.0.0.9/24 dev br0",
             "extra   address 10.0.0.9/24 on br0",
@@ -114,8 +127,14 @@ fn a_foreign_shadowing_route_warns_without_failing() {
     let h = Host::new();
     h.ns.ip("route add 198.51.100.0/24 via 192.168.1.9 dev eth0 metric 10");
     let text = h.check(0);
-    assert!(text.contains("warning: foreign route 198.51.100.0/24 via 192.168.1.9 dev eth0 metric 10 shadows"), "{text}");
-    let json: serde_json::Value = serde_json::from_str(&stdout(&h.run(&["-o", "json", "check"]))).unwrap();
+    assert!(
+        text.contains(
+            "warning: foreign route 198.51.100.0/24 via 192.168.1.9 dev eth0 metric 10 shadows"
+        ),
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&h.run(&["-o", "json", "check"]))).unwrap();
     assert_eq!(json["warnings"].as_array().unwrap().len(), 1, "{json}");
 }
 
@@ -125,11 +144,18 @@ fn invalid_yaml_is_exit_2_with_its_place() {
         return;
     }
     let h = Host::new();
-    std::fs::write(h.dir.path().join("host.yaml"), HOST.replace("kind: tap", "kind: tapp")).unwrap();
+    std::fs::write(
+        h.dir.path().join("host.yaml"),
+        HOST.replace("kind: tap", "kind: tapp"),
+    )
+    .unwrap();
     let out = h.run(&["check"]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(err.contains("host.yaml:12:11: unknown link kind `tapp`"), "{err}");
+    assert!(
+        err.contains("host.yaml:12:11: unknown link kind `tapp`"),
+        "{err}"
+    );
     assert!(err.contains("did you mean `tap`?"), "{err}");
 }
 
@@ -154,17 +180,29 @@ fn json_junit_and_prometheus_outputs_parse_and_name_the_drift() {
     assert_eq!(out.status.code(), Some(1));
     let xml = stdout(&out);
     let doc = roxmltree::Document::parse(&xml).expect("well-formed JUnit XML");
-    let cases: Vec<roxmltree::Node> = doc.descendants().filter(|n| n.has_tag_name("testcase")).collect();
+    let cases: Vec<roxmltree::Node> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
     // One case per desired object: 3 links (eth0, br0, tap-a), 2 addresses, 2 routes, 1 rule,
     // 1 sysctl.
     assert_eq!(cases.len(), 9, "{xml}");
     let failed: Vec<String> = cases
         .iter()
         .filter(|c| c.children().any(|ch| ch.has_tag_name("failure")))
-        .map(|c| format!("{} {}", c.attribute("classname").unwrap(), c.attribute("name").unwrap()))
+        .map(|c| {
+            format!(
+                "{} {}",
+                c.attribute("classname").unwrap(),
+                c.attribute("name").unwrap()
+            )
+        })
         .collect();
     assert_eq!(failed, vec!["link tap-a"]);
-    let suite = doc.descendants().find(|n| n.has_tag_name("testsuite")).unwrap();
+    let suite = doc
+        .descendants()
+        .find(|n| n.has_tag_name("testsuite"))
+        .unwrap();
     assert_eq!(suite.attribute("failures"), Some("1"));
 
     let out = h.run(&["-o", "prometheus", "check"]);
@@ -204,7 +242,13 @@ fn offline_check_against_a_show_snapshot() {
     // Offline: no --netns, no kernel access.
     let d = h.dir.path().join("host.yaml");
     let out = netconverge(&["-d", d.to_str().unwrap(), "check", "--observed", s]);
-    assert_eq!(out.status.code(), Some(0), "{}\n{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
 
     // Edit the snapshot: a managed address appears, a route's gateway changes.
     let text = stdout(&snap)
@@ -212,8 +256,80 @@ fn offline_check_against_a_show_snapshot() {
         .replacen("via: 192.168.1.1", "via: 192.168.1.254", 1);
     std::fs::write(&snapshot_file, text).unwrap();
     let out = netconverge(&["-d", d.to_str().unwrap(), "check", "--observed", s]);
-    assert_eq!(out.status.code(), Some(1), "{}\n{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
     let text = stdout(&out);
-    assert!(text.contains("extra   address 10.0.0.9/24 on br0"), "{text}");
+    assert!(
+        text.contains("extra   address 10.0.0.9/24 on br0"),
+        "{text}"
+    );
     assert!(text.contains("changed route"), "{text}");
+}
+
+/// The generic CI job in deploy/ci: validate every host, check each published snapshot,
+/// a JUnit report per host, exit 0 / 1 / 2. Offline: needs no root.
+#[test]
+fn the_ci_job_validates_and_checks_snapshots() {
+    let hosts = TempDir::new("ci-hosts");
+    let reports = TempDir::new("ci-reports");
+    let simple = "links:\n  br0:\n    kind: bridge\n    up: true\n    addresses: [10.0.0.1/24]\n";
+    let host = |name: &str, desired: &str, snapshot: Option<&str>| {
+        let d = hosts.path().join(name).join("desired");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("host.yaml"), desired).unwrap();
+        if let Some(s) = snapshot {
+            std::fs::write(hosts.path().join(name).join("snapshot.yaml"), s).unwrap();
+        }
+    };
+    host("a", simple, Some(simple));
+    host(
+        "b",
+        simple,
+        Some(&simple.replace("10.0.0.1/24]", "10.0.0.1/24, 10.0.0.9/24]")),
+    );
+    let run = || {
+        std::process::Command::new("bash")
+            .arg(repo().join("deploy/ci/netconverge-ci.sh"))
+            .args([hosts.path(), reports.path()])
+            .env("NETCONVERGE", env!("CARGO_BIN_EXE_netconverge"))
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("extra   address 10.0.0.9/24 on br0"),
+        "{}",
+        stdout(&out)
+    );
+    for (name, failures) in [("a", "0"), ("b", "1")] {
+        let xml = std::fs::read_to_string(reports.path().join(format!("{name}.xml"))).unwrap();
+        let doc = roxmltree::Document::parse(&xml).expect("JUnit XML");
+        let suite = doc
+            .descendants()
+            .find(|n| n.has_tag_name("testsuite"))
+            .unwrap();
+        assert_eq!(suite.attribute("failures"), Some(failures), "{name}: {xml}");
+    }
+    host("c", "links:\n  br0:\n    kind: bridgee\n", None);
+    let out = run();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("host.yaml:3:11"), "{}", stderr(&out));
 }

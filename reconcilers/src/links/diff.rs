@@ -22,6 +22,14 @@ pub fn effective_up(link: &Link) -> Option<bool> {
     }
 }
 
+/// The desired link as it will be: with the effective `up`, so plans and drift reports show
+/// the value that is compared.
+fn as_applied(link: &Link) -> Object {
+    let mut l = link.clone();
+    l.up = effective_up(link);
+    Object::Link(l)
+}
+
 /// The result of diffing links: the changes, plus the names of links whose kernel object is
 /// (re)created or deleted, so that the other reconcilers know the addresses and routes on them
 /// will be gone.
@@ -162,7 +170,7 @@ pub fn diff(desired: &State, observed: &State) -> LinkDiff {
                     kind: ObjectKind::Link,
                     id: d.name.clone(),
                     before: None,
-                    after: Some(Object::Link(d.clone())),
+                    after: Some(as_applied(d)),
                     note: pair_created_by_peer.then(|| "created with its veth peer".to_string()),
                     ops: create_ops(d, !pair_created_by_peer),
                 });
@@ -177,7 +185,7 @@ pub fn diff(desired: &State, observed: &State) -> LinkDiff {
                         kind: ObjectKind::Link,
                         id: d.name.clone(),
                         before: Some(Object::Link(o.clone())),
-                        after: Some(Object::Link(d.clone())),
+                        after: Some(as_applied(d)),
                         note: Some(format!("recreate: {reason}")),
                         ops,
                     });
@@ -207,7 +215,7 @@ pub fn diff(desired: &State, observed: &State) -> LinkDiff {
                             kind: ObjectKind::Link,
                             id: d.name.clone(),
                             before: Some(Object::Link(o.clone())),
-                            after: Some(Object::Link(d.clone())),
+                            after: Some(as_applied(d)),
                             note: None,
                             ops,
                         });
