@@ -183,7 +183,10 @@ fn load(cli: &Cli) -> Result<Desired, Failure> {
             path.display()
         )));
     }
-    Ok(desired::load_path(&path)?)
+    let started = std::time::Instant::now();
+    let d = desired::load_path(&path)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "loaded {}", path.display());
+    Ok(d)
 }
 
 fn validate(cli: &Cli) -> Result<ExitCode, Failure> {

@@ -73,7 +73,9 @@ pub async fn pass<K: Kernel>(
     allow_empty: bool,
 ) -> Result<Pass, Failure> {
     let mut want = desired.state.clone();
+    let started = std::time::Instant::now();
     let observed = engine::observe(kernel, &want).await?;
+    tracing::debug!(elapsed = ?started.elapsed(), "observed");
     let mut host_warnings = Vec::new();
     if let Err(d) = host::resolve(&mut want, &desired.host_checks, &observed) {
         if mode != Mode::DryRun {
@@ -84,7 +86,9 @@ pub async fn pass<K: Kernel>(
                 .map(|e| format!("{e} (reconcile would refuse to apply)"))
                 .collect();
     }
+    let started = std::time::Instant::now();
     let mut plan = engine::plan(&want, &observed);
+    tracing::debug!(elapsed = ?started.elapsed(), changes = plan.changes.len(), "planned");
     plan.warnings.extend(host_warnings);
     if !plan.conflicts.is_empty() {
         return Err(Failure::Refused(format!(
