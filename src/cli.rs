@@ -7,10 +7,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use reconcilers::kernel::netlink::RtnlKernel;
 use reconcilers::kernel::netns::run_in_netns;
-use reconcilers::model::LinkKind;
+use reconcilers::model::{LinkKind, DEFAULT_PROTOCOL};
 
 use crate::desired::{self, Desired};
-use crate::pass::{pass, Failure, Mode, Pass};
+use crate::engine;
+use crate::pass::{pass_observed, Failure, Mode, Pass};
 use crate::{lock, render};
 
 const AFTER_HELP: &str = "\
@@ -280,19 +281,46 @@ fn has_net_admin() -> bool {
         .is_some_and(|caps| caps & (1 << CAP_NET_ADMIN) != 0)
 }
 
-/// One pass inside the namespace, on a fresh connection.
-fn pass_in_netns(
-    cli: &Cli,
-    desired: &Desired,
-    mode: Mode,
-    allow_empty: bool,
-) -> Result<Pass, Failure> {
-    let desired = desired.clone();
+/// Load the desired state and make one pass over the namespace, on a fresh connection.
+///
+/// The kernel is observed while the files are parsed (both take tens of milliseconds on a
+/// large host). Ownership marks depend on `owner.protocol`: the early observation assumes the
+/// default and is redone in the rare case the files name another protocol.
+fn load_and_pass(cli: &Cli, mode: Mode, allow_empty: bool) -> Result<(Desired, Pass), Failure> {
+    let (tx, rx) = tokio::sync::oneshot::channel::<Desired>();
     let netns = cli.netns.clone();
-    run_in_netns(cli.netns.as_deref(), move || async move {
-        let mut kernel = RtnlKernel::connect_in(desired.protocol, netns)?;
-        pass(&mut kernel, &desired, mode, allow_empty).await
-    })?
+    std::thread::scope(|scope| {
+        let loader = scope.spawn(move || -> Result<(), Failure> {
+            let desired = load(cli)?;
+            let _ = tx.send(desired);
+            Ok(())
+        });
+        let passed = run_in_netns(cli.netns.as_deref(), move || async move {
+            let mut kernel = RtnlKernel::connect_in(DEFAULT_PROTOCOL, netns.clone())?;
+            let early = reconcilers::kernel::Kernel::observe(&mut kernel, &[]).await;
+            // A closed channel means the loader failed; it reports why.
+            let Ok(desired) = rx.await else {
+                return Ok(None);
+            };
+            let (mut kernel, observed) = if desired.protocol == DEFAULT_PROTOCOL {
+                let mut observed = early?;
+                let names: Vec<String> = desired.state.sysctls.keys().cloned().collect();
+                observed.sysctls = reconcilers::sysctl::read_all(&names)?;
+                (kernel, observed)
+            } else {
+                let mut kernel = RtnlKernel::connect_in(desired.protocol, netns)?;
+                let observed = engine::observe(&mut kernel, &desired.state).await?;
+                (kernel, observed)
+            };
+            let p = pass_observed(&mut kernel, &desired, observed, mode, allow_empty).await?;
+            Ok::<_, Failure>(Some((desired, p)))
+        });
+        let loaded = loader
+            .join()
+            .unwrap_or_else(|_| Err(Failure::Message("the loader panicked".into())));
+        loaded?;
+        passed??.ok_or_else(|| Failure::Message("the desired state was not loaded".into()))
+    })
 }
 
 fn print_plan(cli: &Cli, p: &Pass, tables: &BTreeMap<String, u32>) {
@@ -312,7 +340,6 @@ fn print_plan(cli: &Cli, p: &Pass, tables: &BTreeMap<String, u32>) {
 
 fn reconcile(cli: &Cli, dry_run: bool, allow_empty: bool) -> Result<ExitCode, Failure> {
     only_text_or_json(cli, "reconcile")?;
-    let desired = load(cli)?;
     let _lock = if dry_run {
         None
     } else {
@@ -326,7 +353,7 @@ fn reconcile(cli: &Cli, dry_run: bool, allow_empty: bool) -> Result<ExitCode, Fa
         Some(lock::acquire(cli.netns.as_deref()).map_err(Failure::Message)?)
     };
     let mode = if dry_run { Mode::DryRun } else { Mode::Apply };
-    let p = pass_in_netns(cli, &desired, mode, allow_empty)?;
+    let (desired, p) = load_and_pass(cli, mode, allow_empty)?;
     print_plan(cli, &p, &desired.tables);
     match &p.applied {
         Some(a) if !a.ok() => Ok(ExitCode::from(2)),
@@ -335,10 +362,13 @@ fn reconcile(cli: &Cli, dry_run: bool, allow_empty: bool) -> Result<ExitCode, Fa
 }
 
 fn check(cli: &Cli, snapshot: Option<&Path>) -> Result<ExitCode, Failure> {
-    let desired = load(cli)?;
-    let p = match snapshot {
-        Some(file) => check_snapshot(&desired, file)?,
-        None => pass_in_netns(cli, &desired, Mode::Check, true)?,
+    let (desired, p) = match snapshot {
+        Some(file) => {
+            let desired = load(cli)?;
+            let p = check_snapshot(&desired, file)?;
+            (desired, p)
+        }
+        None => load_and_pass(cli, Mode::Check, true)?,
     };
     let hostname = cli.netns.clone().unwrap_or_else(|| {
         std::fs::read_to_string("/proc/sys/kernel/hostname")

@@ -2,6 +2,7 @@
 //! Shared by the one-shot commands and the watch daemon.
 
 use reconcilers::kernel::{Kernel, KernelError};
+use reconcilers::model::State;
 use reconcilers::plan::Plan;
 
 use crate::desired::{Desired, Diagnostics};
@@ -72,10 +73,21 @@ pub async fn pass<K: Kernel>(
     mode: Mode,
     allow_empty: bool,
 ) -> Result<Pass, Failure> {
-    let mut want = desired.state.clone();
     let started = std::time::Instant::now();
-    let observed = engine::observe(kernel, &want).await?;
+    let observed = engine::observe(kernel, &desired.state).await?;
     tracing::debug!(elapsed = ?started.elapsed(), "observed");
+    pass_observed(kernel, desired, observed, mode, allow_empty).await
+}
+
+/// `pass` with the observation already made (the CLI observes while it loads the files).
+pub async fn pass_observed<K: Kernel>(
+    kernel: &mut K,
+    desired: &Desired,
+    observed: State,
+    mode: Mode,
+    allow_empty: bool,
+) -> Result<Pass, Failure> {
+    let mut want = desired.state.clone();
     let mut host_warnings = Vec::new();
     if let Err(d) = host::resolve(&mut want, &desired.host_checks, &observed) {
         if mode != Mode::DryRun {
