@@ -161,9 +161,14 @@ fn main() {
         nc.as_secs_f64(),
         first["applied"]["writes"]
     );
+    let apply = first["applied"]["seconds"].as_f64().unwrap_or(f64::NAN);
     println!(
-        "ratio netconverge / ip -batch: {:.2} (target <= 1.0)",
-        nc.as_secs_f64() / ip_total.as_secs_f64()
+        "netconverge:      apply {apply:>7.3} s  (the writes alone, as the JSON reports them)"
+    );
+    println!(
+        "ratio netconverge / ip -batch: {:.2} whole process, {:.2} apply only (target <= 1.0)",
+        nc.as_secs_f64() / ip_total.as_secs_f64(),
+        apply / ip_total.as_secs_f64()
     );
     println!(
         "no-op reconcile:  {:>7.3} s, {noop_changes} changes, {noop_writes} writes (target <= 0.150 s, 0 writes)",

@@ -1,0 +1,172 @@
+//! Benchmark (not a test) of `netconverge watch`: edit-to-converged latency (median and p99
+//! over 100 edits), drift-repair latency (`ip link del` of a managed tap until it is back), and
+//! the watcher's resident memory when idle and after the edits.
+//!
+//! Run as root: `cargo bench --bench watch` (options: `-- --edits N --debounce 200ms`).
+//! Convergence is timed from the kernel's own announcements (`ip monitor link`), not by
+//! polling.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::{Duration, Instant};
+
+struct Netns(String);
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        let _ = std::fs::remove_file(format!("/run/netconverge/{}.lock", self.0));
+    }
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn ip(args: &[&str]) {
+    let ok = Command::new("ip").args(args).status().expect("ip").success();
+    assert!(ok, "ip {args:?} failed");
+}
+
+fn arg(name: &str, default: &str) -> String {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+        .unwrap_or_else(|| default.to_string())
+}
+
+/// Lines of `ip monitor link` with the time they arrived.
+fn monitor(ns: &str) -> (Killed, Receiver<(Instant, String)>) {
+    let mut child = Command::new("ip")
+        .args(["-n", ns, "monitor", "link"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("ip monitor");
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send((Instant::now(), line)).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    (Killed(child), rx)
+}
+
+/// Wait until the monitor announces `tap` appearing (not a deletion) after `since`.
+fn appeared(rx: &Receiver<(Instant, String)>, tap: &str, since: Instant) -> Duration {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (t, line) = rx.recv_timeout(left).expect("timed out waiting for convergence");
+        if t >= since && line.contains(&format!(": {tap}:")) && !line.starts_with("Deleted") {
+            return t - since;
+        }
+    }
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn write_state(path: &Path, extra_tap: Option<&str>) {
+    let mut s = String::from(
+        "links:\n  br0:\n    kind: bridge\n    addresses: [10.0.0.1/24]\n  tap-a:\n    kind: tap\n    master: br0\n",
+    );
+    if let Some(t) = extra_tap {
+        s.push_str(&format!("  {t}:\n    kind: tap\n    master: br0\n"));
+    }
+    let tmp = path.with_extension("tmp~");
+    std::fs::write(&tmp, s).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+fn main() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: the benchmark needs root (it creates network namespaces)");
+        return;
+    }
+    let edits: usize = arg("--edits", "100").parse().unwrap_or(100);
+    let debounce = arg("--debounce", "200ms");
+    let ns = Netns(format!("nc-bench-{}-watch", std::process::id()));
+    ip(&["netns", "add", &ns.0]);
+    let dir = std::env::temp_dir().join(format!("nc-bench-watch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("host.yaml");
+    write_state(&file, None);
+
+    let (_mon, rx) = monitor(&ns.0);
+    let watcher = Killed(
+        Command::new(env!("CARGO_BIN_EXE_netconverge"))
+            .args(["--netns", &ns.0, "-d", dir.to_str().unwrap(), "-q", "watch", "--debounce", &debounce])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start watch"),
+    );
+    let pid = watcher.0.id();
+    appeared(&rx, "tap-a", Instant::now() - Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(500));
+    let rss_idle = rss_kb(pid);
+
+    // Edit to converged: each edit adds a new tap (and drops the previous one).
+    let mut lat = Vec::with_capacity(edits);
+    for i in 0..edits {
+        let tap = format!("tap-e{i}");
+        let t0 = Instant::now();
+        write_state(&file, Some(&tap));
+        lat.push(appeared(&rx, &tap, t0));
+    }
+    lat.sort();
+
+    // Drift repair: delete the managed tap behind the watcher's back.
+    let mut repair = Vec::new();
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(100));
+        let t0 = Instant::now();
+        ip(&["-n", &ns.0, "link", "del", "tap-a"]);
+        repair.push(appeared(&rx, "tap-a", t0));
+    }
+    repair.sort();
+    std::thread::sleep(Duration::from_millis(500));
+    let rss_after = rss_kb(pid);
+    drop(watcher);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!("watch --debounce {debounce}, {edits} edits (write temp + rename, one tap added each)");
+    println!(
+        "edit-to-converged: median {:.1} ms, p99 {:.1} ms, max {:.1} ms (target <= debounce + 50 ms)",
+        ms(percentile(&lat, 0.5)),
+        ms(percentile(&lat, 0.99)),
+        ms(*lat.last().unwrap())
+    );
+    println!(
+        "drift repair (ip link del -> tap back), 20 runs: median {:.1} ms, p99 {:.1} ms (target <= 100 ms)",
+        ms(percentile(&repair, 0.5)),
+        ms(percentile(&repair, 0.99))
+    );
+    println!(
+        "RSS: idle {rss_idle} KB, after the edits and repairs {rss_after} KB (target idle <= 20 MB)"
+    );
+}
