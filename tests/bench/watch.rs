@@ -89,11 +89,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn write_state(path: &Path, extra_tap: Option<&str>) {
+fn write_state(path: &Path, extra_taps: &[String]) {
     let mut s = String::from(
         "links:\n  br0:\n    kind: bridge\n    addresses: [10.0.0.1/24]\n  tap-a:\n    kind: tap\n    master: br0\n",
     );
-    if let Some(t) = extra_tap {
+    for t in extra_taps {
         s.push_str(&format!("  {t}:\n    kind: tap\n    master: br0\n"));
     }
     let tmp = path.with_extension("tmp~");
@@ -114,7 +114,7 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("nc-bench-watch-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("host.yaml");
-    write_state(&file, None);
+    write_state(&file, &[]);
 
     let (_mon, rx) = monitor(&ns.0);
     let watcher = Killed(
@@ -129,12 +129,14 @@ fn main() {
     std::thread::sleep(Duration::from_millis(500));
     let rss_idle = rss_kb(pid);
 
-    // Edit to converged: each edit adds a new tap (and drops the previous one).
+    // Edit to converged: each edit adds a VM's tap, as when a guest is added.
     let mut lat = Vec::with_capacity(edits);
+    let mut taps = Vec::new();
     for i in 0..edits {
         let tap = format!("tap-e{i}");
+        taps.push(tap.clone());
         let t0 = Instant::now();
-        write_state(&file, Some(&tap));
+        write_state(&file, &taps);
         lat.push(appeared(&rx, &tap, t0));
     }
     lat.sort();
