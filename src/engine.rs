@@ -79,7 +79,9 @@ pub fn removes_everything_owned(desired: &State, observed: &State) -> bool {
     let owned = links.clone().count()
         + addresses.clone().count()
         + routes.clone().count()
-        + rules.clone().count();
+        + rules.clone().count()
+        // Every dnsmasq in netconverge's state directory is its own.
+        + observed.dhcp.len();
     let kept = links
         .filter(|l| desired.links.contains_key(&l.name))
         .count()
@@ -91,6 +93,11 @@ pub fn removes_everything_owned(desired: &State, observed: &State) -> bool {
             .count()
         + rules
             .filter(|r| desired.rules.contains_key(&r.key()))
+            .count()
+        + observed
+            .dhcp
+            .keys()
+            .filter(|b| desired.dhcp.contains_key(*b))
             .count();
     owned > 0 && kept == 0
 }

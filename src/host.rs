@@ -1,5 +1,6 @@
 //! Facts of the target host that `validate` cannot know (it runs anywhere, e.g. in CI): users
-//! and groups named as tap owners, and `external` links that must exist. Checked by
+//! and groups named as tap owners, `external` links that must exist, and programs netconverge
+//! runs (`nft`). Checked by
 //! `reconcile` and `check` before any write.
 
 use std::collections::BTreeMap;
@@ -60,6 +61,11 @@ pub fn resolve(
             },
             HostCheck::ExternalLink { name, at } => {
                 if !observed.links.contains_key(name) {
+                    errors.push(at.clone());
+                }
+            }
+            HostCheck::Program { name, at, .. } => {
+                if reconcilers::nft::find_program(name).is_none() {
                     errors.push(at.clone());
                 }
             }

@@ -98,6 +98,7 @@ pub async fn pass_observed<K: Kernel>(
                 .map(|e| format!("{e} (reconcile would refuse to apply)"))
                 .collect();
     }
+    host_warnings.extend(desired.skip_unavailable_providers(&mut want, &observed));
     let started = std::time::Instant::now();
     let mut plan = engine::plan(&want, &observed);
     tracing::debug!(elapsed = ?started.elapsed(), changes = plan.changes.len(), "planned");

@@ -505,7 +505,10 @@ fn attach_as(ns: &Netns, uid: u32, gid: u32, tap: &str) -> bool {
         .expect("python3");
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("PermissionError") || err.contains("Operation not permitted"), "{err}");
+        assert!(
+            err.contains("PermissionError") || err.contains("Operation not permitted"),
+            "{err}"
+        );
     }
     out.status.success()
 }
@@ -519,11 +522,23 @@ fn taps_are_persistent_and_usable_by_their_owner_only() {
     u.reconcile_json();
     // The owner (nobody:nogroup) can attach as qemu would; another user, or the owner outside
     // the tap's group, cannot (the kernel wants both to match when both are set).
-    assert!(attach_as(&u.ns, 65534, 65534, "tap-centos"), "the owner could not open its tap");
-    assert!(!attach_as(&u.ns, 65533, 65534, "tap-centos"), "a stranger opened the tap");
-    assert!(!attach_as(&u.ns, 65534, 65533, "tap-centos"), "the group was not enforced");
+    assert!(
+        attach_as(&u.ns, 65534, 65534, "tap-centos"),
+        "the owner could not open its tap"
+    );
+    assert!(
+        !attach_as(&u.ns, 65533, 65534, "tap-centos"),
+        "a stranger opened the tap"
+    );
+    assert!(
+        !attach_as(&u.ns, 65534, 65533, "tap-centos"),
+        "the group was not enforced"
+    );
     // Persistent: the tap outlives every process that had it open.
-    assert_eq!(u.ns.ip_json("-d link show tap-centos")[0]["linkinfo"]["info_data"]["persist"], true);
+    assert_eq!(
+        u.ns.ip_json("-d link show tap-centos")[0]["linkinfo"]["info_data"]["persist"],
+        true
+    );
     // Changing the owner is done in place (same ifindex), and the new owner can attach.
     let before = u.ns.ip_json("link show tap-centos")[0]["ifindex"].clone();
     let s = std::fs::read_to_string(u.file()).unwrap();
@@ -533,5 +548,8 @@ fn taps_are_persistent_and_usable_by_their_owner_only() {
     assert_eq!(summary(&p), (0, 1, 0), "{p}");
     assert_eq!(u.ns.ip_json("link show tap-centos")[0]["ifindex"], before);
     assert!(attach_as(&u.ns, 65533, 65534, "tap-centos"));
-    assert!(!attach_as(&u.ns, 65534, 65534, "tap-centos"), "the old owner kept access");
+    assert!(
+        !attach_as(&u.ns, 65534, 65534, "tap-centos"),
+        "the old owner kept access"
+    );
 }

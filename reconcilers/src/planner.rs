@@ -28,6 +28,7 @@ pub fn plan(desired: &State, observed: &State) -> Plan {
     }
     let mut warnings = routes::shadows(desired, observed);
     warnings.extend(rules::shadows(desired, observed));
+    warnings.extend(crate::nft::warnings(desired, observed));
     Plan {
         changes,
         conflicts: link_diff.conflicts,
@@ -100,5 +101,6 @@ pub fn object_ids(state: &State) -> Vec<(ObjectKind, String)> {
             .values()
             .map(|r| (ObjectKind::Rule, rules::id(r))),
     );
+    out.extend(state.dhcp.keys().map(|b| (ObjectKind::Dhcp, b.clone())));
     out
 }

@@ -17,8 +17,8 @@ use serde_saphyr::Spanned;
 
 /// One desired-state file.
 ///
-/// Room is left for `providers`, `provider_options`, `route_rules`, `masquerade`, `marks` and
-/// `dhcp`: they would be further optional sections here, expanded into the same model.
+/// The service sections (`providers` and its companions, `dhcp`) have their document types in
+/// their own modules; they are expanded into the same model.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Document {
@@ -40,10 +40,24 @@ pub(crate) struct Document {
     /// Policy rules.
     #[serde(default)]
     pub rules: Option<Vec<Spanned<RuleDoc>>>,
+    /// Shorewall-style providers and their companions (see `providers.rs`).
+    #[serde(default)]
+    pub providers: Entries<super::providers::ProviderDoc>,
+    #[serde(default)]
+    pub provider_options: Option<Spanned<super::providers::OptionsDoc>>,
+    #[serde(default)]
+    pub route_rules: Option<Vec<Spanned<super::providers::RouteRuleDoc>>>,
+    #[serde(default)]
+    pub masquerade: Option<Vec<Spanned<super::providers::MasqueradeDoc>>>,
+    #[serde(default)]
+    pub marks: Option<Vec<Spanned<super::providers::MarkDoc>>>,
     /// Written by `show`: which observed objects carry netconverge's ownership marks, so that
     /// `check --observed` can tell its own objects from foreign ones offline. Not desired state.
     #[serde(default)]
     pub managed: Option<ManagedDoc>,
+    /// Bridge → DHCP/DNS service (dnsmasq); see `dhcp.rs`.
+    #[serde(default)]
+    pub dhcp: Entries<Spanned<super::dhcp::DhcpDoc>>,
 }
 
 /// `managed:` — ids as plans print them (`tap-centos`, `10.0.0.1/24 on br0`,

@@ -49,6 +49,10 @@ pub(crate) struct Merged {
     pub links: Vec<(usize, Spanned<String>, LinkDoc)>,
     pub routes: Vec<(usize, Spanned<RouteDoc>)>,
     pub rules: Vec<(usize, Spanned<RuleDoc>)>,
+    /// `providers:`, `provider_options:`, `route_rules:`, `masquerade:`, `marks:`.
+    pub providers: super::providers::Sections,
+    /// `dhcp:` entries by bridge (see `dhcp.rs`).
+    pub dhcp: super::dhcp::DhcpEntries,
     /// `managed:` ids of all files, as `"<kind> <id>"`; `None` when no file has the section.
     pub managed: Option<std::collections::BTreeSet<String>>,
 }
@@ -151,6 +155,7 @@ pub(crate) fn load_sources(sources: Vec<Source>) -> Result<Desired, Diagnostics>
         tables: std::mem::take(&mut converted.tables),
         protocol: converted.protocol,
         host_checks: std::mem::take(&mut converted.host_checks),
+        providers: std::mem::take(&mut converted.providers),
         files,
         state: converted.into_state(),
         managed,
@@ -242,6 +247,7 @@ fn merge(docs: Vec<(usize, Document)>, ctx: &mut Ctx) -> Merged {
     let mut seen_links: Vec<(String, Pos)> = Vec::new();
     let mut seen_tables: Vec<(String, Pos)> = Vec::new();
     let mut seen_sysctl: Vec<(String, Pos)> = Vec::new();
+    let mut seen_dhcp: Vec<(String, Pos)> = Vec::new();
     let dup = |what: &str, seen: &mut Vec<(String, Pos)>, name: &str, at: Pos, ctx: &mut Ctx| {
         if let Some((_, first)) = seen.iter().find(|(n, _)| n == name) {
             ctx.err(
@@ -320,10 +326,25 @@ fn merge(docs: Vec<(usize, Document)>, ctx: &mut Ctx) -> Merged {
                 m.links.push((file, name, link));
             }
         }
+        for (name, entry) in doc.dhcp.0 {
+            let at = Pos::of(file, &name);
+            if !dup("dhcp for", &mut seen_dhcp, &name.value, at, ctx) {
+                m.dhcp.push((file, name, entry));
+            }
+        }
         m.routes
             .extend(doc.routes.into_iter().flatten().map(|r| (file, r)));
         m.rules
             .extend(doc.rules.into_iter().flatten().map(|r| (file, r)));
+        m.providers.add(
+            file,
+            doc.providers,
+            doc.provider_options,
+            doc.route_rules,
+            doc.masquerade,
+            doc.marks,
+            ctx,
+        );
     }
     m
 }

@@ -16,8 +16,10 @@ use std::path::{Path, PathBuf};
 
 use reconcilers::model::State;
 
+mod dhcp;
 mod document;
 mod load;
+mod providers;
 mod render;
 mod to_state;
 mod validate;
@@ -97,6 +99,16 @@ pub enum HostCheck {
         /// Where it is declared; the message says what is needed.
         at: Diagnostic,
     },
+    /// A program netconverge runs to apply part of the state (`nft` for the nftables
+    /// tables) must be installed.
+    Program {
+        /// The program's name, looked up in `$PATH` and the sbin directories.
+        name: String,
+        /// The Debian package that provides it.
+        package: String,
+        /// The section that needs it; the message says what to install.
+        at: Diagnostic,
+    },
 }
 
 impl HostCheck {
@@ -105,7 +117,8 @@ impl HostCheck {
         match self {
             HostCheck::User { at, .. }
             | HostCheck::Group { at, .. }
-            | HostCheck::ExternalLink { at, .. } => at,
+            | HostCheck::ExternalLink { at, .. }
+            | HostCheck::Program { at, .. } => at,
         }
     }
 }
@@ -122,6 +135,9 @@ pub struct Desired {
     pub protocol: u8,
     /// What the host must provide for this state to apply.
     pub host_checks: Vec<HostCheck>,
+    /// The provider sections, already expanded into `state`; kept for `optional` providers,
+    /// which the host decides about (`skip_unavailable_providers`).
+    pub providers: reconcilers::providers::Providers,
     /// The files read, in merge order.
     pub files: Vec<PathBuf>,
     /// From a `show` snapshot's `managed:` section: the objects that carried netconverge's

@@ -78,6 +78,9 @@ pub fn render_state(state: &State, tables: &BTreeMap<String, u32>) -> String {
         }
         sections.push(s);
     }
+    if let Some(d) = super::dhcp::render_section(state) {
+        sections.push(d);
+    }
     if let Some(m) = managed_section(state) {
         sections.push(m);
     }
@@ -170,7 +173,7 @@ pub fn render_object(obj: &Object, tables: &BTreeMap<String, u32>) -> String {
         // Services are shown as the files netconverge generates for them: the nft ruleset
         // and the dnsmasq configuration, which is what a reviewer wants to diff.
         Object::Firewall(f) => push_text(&mut s, &f.ruleset),
-        Object::Dhcp(d) => push_text(&mut s, &d.config),
+        Object::Dhcp(d) => push_text(&mut s, &super::dhcp::render_files(d)),
     }
     s
 }
@@ -421,7 +424,7 @@ fn reserved(s: &str) -> bool {
 
 /// `s` as a YAML scalar: plain when it can only read back as the same string, else quoted.
 /// Anything with `:` is quoted (IPv6 addresses, MACs), as the spec's examples write them.
-fn scalar(s: &str) -> String {
+pub(super) fn scalar(s: &str) -> String {
     let plain = !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'))
@@ -438,7 +441,7 @@ fn scalar(s: &str) -> String {
 }
 
 /// A double-quoted YAML string.
-fn quote(s: &str) -> String {
+pub(super) fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

@@ -63,6 +63,14 @@ pub(crate) struct Converted {
     pub rules: Vec<RuleInfo>,
     pub sysctls: BTreeMap<String, String>,
     pub host_checks: Vec<HostCheck>,
+    /// Labels of generated objects (`providers.rs`), by `"<kind> <id>"`.
+    pub origins: BTreeMap<String, String>,
+    /// netconverge's nftables tables, generated from the provider sections.
+    pub firewall: Option<reconcilers::nft::Firewall>,
+    /// The provider sections, checked (for `optional`, decided on the host).
+    pub providers: reconcilers::providers::Providers,
+    /// DHCP/DNS services by bridge (`dhcp.rs`; converted after the links they serve).
+    pub dhcp: BTreeMap<String, reconcilers::dnsmasq::DhcpServer>,
 }
 
 impl Converted {
@@ -82,6 +90,9 @@ impl Converted {
             s.add_rule(r.rule);
         }
         s.sysctls = self.sysctls;
+        s.origins = self.origins;
+        s.firewall = self.firewall;
+        s.dhcp = self.dhcp;
         s
     }
 }
@@ -99,6 +110,10 @@ pub(crate) fn convert(m: &Merged, ctx: &mut Ctx) -> Converted {
         rules: Vec::new(),
         sysctls: BTreeMap::new(),
         host_checks: Vec::new(),
+        origins: BTreeMap::new(),
+        firewall: None,
+        providers: Default::default(),
+        dhcp: BTreeMap::new(),
     };
     for (file, name, value) in &m.sysctl {
         sysctl(*file, name, value, ctx, &mut c.sysctls);
@@ -116,6 +131,8 @@ pub(crate) fn convert(m: &Merged, ctx: &mut Ctx) -> Converted {
             c.rules.push(r);
         }
     }
+    super::dhcp::convert(m, &mut c, ctx);
+    super::providers::convert(m, ctx, &mut c);
     c
 }
 

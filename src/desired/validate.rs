@@ -668,7 +668,7 @@ pub(crate) fn describe_selector(k: &RuleKey) -> String {
 
 fn check_rules(c: &Converted, ctx: &mut Ctx) {
     let mut by_key: BTreeMap<RuleKey, Pos> = BTreeMap::new();
-    let mut by_prio: BTreeMap<(u32, Family), (Pos, &RuleKey)> = BTreeMap::new();
+    let mut by_prio: BTreeMap<(u32, Family), Vec<(Pos, &RuleKey)>> = BTreeMap::new();
     for r in &c.rules {
         let key = &r.rule.key;
         if let Some(first) = by_key.get(key) {
@@ -685,7 +685,8 @@ fn check_rules(c: &Converted, ctx: &mut Ctx) {
             continue;
         }
         by_key.insert(key.clone(), r.at);
-        match by_prio.get(&(key.priority, key.family)) {
+        let same = by_prio.entry((key.priority, key.family)).or_default();
+        match same.iter().find(|(_, other)| !sources_disjoint(other, key)) {
             Some((first, other)) => ctx.err(
                 r.priority_at,
                 format!(
@@ -697,10 +698,19 @@ fn check_rules(c: &Converted, ctx: &mut Ctx) {
                     describe_selector(key),
                 ),
             ),
-            None => {
-                by_prio.insert((key.priority, key.family), (r.at, key));
-            }
+            None => same.push((r.at, key)),
         }
+    }
+}
+
+/// Two rules whose `from` prefixes do not overlap never match the same packet, so their order
+/// at one priority does not matter (Shorewall puts every provider's `from` rule at 20000).
+fn sources_disjoint(a: &RuleKey, b: &RuleKey) -> bool {
+    match (a.from, b.from) {
+        (Some(x), Some(y)) if !a.not && !b.not => {
+            !x.contains(&y.network()) && !y.contains(&x.network())
+        }
+        _ => false,
     }
 }
 

@@ -31,7 +31,11 @@ impl Drop for Killed {
 }
 
 fn ip(args: &[&str]) {
-    let ok = Command::new("ip").args(args).status().expect("ip").success();
+    let ok = Command::new("ip")
+        .args(args)
+        .status()
+        .expect("ip")
+        .success();
     assert!(ok, "ip {args:?} failed");
 }
 
@@ -68,7 +72,9 @@ fn appeared(rx: &Receiver<(Instant, String)>, tap: &str, since: Instant) -> Dura
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let (t, line) = rx.recv_timeout(left).expect("timed out waiting for convergence");
+        let (t, line) = rx
+            .recv_timeout(left)
+            .expect("timed out waiting for convergence");
         if t >= since && line.contains(&format!(": {tap}:")) && !line.starts_with("Deleted") {
             return t - since;
         }
@@ -119,7 +125,16 @@ fn main() {
     let (_mon, rx) = monitor(&ns.0);
     let watcher = Killed(
         Command::new(env!("CARGO_BIN_EXE_netconverge"))
-            .args(["--netns", &ns.0, "-d", dir.to_str().unwrap(), "-q", "watch", "--debounce", &debounce])
+            .args([
+                "--netns",
+                &ns.0,
+                "-d",
+                dir.to_str().unwrap(),
+                "-q",
+                "watch",
+                "--debounce",
+                &debounce,
+            ])
             .stdout(Stdio::null())
             .spawn()
             .expect("start watch"),
@@ -156,7 +171,9 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
 
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!("watch --debounce {debounce}, {edits} edits (write temp + rename, one tap added each)");
+    println!(
+        "watch --debounce {debounce}, {edits} edits (write temp + rename, one tap added each)"
+    );
     println!(
         "edit-to-converged: median {:.1} ms, p99 {:.1} ms, max {:.1} ms (target <= debounce + 50 ms)",
         ms(percentile(&lat, 0.5)),

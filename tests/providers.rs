@@ -1,0 +1,973 @@
+//! Multi-ISP providers end to end, as root, in a lab of network namespaces joined by veth:
+//!
+//! ```text
+//!                      internet (203.0.113.10-25, TCP servers)
+//!                  wan-wrt /                \ wan-fw
+//!     198.51.100.1/30 wan0                    wan0 198.51.100.5/30
+//!      wrt (masquerade)                          fw (masquerade, port forward :8080 → ursa)
+//!     192.168.1.1 lan0                           lan0 192.168.1.254
+//!                    \______ lan (a bridge) ______/
+//!                                  |
+//!                           eth0 192.168.1.20
+//!                  ursa (managed by netconverge: providers, br0 10.0.0.1/24, masquerade)
+//!                         vm1-leg |  | vm2-leg     (ports of br0; veth to the VMs)
+//!                        vm1 10.0.0.2  vm2 10.0.0.3
+//! ```
+//!
+//! Everything is proved with traffic between the namespaces (TCP connections whose server
+//! reports the source address it saw, nft counters on the gateways' WAN legs) as well as with
+//! `ip route get` and dumps; the expanded tables and rules are compared line for line with what
+//! Shorewall 5.2 makes of the same two providers. Every namespace is removed by its guard.
+
+mod common;
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+/// The internet's server addresses: enough destinations that a balanced default spreads them
+/// over both gateways (all 16 on one path has probability 2^-15).
+const SERVERS: std::ops::RangeInclusive<u8> = 10..=25;
+const WRT_WAN: &str = "198.51.100.1";
+const FW_WAN: &str = "198.51.100.5";
+
+/// Move the calling thread into the namespace `ns` (only this thread: setns is per thread).
+fn enter(ns: &str) {
+    let path = format!("/run/netns/{ns}");
+    let file = File::open(&path).expect("namespace file");
+    // SAFETY: setns on a valid fd; it affects only the calling thread.
+    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+    assert_eq!(rc, 0, "setns {path}");
+}
+
+/// Run `f` on a thread that has entered the namespace `ns`.
+fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let ns = ns.to_string();
+    std::thread::spawn(move || {
+        enter(&ns);
+        f()
+    })
+    .join()
+    .expect("netns thread")
+}
+
+/// A TCP server in a namespace that answers every connection with the peer address it saw,
+/// stopped (and its namespace reference dropped) on drop.
+struct Server {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start(ns: &str, port: u16) -> Server {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let ns = ns.to_string();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            enter(&ns);
+            let l = TcpListener::bind(("0.0.0.0", port)).expect("bind");
+            l.set_nonblocking(true).expect("nonblocking");
+            tx.send(()).expect("ready");
+            while !flag.load(Ordering::Relaxed) {
+                match l.accept() {
+                    Ok((mut s, peer)) => {
+                        let _ = s.set_nonblocking(false);
+                        let _ = s.write_all(peer.ip().to_string().as_bytes());
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        rx.recv_timeout(Duration::from_secs(5)).expect("server up");
+        Server {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Connect from namespace `ns` to `to` (optionally from a source address), with short
+/// timeouts; the server's answer is the source address it saw.
+fn fetch(ns: &str, from: Option<&str>, to: &str) -> Result<String, String> {
+    let to: SocketAddr = to.parse().expect("socket address");
+    let from = from.map(str::to_string);
+    in_netns(ns, move || {
+        let stream = match from {
+            None => TcpStream::connect_timeout(&to, Duration::from_secs(2)),
+            Some(src) => {
+                // std has no bind-before-connect; a raw socket does it.
+                connect_from(&src, to)
+            }
+        };
+        let mut s = stream.map_err(|e| format!("connect {to}: {e}"))?;
+        s.set_read_timeout(Some(Duration::from_secs(2)))
+            .map_err(|e| e.to_string())?;
+        let mut out = String::new();
+        s.read_to_string(&mut out)
+            .map_err(|e| format!("read {to}: {e}"))?;
+        Ok(out)
+    })
+}
+
+/// A TCP connection from a given local address, with a 2 s connect timeout.
+fn connect_from(src: &str, to: SocketAddr) -> std::io::Result<TcpStream> {
+    use std::os::fd::FromRawFd;
+    let src: std::net::Ipv4Addr = src.parse().expect("v4 source");
+    let SocketAddr::V4(to4) = to else {
+        panic!("v4 only")
+    };
+    // SAFETY: plain socket calls on a fd this function owns; sockaddr_in is fully initialised.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let stream = TcpStream::from_raw_fd(fd);
+        let sa = |ip: std::net::Ipv4Addr, port: u16| libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: port.to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(ip).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        let local = sa(src, 0);
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        if libc::bind(fd, (&raw const local).cast(), len) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let tv = libc::timeval {
+            tv_sec: 2,
+            tv_usec: 0,
+        };
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            (&raw const tv).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        );
+        let remote = sa(*to4.ip(), to4.port());
+        if libc::connect(fd, (&raw const remote).cast(), len) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(stream)
+    }
+}
+
+/// Poll `f` until it returns `Some`, for at most `secs` seconds.
+fn poll<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if start.elapsed() > Duration::from_secs(secs) {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn nft(ns: &Netns, script: &str) {
+    let mut child = std::process::Command::new("ip")
+        .args(["netns", "exec", &ns.name, "nft", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("nft");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "nft in {}: {}\n{script}",
+        ns.name,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn sysctl(ns: &Netns, name: &str, value: &str) {
+    let path = format!("/proc/sys/{}", name.replace('.', "/"));
+    let o = ns.exec(&format!("echo {value} > {path}"));
+    assert!(
+        o.status.success(),
+        "{name}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// The lab. Field order is drop order: the server threads go before the namespaces.
+struct Lab {
+    _servers: Vec<Server>,
+    internet: Netns,
+    wrt: Netns,
+    fw: Netns,
+    _lan: Netns,
+    ursa: Netns,
+    vm1: Netns,
+    vm2: Netns,
+    dir: TempDir,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        let (internet, wrt, fw, lan, ursa, vm1, vm2) = (
+            Netns::new(),
+            Netns::new(),
+            Netns::new(),
+            Netns::new(),
+            Netns::new(),
+            Netns::new(),
+            Netns::new(),
+        );
+        // The LAN: a bridge joining ursa's eth0 and the gateways' LAN legs.
+        lan.ip("link add lan type bridge");
+        lan.ip("link set lan up");
+        for (ns, name, port) in [
+            (&ursa, "eth0", "p-ursa"),
+            (&wrt, "lan0", "p-wrt"),
+            (&fw, "lan0", "p-fw"),
+        ] {
+            ns.ip(&format!(
+                "link add {name} type veth peer name {port} netns {}",
+                lan.name
+            ));
+            ns.ip(&format!("link set {name} up"));
+            lan.ip(&format!("link set {port} master lan up"));
+        }
+        // The internet: one leg to each gateway, the servers on its loopback.
+        for (gw, leg, inet, g) in [
+            (&wrt, "wan-wrt", "198.51.100.2", WRT_WAN),
+            (&fw, "wan-fw", "198.51.100.6", FW_WAN),
+        ] {
+            internet.ip(&format!(
+                "link add {leg} type veth peer name wan0 netns {}",
+                gw.name
+            ));
+            internet.ip(&format!("addr add {inet}/30 dev {leg}"));
+            internet.ip(&format!("link set {leg} up"));
+            gw.ip(&format!("addr add {g}/30 dev wan0"));
+            gw.ip("link set wan0 up");
+            gw.ip(&format!("route add default via {inet}"));
+            sysctl(gw, "net.ipv4.ip_forward", "1");
+        }
+        for i in SERVERS {
+            internet.ip(&format!("addr add 203.0.113.{i}/32 dev lo"));
+        }
+        wrt.ip("addr add 192.168.1.1/24 dev lan0");
+        fw.ip("addr add 192.168.1.254/24 dev lan0");
+        // Both gateways masquerade out of their WAN leg and count what they forward there and
+        // what they forward from ursa's port 8080 (replies of the port-forwarded service).
+        let gateway_nft = |extra: &str| {
+            format!(
+                "table ip lab {{\n\
+                 counter wan {{ }}\n\
+                 counter replies {{ }}\n\
+                 chain forward {{\n\
+                 type filter hook forward priority 0; policy accept;\n\
+                 oifname \"wan0\" counter name \"wan\"\n\
+                 ip saddr 192.168.1.20 tcp sport 8080 counter name \"replies\"\n\
+                 }}\n\
+                 chain post {{\n\
+                 type nat hook postrouting priority srcnat; policy accept;\n\
+                 oifname \"wan0\" masquerade\n\
+                 }}\n\
+                 {extra}\
+                 }}\n"
+            )
+        };
+        nft(&wrt, &gateway_nft(""));
+        nft(
+            &fw,
+            &gateway_nft(
+                "chain pre {\n\
+                 type nat hook prerouting priority dstnat; policy accept;\n\
+                 iifname \"wan0\" tcp dport 8080 dnat to 192.168.1.20:8080\n\
+                 }\n",
+            ),
+        );
+        // The VMs: a veth each whose ursa end is a port of br0 (what a tap would be).
+        for (vm, leg, addr) in [(&vm1, "vm1-leg", "10.0.0.2"), (&vm2, "vm2-leg", "10.0.0.3")] {
+            ursa.ip(&format!(
+                "link add {leg} type veth peer name eth0 netns {}",
+                vm.name
+            ));
+            vm.ip(&format!("addr add {addr}/24 dev eth0"));
+            vm.ip("link set eth0 up");
+            vm.ip("route add default via 10.0.0.1");
+        }
+        let servers = vec![Server::start(&internet.name, 80)];
+        Lab {
+            _servers: servers,
+            internet,
+            wrt,
+            fw,
+            _lan: lan,
+            ursa,
+            vm1,
+            vm2,
+            dir: TempDir::new("providers"),
+        }
+    }
+
+    /// Write ursa's desired state: its links plus `sections`.
+    fn desire(&self, sections: &str) {
+        let links = "\
+links:
+  eth0:
+    kind: external
+    addresses: [192.168.1.20/24]
+  br0:
+    kind: bridge
+    bridge: { stp: false, forward_delay: 0 }
+    addresses: [10.0.0.1/24]
+  vm1-leg: { kind: external, master: br0, up: true }
+  vm2-leg: { kind: external, master: br0, up: true }
+";
+        std::fs::write(
+            self.dir.path().join("ursa.yaml"),
+            format!("{links}{sections}"),
+        )
+        .unwrap();
+    }
+
+    fn run(&self, extra: &[&str]) -> std::process::Output {
+        let d = self.dir.path().to_str().unwrap().to_string();
+        let mut args = vec!["--netns", &self.ursa.name, "-d", &d];
+        args.extend_from_slice(extra);
+        netconverge(&args)
+    }
+
+    fn reconcile(&self) -> Value {
+        let out = self.run(&["-o", "json", "reconcile"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "reconcile: {}\n{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        let plan: Value = serde_json::from_str(&stdout(&out)).expect("json plan");
+        let failures = &plan["applied"]["failures"];
+        assert!(
+            failures.is_null() || failures.as_array().unwrap().is_empty(),
+            "{plan}"
+        );
+        plan
+    }
+
+    fn route_get(&self, args: &str) -> Value {
+        self.ursa.ip_json(&format!("route get {args}"))[0].clone()
+    }
+
+    /// `ip ARGS` in ursa with the protocol left out (Shorewall's routes are `proto boot`,
+    /// which `ip` does not print; netconverge's carry its own protocol), trailing blanks
+    /// trimmed.
+    fn ip_lines(&self, args: &str) -> Vec<String> {
+        self.ursa
+            .ip(args)
+            .lines()
+            .map(|l| {
+                let words: Vec<&str> = l.split_whitespace().collect();
+                let mut out = Vec::new();
+                let mut skip = false;
+                for w in words {
+                    if skip {
+                        skip = false;
+                        continue;
+                    }
+                    if w == "proto" {
+                        skip = true;
+                        continue;
+                    }
+                    out.push(w);
+                }
+                let indent = if l.starts_with(char::is_whitespace) {
+                    "\t"
+                } else {
+                    ""
+                };
+                format!("{indent}{}", out.join(" "))
+            })
+            .collect()
+    }
+
+    /// The source address each internet server saw for a connection from `vm`.
+    fn seen_from(&self, vm: &Netns) -> Vec<(String, String)> {
+        SERVERS
+            .map(|i| {
+                let dst = format!("203.0.113.{i}");
+                let seen = fetch(&vm.name, None, &format!("{dst}:80"))
+                    .unwrap_or_else(|e| panic!("{} → {dst}: {e}", vm.name));
+                (dst, seen)
+            })
+            .collect()
+    }
+
+    fn counter(ns: &Netns, name: &str) -> u64 {
+        let o = ns.exec(&format!("nft list counter ip lab {name}"));
+        let text = String::from_utf8_lossy(&o.stdout);
+        let words: Vec<&str> = text.split_whitespace().collect();
+        words
+            .iter()
+            .position(|w| *w == "packets")
+            .and_then(|i| words.get(i + 1))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("counter {name} in {}: {text}", ns.name))
+    }
+
+    /// Make sure every gateway has answered ARP from ursa, so nothing depends on timing.
+    fn wait_lan(&self) {
+        for g in ["192.168.1.1", "192.168.1.254"] {
+            assert!(
+                poll(5, || fetch(&self.ursa.name, None, &format!("{g}:9"))
+                    .err()
+                    .filter(|e| e.contains("refused"))
+                    .map(|_| ()))
+                .is_some(),
+                "gateway {g} unreachable from ursa"
+            );
+        }
+    }
+}
+
+/// The seed's two providers as the issue writes them (fw `loose`: they share eth0's address),
+/// ursa's VMs masqueraded out of eth0, and vm2 marked for fw.
+const SEED: &str = "\
+providers:
+  wrt: { number: 1, mark: \"0x1\", interface: eth0, gateway: 192.168.1.1,   balance: 1, track: true }
+  fw:  { number: 2, mark: \"0x2\", interface: eth0, gateway: 192.168.1.254, balance: 1, track: true, loose: true }
+provider_options: { mask: \"0xff\", default_table: main }
+masquerade:
+  - { from: 10.0.0.0/24, out: eth0 }
+marks:
+  - { iif: vm2-leg, mark: \"0x2\" }
+";
+
+/// What Shorewall 5.2 makes of the same two providers (its generated script runs
+/// `ip route replace 192.168.1.1 src 192.168.1.20 dev eth0 table 1`,
+/// `ip route replace default via 192.168.1.1 src 192.168.1.20 dev eth0 table 1`,
+/// `ip rule add fwmark 0x1/0xff pref 10000 table 1`, `ip rule add from 192.168.1.20 pref 20000
+/// table 1` — none for the loose fw — and the balanced `ip route replace default scope global
+/// nexthop via 192.168.1.1 dev eth0 weight 1 nexthop via 192.168.1.254 dev eth0 weight 1`),
+/// as `ip` 6.1 prints it, without the protocol.
+const SHOREWALL_TABLE_1: [&str; 2] = [
+    "default via 192.168.1.1 dev eth0 src 192.168.1.20",
+    "192.168.1.1 dev eth0 scope link src 192.168.1.20",
+];
+const SHOREWALL_TABLE_2: [&str; 2] = [
+    "default via 192.168.1.254 dev eth0 src 192.168.1.20",
+    "192.168.1.254 dev eth0 scope link src 192.168.1.20",
+];
+const SHOREWALL_RULES: [&str; 6] = [
+    "0: from all lookup local",
+    "10000: from all fwmark 0x1/0xff lookup 1",
+    "10001: from all fwmark 0x2/0xff lookup 2",
+    "20000: from 192.168.1.20 lookup 1",
+    "32766: from all lookup main",
+    "32767: from all lookup default",
+];
+const SHOREWALL_DEFAULT: [&str; 3] = [
+    "default",
+    "\tnexthop via 192.168.1.1 dev eth0 weight 1",
+    "\tnexthop via 192.168.1.254 dev eth0 weight 1",
+];
+
+#[test]
+fn lab_providers_route_mark_and_masquerade_like_shorewall() {
+    if !root_or_skip("lab_providers_route_mark_and_masquerade_like_shorewall") {
+        return;
+    }
+    let lab = Lab::new();
+    lab.desire(SEED);
+
+    // The dry run lists what each provider produced, labelled with the provider.
+    let dry = lab.run(&["reconcile", "--dry-run"]);
+    assert_eq!(dry.status.code(), Some(0), "{}", stderr(&dry));
+    let text = stdout(&dry);
+    for line in [
+        "+ add route default via 192.168.1.1 dev eth0 table 1  (provider wrt)",
+        "+ add route 192.168.1.254/32 dev eth0 table 2  (provider fw)",
+        "+ add rule 10001: from all fwmark 0x2/0xff lookup 2  (provider fw)",
+        "+ add rule 20000: from 192.168.1.20/32 lookup 1  (provider wrt)",
+        "+ add route default nexthops via 192.168.1.1 weight 1 via 192.168.1.254 weight 1  (providers wrt, fw (balance))",
+        "+ add firewall inet netconverge  (providers, marks, masquerade)",
+    ] {
+        assert!(text.contains(line), "dry run lacks `{line}`:\n{text}");
+    }
+
+    let plan = lab.reconcile();
+    lab.wait_lan();
+    assert!(plan["summary"]["add"].as_u64().unwrap() > 10, "{plan}");
+
+    // Line for line what Shorewall 5.2 makes of the same providers.
+    assert_eq!(lab.ip_lines("route show table 1"), SHOREWALL_TABLE_1);
+    assert_eq!(lab.ip_lines("route show table 2"), SHOREWALL_TABLE_2);
+    assert_eq!(lab.ip_lines("rule show"), SHOREWALL_RULES);
+    let main = lab.ip_lines("route show table main");
+    assert_eq!(main[..3], SHOREWALL_DEFAULT, "{main:?}");
+
+    // Routing decisions, asked of the kernel.
+    assert_eq!(
+        lab.route_get("203.0.113.10 mark 0x1")["gateway"],
+        "192.168.1.1"
+    );
+    assert_eq!(
+        lab.route_get("203.0.113.10 mark 0x2")["gateway"],
+        "192.168.1.254"
+    );
+    // from-rule of wrt (fw is loose): ursa's own address leaves through wrt.
+    assert_eq!(
+        lab.route_get("203.0.113.10 from 192.168.1.20")["gateway"],
+        "192.168.1.1"
+    );
+    // Sysctls the providers need.
+    for (path, want) in [
+        ("/proc/sys/net/ipv4/ip_forward", "1"),
+        ("/proc/sys/net/ipv4/conf/all/rp_filter", "2"),
+        ("/proc/sys/net/ipv4/conf/eth0/rp_filter", "2"),
+    ] {
+        let o = lab.ursa.exec(&format!("cat {path}"));
+        assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), want, "{path}");
+    }
+    // Our tables, and no other.
+    let tables = String::from_utf8_lossy(&lab.ursa.exec("nft list tables").stdout).into_owned();
+    let mut tables: Vec<&str> = tables.lines().collect();
+    tables.sort_unstable();
+    assert_eq!(
+        tables,
+        ["table bridge netconverge", "table inet netconverge"]
+    );
+    // Both gateways' MACs were resolved into the track sets.
+    let listing = String::from_utf8_lossy(&lab.ursa.exec("nft list table inet netconverge").stdout)
+        .into_owned();
+    assert_eq!(listing.matches("elements = {").count(), 2, "{listing}");
+
+    // vm2 is marked 0x2 at its bridge port: every connection leaves through fw, masqueraded
+    // twice (by ursa, then by fw), and wrt's WAN leg sees none of it.
+    let wrt_before = Lab::counter(&lab.wrt, "wan");
+    let seen2 = lab.seen_from(&lab.vm2);
+    assert!(
+        seen2.iter().all(|(_, s)| s == FW_WAN),
+        "vm2 must leave through fw: {seen2:?}"
+    );
+    assert_eq!(
+        Lab::counter(&lab.wrt, "wan"),
+        wrt_before,
+        "vm2 traffic crossed wrt"
+    );
+    assert!(Lab::counter(&lab.fw, "wan") >= 16 * 3);
+
+    // vm1 is not marked: the balanced default spreads its destinations over both gateways,
+    // each exactly where the kernel's route lookup for that flow says.
+    let seen1 = lab.seen_from(&lab.vm1);
+    for (dst, seen) in &seen1 {
+        let want = match lab.route_get(&format!("{dst} from 10.0.0.2 iif br0"))["gateway"]
+            .as_str()
+            .unwrap()
+        {
+            "192.168.1.1" => WRT_WAN,
+            "192.168.1.254" => FW_WAN,
+            other => panic!("unexpected gateway {other}"),
+        };
+        assert_eq!(seen, want, "vm1 → {dst}");
+    }
+    assert!(
+        seen1.iter().any(|(_, s)| s == WRT_WAN) && seen1.iter().any(|(_, s)| s == FW_WAN),
+        "vm1's flows should use both gateways: {seen1:?}"
+    );
+
+    // A second reconcile is a no-op: no change planned, nothing applied, the tables untouched.
+    let again = lab.reconcile();
+    assert_eq!(
+        again["summary"],
+        serde_json::json!({"add": 0, "change": 0, "remove": 0}),
+        "{again}"
+    );
+    assert!(again.get("applied").is_none(), "{again}");
+    let listing_again =
+        String::from_utf8_lossy(&lab.ursa.exec("nft list table inet netconverge").stdout)
+            .into_owned();
+    assert_eq!(listing, listing_again);
+    let check = lab.run(&["check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+
+    // Someone edits our table: check reports it, reconcile restores it.
+    let o = lab
+        .ursa
+        .exec("nft flush chain inet netconverge postrouting");
+    assert!(o.status.success());
+    let check = lab.run(&["check"]);
+    assert_eq!(check.status.code(), Some(1), "{}", stdout(&check));
+    assert!(
+        stdout(&check).contains("firewall inet netconverge")
+            && stdout(&check).contains("changed outside netconverge"),
+        "{}",
+        stdout(&check)
+    );
+    lab.reconcile();
+    assert_eq!(lab.run(&["check"]).status.code(), Some(0));
+    assert!(lab.seen_from(&lab.vm2).iter().all(|(_, s)| s == FW_WAN));
+}
+
+#[test]
+fn lab_track_sends_replies_back_through_the_provider_they_came_from() {
+    if !root_or_skip("lab_track_sends_replies_back_through_the_provider_they_came_from") {
+        return;
+    }
+    let lab = Lab::new();
+    let _service = Server::start(&lab.ursa.name, 8080);
+    // Only wrt is balanced, and wrt's from-rule catches ursa's own address: without tracking,
+    // every reply of ursa leaves through wrt.
+    let desired = |fw_track: bool| {
+        format!(
+            "providers:\n  \
+             wrt: {{ number: 1, mark: \"0x1\", interface: eth0, gateway: 192.168.1.1, balance: 1, track: true }}\n  \
+             fw:  {{ number: 2, mark: \"0x2\", interface: eth0, gateway: 192.168.1.254, loose: true, track: {fw_track} }}\n"
+        )
+    };
+    lab.desire(&desired(false));
+    lab.reconcile();
+    lab.wait_lan();
+    let via_fw = format!("{FW_WAN}:8080");
+    let wrt_replies = Lab::counter(&lab.wrt, "replies");
+    // fw forwards the connection to ursa, ursa answers through wrt, which masquerades the
+    // answer: the internet never sees it come from fw, and the connection fails.
+    let untracked = fetch(&lab.internet.name, Some("203.0.113.10"), &via_fw);
+    assert!(
+        untracked.is_err(),
+        "without track the reply should go astray: {untracked:?}"
+    );
+    assert!(
+        Lab::counter(&lab.wrt, "replies") > wrt_replies,
+        "the reply should have crossed wrt"
+    );
+
+    lab.desire(&desired(true));
+    let plan = lab.reconcile();
+    assert_eq!(
+        plan["summary"]["change"], 1,
+        "only the firewall changes: {plan}"
+    );
+    let wrt_replies = Lab::counter(&lab.wrt, "replies");
+    let fw_replies = Lab::counter(&lab.fw, "replies");
+    for _ in 0..5 {
+        let seen = fetch(&lab.internet.name, Some("203.0.113.10"), &via_fw)
+            .expect("with track the connection through fw works");
+        // ursa saw the internet client itself (fw forwards without masquerading inward).
+        assert_eq!(seen, "203.0.113.10");
+    }
+    assert_eq!(
+        Lab::counter(&lab.wrt, "replies"),
+        wrt_replies,
+        "a reply crossed wrt"
+    );
+    assert!(Lab::counter(&lab.fw, "replies") >= fw_replies + 5);
+}
+
+#[test]
+fn lab_provider_down_and_removed_leaves_a_working_single_default() {
+    if !root_or_skip("lab_provider_down_and_removed_leaves_a_working_single_default") {
+        return;
+    }
+    let lab = Lab::new();
+    lab.desire(SEED);
+    lab.reconcile();
+    lab.wait_lan();
+    assert_eq!(
+        lab.route_get("203.0.113.10 mark 0x1")["gateway"],
+        "192.168.1.1"
+    );
+
+    // wrt dies, and the operator drops it from the providers.
+    lab.wrt.ip("link set lan0 down");
+    lab.desire(
+        "providers:\n  fw: { number: 2, mark: \"0x2\", interface: eth0, gateway: 192.168.1.254, balance: 1, track: true }\n\
+         masquerade:\n  - { from: 10.0.0.0/24, out: eth0 }\n",
+    );
+    let plan = lab.reconcile();
+    let removed: Vec<String> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == "remove")
+        .map(|c| {
+            format!(
+                "{} {}",
+                c["kind"].as_str().unwrap(),
+                c["id"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        removed,
+        [
+            "route default via 192.168.1.1 dev eth0 table 1",
+            "route 192.168.1.1/32 dev eth0 table 1",
+            "rule 10000: from all fwmark 0x1/0xff lookup 1",
+        ],
+        "{plan}"
+    );
+    assert_eq!(
+        lab.ip_lines("route show table main")[0],
+        "default via 192.168.1.254 dev eth0"
+    );
+    assert!(lab.ursa.ip("route show table 1").trim().is_empty());
+    // fw, no longer loose-by-necessity, now has the from-rule; and the VMs still get out.
+    assert!(lab
+        .ip_lines("rule show")
+        .contains(&"20000: from 192.168.1.20 lookup 2".to_string()));
+    assert!(lab.seen_from(&lab.vm1).iter().all(|(_, s)| s == FW_WAN));
+    let again = lab.reconcile();
+    assert!(again.get("applied").is_none(), "{again}");
+}
+
+#[test]
+fn lab_removing_providers_removes_exactly_what_they_added() {
+    if !root_or_skip("lab_removing_providers_removes_exactly_what_they_added") {
+        return;
+    }
+    let lab = Lab::new();
+    // A foreign firewall (as Shorewall would have) and foreign routing objects.
+    nft(
+        &lab.ursa,
+        "table ip shorewall {\n chain input {\n type filter hook input priority 0; policy accept;\n tcp dport 2222 accept comment \"ssh\"\n }\n}\n",
+    );
+    lab.ursa
+        .ip("route add 198.51.100.0/24 via 192.168.1.9 dev eth0 onlink table 200");
+    lab.ursa
+        .ip("rule add pref 500 from 192.168.7.0/24 lookup 200");
+    // Without any provider section first, for the baseline.
+    lab.desire("");
+    lab.reconcile();
+    let dump = |lab: &Lab| {
+        (
+            lab.ursa.ip_json("-4 route show table all"),
+            lab.ursa.ip_json("-4 rule show"),
+            String::from_utf8_lossy(&lab.ursa.exec("nft list ruleset").stdout).into_owned(),
+        )
+    };
+    let baseline = dump(&lab);
+    assert!(baseline.2.contains("table ip shorewall"));
+
+    lab.desire(SEED);
+    lab.reconcile();
+    assert_ne!(dump(&lab), baseline);
+
+    lab.desire("");
+    let plan = lab.reconcile();
+    let removed = plan["summary"]["remove"].as_u64().unwrap();
+    // 2 routes per provider, the balanced default, 2 fwmark rules, 1 from-rule, the firewall.
+    assert_eq!(removed, 9, "{plan}");
+    let after = dump(&lab);
+    assert_eq!(after.0, baseline.0, "routes differ");
+    assert_eq!(after.1, baseline.1, "rules differ");
+    assert_eq!(after.2, baseline.2, "nftables ruleset differs");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Without root: the example file loads and expands as documented.
+
+#[test]
+fn the_providers_example_validates() {
+    let example = repo().join("examples/providers.yaml");
+    let out = netconverge(&["-d", example.to_str().unwrap(), "validate"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("program `nft` is installed (Debian package `nftables`)"));
+}
+
+#[test]
+fn every_provider_error_of_a_file_is_reported() {
+    let src = "\
+links:
+  eth0: { kind: external, addresses: [192.168.1.20/24] }
+providers:
+  wrt: { number: 0, mark: \"0x100\", interface: eth0, gateway: 192.168.1.1 }
+  fw: { number: 2, interface: eth0, gateway: 10.1.1.1, balance: 0 }
+route_rules:
+  - { from: 10.0.0.0/25, provider: nope, priority: 1000 }
+  - { from: 10.0.0.0/26, provider: fw, priority: 1001 }
+masquerade:
+  - { from: 10.0.0.5/24, out: eth0 }
+marks:
+  - { iif: tap-centos, provider: wrt, mark: \"0x1\" }
+";
+    let err =
+        netconverge::desired::load_str(src, std::path::Path::new("isp.yaml")).expect_err("invalid");
+    let positions: Vec<(u32, u32)> = err.0.iter().map(|d| (d.line, d.column)).collect();
+    assert_eq!(
+        positions,
+        [
+            (4, 18),
+            (4, 27),
+            (5, 46),
+            (5, 65),
+            (7, 36),
+            (10, 13),
+            (12, 34)
+        ],
+        "{err}"
+    );
+}
+
+#[test]
+fn providers_and_options_declared_in_two_files_name_both_places() {
+    let err = netconverge::desired::load_path(&repo().join("tests/data/invalid-merge/providers"))
+        .expect_err("duplicates");
+    let shown = err.to_string();
+    assert_eq!(err.0.len(), 2, "{shown}");
+    assert!(
+        shown.contains("b.yaml:2:3: provider wrt is declared twice: "),
+        "{shown}"
+    );
+    assert!(shown.contains("a.yaml:4:3 and "), "{shown}");
+    assert!(
+        shown.contains("b.yaml:4:19: provider_options is declared twice"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn the_example_expands_with_labels_and_provider_table_names() {
+    let d = netconverge::desired::load_path(&repo().join("examples/providers.yaml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(d.tables.get("wrt"), Some(&1));
+    assert_eq!(d.tables.get("fw"), Some(&2));
+    let labels: std::collections::BTreeSet<&str> =
+        d.state.origins.values().map(String::as_str).collect();
+    assert_eq!(
+        labels.into_iter().collect::<Vec<_>>(),
+        [
+            "provider fw",
+            "provider wrt",
+            "providers",
+            "providers wrt, fw (balance)",
+            "providers, marks, masquerade",
+            "route_rules: provider wrt",
+        ]
+    );
+    // Every generated route and rule is labelled, and every label names an object.
+    for r in d.state.routes.values() {
+        assert!(
+            d.state
+                .origins
+                .contains_key(&format!("route {}", reconcilers::routes::id(r))),
+            "{r:?}"
+        );
+    }
+    assert_eq!(d.state.rules.len(), 4);
+    let fw = d.state.firewall.as_ref().expect("firewall");
+    assert!(
+        fw.ruleset.contains("table bridge netconverge"),
+        "{}",
+        fw.ruleset
+    );
+    // `show` reads the expansion back as plain routes and rules that load without providers.
+    let shown = netconverge::desired::render_state(&d.state, &d.tables);
+    assert!(!shown.contains("providers:"));
+    let again = netconverge::desired::load_str(&shown, std::path::Path::new("shown.yaml"))
+        .unwrap_or_else(|e| panic!("{e}\n{shown}"));
+    assert_eq!(again.state.routes, d.state.routes);
+    assert_eq!(again.state.rules, d.state.rules);
+}
+
+/// `optional`: a provider whose interface is missing is left out of the plan, with a warning,
+/// and the balanced default keeps only the other provider. Planned on the fake kernel.
+#[test]
+fn an_optional_provider_without_its_interface_is_left_out() {
+    use reconcilers::kernel::fake::FakeKernel;
+    use reconcilers::model::{Address, Link, LinkKind, State};
+    let src = "\
+links:
+  eth0: { kind: external, addresses: [192.168.1.20/24] }
+providers:
+  wrt: { number: 1, interface: eth0, gateway: 192.168.1.1, balance: 1 }
+  isp: { number: 3, interface: ppp0, gateway: 203.0.113.1, local: 203.0.113.2, balance: 2, optional: true }
+route_rules:
+  - { from: 10.0.0.0/25, provider: isp, priority: 1000 }
+";
+    let d = netconverge::desired::load_str(src, std::path::Path::new("isp.yaml")).unwrap();
+    let mut host = State::default();
+    let mut eth0 = Link::new("eth0", LinkKind::External);
+    eth0.up = Some(true);
+    host.add_link(eth0);
+    host.add_address(Address {
+        link: "eth0".into(),
+        address: "192.168.1.20/24".parse().unwrap(),
+        owned: false,
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let plan_ids = |host: State| {
+        let mut k = FakeKernel::new(host);
+        let p = rt
+            .block_on(netconverge::pass::pass(
+                &mut k,
+                &d,
+                netconverge::pass::Mode::DryRun,
+                false,
+            ))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let ids: Vec<String> = p.plan.changes.iter().map(|c| c.id.clone()).collect();
+        (ids, p.plan.warnings)
+    };
+    let (ids, warnings) = plan_ids(host.clone());
+    assert!(
+        ids.contains(&"default via 192.168.1.1 dev eth0".to_string()),
+        "{ids:?}"
+    );
+    assert!(
+        !ids.iter()
+            .any(|i| i.contains("table 3") || i.contains("lookup 3")),
+        "{ids:?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("provider isp is optional and ppp0 is missing")),
+        "{warnings:?}"
+    );
+    // With ppp0 up, isp is back: its table, its rule and a share of the balanced default.
+    let mut ppp0 = Link::new("ppp0", LinkKind::External);
+    ppp0.up = Some(true);
+    host.add_link(ppp0);
+    let (ids, warnings) = plan_ids(host);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(
+        ids.contains(&"default via 203.0.113.1 dev ppp0 table 3".to_string()),
+        "{ids:?}"
+    );
+    assert!(
+        ids.contains(&"1000: from 10.0.0.0/25 lookup 3".to_string()),
+        "{ids:?}"
+    );
+    assert!(
+        ids.contains(
+            &"default nexthops via 192.168.1.1 weight 1 via 203.0.113.1 weight 2".to_string()
+        ),
+        "{ids:?}"
+    );
+}
