@@ -35,13 +35,7 @@ struct Host {
 
 impl Host {
     fn new() -> Host {
-        let ns = Netns::new();
-        let lan = Netns::new();
-        ns.ip(&format!(
-            "link add eth0 type veth peer name lan0 netns {}",
-            lan.name
-        ));
-        ns.ip("link set eth0 up");
+        let (ns, lan) = host_with_nic();
         let dir = TempDir::new("check");
         std::fs::write(dir.path().join("host.yaml"), HOST).unwrap();
         let h = Host { ns, _lan: lan, dir };
@@ -51,10 +45,7 @@ impl Host {
     }
 
     fn run(&self, extra: &[&str]) -> std::process::Output {
-        let d = self.dir.path().to_str().unwrap().to_string();
-        let mut args = vec!["--netns", &self.ns.name, "-d", &d];
-        args.extend_from_slice(extra);
-        netconverge(&args)
+        netconverge_at(&self.ns, self.dir.path(), extra)
     }
 
     /// Run check, expect `code`, and return its stdout.

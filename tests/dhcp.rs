@@ -228,14 +228,7 @@ struct Ursa {
 impl Ursa {
     /// `macs[i]` is the MAC of VM i (None: the kernel's random one).
     fn new(macs: &[Option<&str>]) -> Ursa {
-        let ns = Netns::new();
-        let lan = Netns::new();
-        ns.ip(&format!(
-            "link add eth0 type veth peer name lan0 netns {}",
-            lan.name
-        ));
-        ns.ip("link set eth0 up");
-        lan.ip("link set lan0 up");
+        let (ns, lan) = host_with_nic();
         let dir = TempDir::new("dhcp");
         let src = fs::read_to_string(repo().join("desired/ursa.yaml")).unwrap();
         let src = src
@@ -289,10 +282,7 @@ impl Ursa {
     }
 
     fn run(&self, extra: &[&str]) -> Output {
-        let d = self.dir.path().to_str().unwrap().to_string();
-        let mut args = vec!["--netns", &self.ns.name, "-d", &d];
-        args.extend_from_slice(extra);
-        netconverge(&args)
+        netconverge_at(&self.ns, self.dir.path(), extra)
     }
 
     /// Reconcile; returns the plan text.

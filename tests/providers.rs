@@ -354,22 +354,11 @@ links:
     }
 
     fn run(&self, extra: &[&str]) -> std::process::Output {
-        let d = self.dir.path().to_str().unwrap().to_string();
-        let mut args = vec!["--netns", &self.ursa.name, "-d", &d];
-        args.extend_from_slice(extra);
-        netconverge(&args)
+        netconverge_at(&self.ursa, self.dir.path(), extra)
     }
 
     fn reconcile(&self) -> Value {
-        let out = self.run(&["-o", "json", "reconcile"]);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "reconcile: {}\n{}",
-            stdout(&out),
-            stderr(&out)
-        );
-        let plan: Value = serde_json::from_str(&stdout(&out)).expect("json plan");
+        let plan = reconcile_json_at(&self.ursa, self.dir.path());
         let failures = &plan["applied"]["failures"];
         assert!(
             failures.is_null() || failures.as_array().unwrap().is_empty(),

@@ -19,14 +19,7 @@ struct Ursa {
 
 impl Ursa {
     fn new() -> Ursa {
-        let ns = Netns::new();
-        let lan = Netns::new();
-        ns.ip(&format!(
-            "link add eth0 type veth peer name lan0 netns {}",
-            lan.name
-        ));
-        ns.ip("link set eth0 up");
-        lan.ip("link set lan0 up");
+        let (ns, lan) = host_with_nic();
         let dir = TempDir::new("ursa");
         // The example names user tom and group kvm; this host has nobody/nogroup.
         let src = std::fs::read_to_string(repo().join("desired/ursa.yaml")).unwrap();
@@ -48,22 +41,11 @@ impl Ursa {
     }
 
     fn run(&self, extra: &[&str]) -> std::process::Output {
-        let d = self.dir.path().to_str().unwrap().to_string();
-        let mut args = vec!["--netns", &self.ns.name, "-d", &d];
-        args.extend_from_slice(extra);
-        netconverge(&args)
+        netconverge_at(&self.ns, self.dir.path(), extra)
     }
 
     fn reconcile_json(&self) -> Value {
-        let out = self.run(&["-o", "json", "reconcile"]);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "reconcile: {}\n{}",
-            stdout(&out),
-            stderr(&out)
-        );
-        serde_json::from_str(&stdout(&out)).expect("json plan")
+        reconcile_json_at(&self.ns, self.dir.path())
     }
 
     /// `ip monitor` in the namespace, to see every change the kernel makes.

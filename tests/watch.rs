@@ -97,17 +97,6 @@ fn has_addr(ns: &Netns, dev: &str, addr: &str) -> bool {
     ns.ip(&format!("-o addr show dev {dev}")).contains(addr)
 }
 
-fn setup() -> (Netns, Netns) {
-    let ns = Netns::new();
-    let lan = Netns::new();
-    ns.ip(&format!(
-        "link add eth0 type veth peer name lan0 netns {}",
-        lan.name
-    ));
-    ns.ip("link set eth0 up");
-    (ns, lan)
-}
-
 /// Write like an editor that saves to a temp file and renames it over the original.
 fn write_and_rename(path: &Path, content: &str) {
     let tmp = path.with_extension("yaml.tmp~");
@@ -120,7 +109,7 @@ fn watch_applies_edits_keeps_last_good_state_and_repairs_drift() {
     if !root_or_skip("watch_applies_edits_keeps_last_good_state_and_repairs_drift") {
         return;
     }
-    let (ns, _lan) = setup();
+    let (ns, _lan) = host_with_nic();
     let dir = TempDir::new("watch");
     let file = dir.path().join("host.yaml");
     std::fs::write(&file, BASE).unwrap();
@@ -198,7 +187,7 @@ fn watch_follows_a_configmap_style_symlink_swap() {
     if !root_or_skip("watch_follows_a_configmap_style_symlink_swap") {
         return;
     }
-    let (ns, _lan) = setup();
+    let (ns, _lan) = host_with_nic();
     let dir = TempDir::new("configmap");
     let d = dir.path();
     // Kubernetes layout: host.yaml -> ..data/host.yaml, ..data -> ..v1
@@ -225,7 +214,7 @@ fn a_second_watcher_on_the_same_namespace_is_refused() {
     if !root_or_skip("a_second_watcher_on_the_same_namespace_is_refused") {
         return;
     }
-    let (ns, _lan) = setup();
+    let (ns, _lan) = host_with_nic();
     let dir = TempDir::new("watch2");
     std::fs::write(dir.path().join("host.yaml"), BASE).unwrap();
     let logdir = TempDir::new("watch2-log");
@@ -252,7 +241,7 @@ fn watch_once_reconciles_and_exits() {
     if !root_or_skip("watch_once_reconciles_and_exits") {
         return;
     }
-    let (ns, _lan) = setup();
+    let (ns, _lan) = host_with_nic();
     let dir = TempDir::new("once");
     std::fs::write(dir.path().join("host.yaml"), BASE).unwrap();
     let out = netconverge(&[

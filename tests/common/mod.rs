@@ -85,6 +85,42 @@ pub fn sh(cmd: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A host namespace whose `eth0` is a veth with its peer `lan0` (up) in a second namespace,
+/// the LAN: present like a real NIC, external to netconverge, able to carry traffic.
+/// Returns (host, lan).
+pub fn host_with_nic() -> (Netns, Netns) {
+    let ns = Netns::new();
+    let lan = Netns::new();
+    ns.ip(&format!(
+        "link add eth0 type veth peer name lan0 netns {}",
+        lan.name
+    ));
+    ns.ip("link set eth0 up");
+    lan.ip("link set lan0 up");
+    (ns, lan)
+}
+
+/// Run netconverge on namespace `ns` with the desired state at `desired`, then `extra`.
+pub fn netconverge_at(ns: &Netns, desired: &Path, extra: &[&str]) -> Output {
+    let d = desired.to_str().expect("utf-8 path").to_string();
+    let mut args = vec!["--netns", ns.name.as_str(), "-d", d.as_str()];
+    args.extend_from_slice(extra);
+    netconverge(&args)
+}
+
+/// `reconcile -o json` on `ns`: asserts exit 0 and returns the plan document.
+pub fn reconcile_json_at(ns: &Netns, desired: &Path) -> serde_json::Value {
+    let out = netconverge_at(ns, desired, &["-o", "json", "reconcile"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "reconcile: {}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    serde_json::from_str(&stdout(&out)).expect("json plan")
+}
+
 /// Run the netconverge binary.
 pub fn netconverge(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_netconverge"))
