@@ -357,7 +357,9 @@ fn reconcile(cli: &Cli, dry_run: bool, allow_empty: bool) -> Result<ExitCode, Fa
     };
     let mode = if dry_run { Mode::DryRun } else { Mode::Apply };
     let (desired, p) = load_and_pass(cli, mode, allow_empty)?;
+    let started = std::time::Instant::now();
     print_plan(cli, &p, &desired.tables);
+    tracing::debug!(elapsed = ?started.elapsed(), "printed the plan");
     match &p.applied {
         Some(a) if !a.ok() => Ok(ExitCode::from(2)),
         _ => Ok(ExitCode::SUCCESS),

@@ -45,8 +45,9 @@ pub async fn apply<K: Kernel>(kernel: &mut K, plan: &Plan) -> Applied {
     let writes_before = kernel.writes();
     let mut failures = Vec::new();
     for (phase, ops) in plan.phases() {
-        tracing::debug!(?phase, ops = ops.len(), "applying phase");
+        let started = Instant::now();
         let results = kernel.apply(&ops).await;
+        tracing::debug!(?phase, ops = ops.len(), elapsed = ?started.elapsed(), "applied phase");
         for (op, result) in ops.iter().zip(results) {
             match result {
                 Ok(()) => tracing::info!(op = ?op, "applied"),

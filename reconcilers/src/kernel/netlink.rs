@@ -7,7 +7,7 @@
 //! `MAX_IN_FLIGHT` requests outstanding, since the kernel serialises on its rtnl lock and
 //! deeper pipelines gain nothing (see the measurements in the notes).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::stream::{self, StreamExt};
@@ -59,6 +59,10 @@ pub struct RtnlKernel {
     writes: AtomicU64,
     /// The namespace's name, for services that keep files per namespace (dnsmasq).
     netns: Option<String>,
+    /// Link name → index from the last dump, until an op creates or deletes a link: a pass
+    /// observes, then applies phases of which only the link phases change indexes, so the
+    /// address and route phases need no dump of their own (20 ms each with 1,000 links).
+    index_cache: Option<IndexByName>,
 }
 
 impl RtnlKernel {
@@ -101,6 +105,7 @@ impl RtnlKernel {
             protocol,
             writes: AtomicU64::new(0),
             netns,
+            index_cache: None,
         })
     }
 
@@ -308,6 +313,15 @@ impl RtnlKernel {
             Op::CreateLink(link) => self.create_link(link, index).await,
             Op::SetLink(set) => {
                 let object = links::link_id(&set.name);
+                if matches!(set.master, Some(Some(_))) {
+                    // Read the link before enslaving it. A fresh tap's operstate stays UNKNOWN
+                    // (which counts as "up") until linkwatch runs, so the bridge would enable it
+                    // as a port with STP and multicast timers, only to disable it again; an
+                    // RTM_GETLINK syncs the pending linkwatch event first (as `ip link set`
+                    // does by looking the link up). Measured: 1,000 taps enslaved in 0.18 s
+                    // instead of 0.35 s. A read, not a write: it is not counted.
+                    let _ = self.get_link(&set.name).await;
+                }
                 for msg in links::set_messages(set, index)? {
                     self.send(RouteNetlinkMessage::NewLink(msg), links::SET_FLAGS)
                         .await
@@ -510,6 +524,7 @@ impl Kernel for RtnlKernel {
         let mut state = State::default();
         let link_msgs = self.dump_links().await?;
         let names = links::names_by_index(&link_msgs);
+        self.index_cache = Some(links::indexes_by_name(&link_msgs));
         let mut owned_links = HashSet::new();
         for msg in &link_msgs {
             if let Some(link) = links::parse_link(msg, &names) {
@@ -549,21 +564,31 @@ impl Kernel for RtnlKernel {
     }
 
     async fn apply(&mut self, ops: &[Op]) -> Vec<Result<(), KernelError>> {
+        let cached = self.index_cache.take();
         let index: IndexByName = if ops.iter().any(needs_index) {
-            match self.link_indexes().await {
-                Ok(i) => i,
-                Err(e) => return ops.iter().map(|_| Err(e.clone())).collect(),
+            match cached {
+                Some(i) => i,
+                None => match self.link_indexes().await {
+                    Ok(i) => i,
+                    Err(e) => return ops.iter().map(|_| Err(e.clone())).collect(),
+                },
             }
         } else {
-            HashMap::new()
+            cached.unwrap_or_default()
         };
         let this = &*self;
-        let index = &index;
-        stream::iter(ops)
-            .map(|op| this.apply_one(op, index))
+        let results = stream::iter(ops)
+            .map(|op| this.apply_one(op, &index))
             .buffered(MAX_IN_FLIGHT)
             .collect()
-            .await
+            .await;
+        let links_changed = ops
+            .iter()
+            .any(|op| matches!(op, Op::CreateLink(_) | Op::DeleteLink(_)));
+        if !links_changed && !index.is_empty() {
+            self.index_cache = Some(index);
+        }
+        results
     }
 
     fn writes(&self) -> u64 {
