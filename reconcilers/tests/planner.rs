@@ -442,3 +442,51 @@ fn summary_counts_actions() {
     let s = p.summary();
     assert_eq!((s.add, s.change, s.remove), (3, 0, 0));
 }
+
+#[test]
+fn a_changed_link_shows_only_what_the_desired_state_manages() {
+    let mut host = State::default();
+    host.add_link(Link::new(
+        "br0",
+        LinkKind::Bridge(BridgeOpts {
+            stp: Some(false),
+            forward_delay: Some(1500),
+        }),
+    ));
+    let mut tap = Link::new(
+        "tap0",
+        LinkKind::Tap(TapOpts {
+            owner: None,
+            group: None,
+            vnet_hdr: Some(false),
+            multi_queue: Some(false),
+        }),
+    );
+    tap.mtu = Some(1500);
+    tap.mac = Some(MacAddr([2, 0, 0, 0, 0, 9]));
+    tap.up = Some(false);
+    host.add_link(tap);
+    let mut desired = State::default();
+    let mut want = Link::new("tap0", LinkKind::Tap(TapOpts::default()));
+    want.master = Some("br0".into());
+    desired.add_link(want);
+    let p = plan(&desired, &host);
+    let c = p
+        .changes
+        .iter()
+        .find(|c| c.id == "tap0")
+        .expect("tap0 changes");
+    let Some(reconcilers::plan::Object::Link(before)) = &c.before else {
+        panic!("no before: {c:?}")
+    };
+    assert_eq!(
+        (before.mtu, before.mac, before.master.as_deref()),
+        (None, None, None)
+    );
+    assert_eq!(
+        before.up,
+        Some(false),
+        "up is managed (links netconverge may create are up)"
+    );
+    assert_eq!(before.kind, LinkKind::Tap(TapOpts::default()));
+}

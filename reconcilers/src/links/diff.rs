@@ -30,6 +30,39 @@ fn as_applied(link: &Link) -> Object {
     Object::Link(l)
 }
 
+/// The observed link reduced to what `desired` manages, so that a plan's diff shows the
+/// attributes that change and not everything the kernel reports.
+fn managed_view(observed: &Link, desired: &Link) -> Object {
+    let mut l = observed.clone();
+    if desired.mtu.is_none() {
+        l.mtu = None;
+    }
+    if desired.mac.is_none() {
+        l.mac = None;
+    }
+    if effective_up(desired).is_none() {
+        l.up = None;
+    }
+    if desired.master.is_none() && !observed.owned {
+        l.master = None;
+    }
+    l.kind = match (&desired.kind, &observed.kind) {
+        (LinkKind::External, _) => LinkKind::External,
+        (LinkKind::Bridge(d), LinkKind::Bridge(o)) => LinkKind::Bridge(crate::model::BridgeOpts {
+            stp: d.stp.and(o.stp),
+            forward_delay: d.forward_delay.and(o.forward_delay),
+        }),
+        (LinkKind::Tap(d), LinkKind::Tap(o)) => LinkKind::Tap(TapOpts {
+            owner: d.owner.as_ref().and(o.owner.clone()),
+            group: d.group.as_ref().and(o.group.clone()),
+            vnet_hdr: d.vnet_hdr.and(o.vnet_hdr),
+            multi_queue: d.multi_queue.and(o.multi_queue),
+        }),
+        (_, other) => other.clone(),
+    };
+    Object::Link(l)
+}
+
 /// The result of diffing links: the changes, plus the names of links whose kernel object is
 /// (re)created or deleted, so that the other reconcilers know the addresses and routes on them
 /// will be gone.
@@ -214,7 +247,7 @@ pub fn diff(desired: &State, observed: &State) -> LinkDiff {
                             action: Action::Change,
                             kind: ObjectKind::Link,
                             id: d.name.clone(),
-                            before: Some(Object::Link(o.clone())),
+                            before: Some(managed_view(o, d)),
                             after: Some(as_applied(d)),
                             note: None,
                             ops,

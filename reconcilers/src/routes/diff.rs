@@ -18,6 +18,19 @@ fn matches(desired: &Route, observed: &Route) -> bool {
         && satisfied(&desired.mtu, &observed.mtu)
 }
 
+/// The observed route without the optional attributes `desired` leaves unmanaged, so plans
+/// show only what changes.
+fn managed_view(observed: &Route, desired: &Route) -> Route {
+    let mut r = observed.clone();
+    if desired.src.is_none() {
+        r.src = None;
+    }
+    if desired.mtu.is_none() {
+        r.mtu = None;
+    }
+    r
+}
+
 /// Diff routes of all tables. `observed` must already reflect link replacements.
 ///
 /// A route at a desired key that differs is replaced in place (NLM_F_REPLACE), also when it is
@@ -42,7 +55,7 @@ pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
                 action: Action::Change,
                 kind: ObjectKind::Route,
                 id: id(d),
-                before: Some(Object::Route(o.clone())),
+                before: Some(Object::Route(managed_view(o, d))),
                 after: Some(Object::Route(d.clone())),
                 note: (!o.owned).then(|| "replace foreign route".to_string()),
                 ops: vec![Op::ReplaceRoute(d.clone())],
