@@ -167,6 +167,27 @@ fn main() {
     repair.sort();
     std::thread::sleep(Duration::from_millis(500));
     let rss_after = rss_kb(pid);
+
+    // Churn without growth of the state: a tap comes and goes, to show memory stays flat per
+    // reload (RSS sampled after each hundred reloads).
+    let mut churn = Vec::new();
+    for round in 0..3 {
+        for i in 0..100 {
+            let mut with = taps.clone();
+            if i % 2 == 0 {
+                with.push("tap-churn".to_string());
+            }
+            let t0 = Instant::now();
+            write_state(&file, &with);
+            if i % 2 == 0 {
+                appeared(&rx, "tap-churn", t0);
+            } else {
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        }
+        let _ = round;
+        churn.push(rss_kb(pid));
+    }
     drop(watcher);
     let _ = std::fs::remove_dir_all(&dir);
 
@@ -188,4 +209,5 @@ fn main() {
     println!(
         "RSS: idle {rss_idle} KB, after the edits and repairs {rss_after} KB (target idle <= 20 MB)"
     );
+    println!("RSS after each 100 further reloads (a tap added and removed): {churn:?} KB");
 }
