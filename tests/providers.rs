@@ -367,10 +367,6 @@ links:
         plan
     }
 
-    fn route_get(&self, args: &str) -> Value {
-        self.ursa.ip_json(&format!("route get {args}"))[0].clone()
-    }
-
     /// `ip ARGS` in ursa with the protocol left out (Shorewall's routes are `proto boot`,
     /// which `ip` does not print; netconverge's carry its own protocol), trailing blanks
     /// trimmed.
@@ -520,16 +516,16 @@ fn lab_providers_route_mark_and_masquerade_like_shorewall() {
 
     // Routing decisions, asked of the kernel.
     assert_eq!(
-        lab.route_get("203.0.113.10 mark 0x1")["gateway"],
+        lab.ursa.route_get("203.0.113.10 mark 0x1")["gateway"],
         "192.168.1.1"
     );
     assert_eq!(
-        lab.route_get("203.0.113.10 mark 0x2")["gateway"],
+        lab.ursa.route_get("203.0.113.10 mark 0x2")["gateway"],
         "192.168.1.254"
     );
     // from-rule of wrt (fw is loose): ursa's own address leaves through wrt.
     assert_eq!(
-        lab.route_get("203.0.113.10 from 192.168.1.20")["gateway"],
+        lab.ursa.route_get("203.0.113.10 from 192.168.1.20")["gateway"],
         "192.168.1.1"
     );
     // Sysctls the providers need.
@@ -573,7 +569,7 @@ fn lab_providers_route_mark_and_masquerade_like_shorewall() {
     // each exactly where the kernel's route lookup for that flow says.
     let seen1 = lab.seen_from(&lab.vm1);
     for (dst, seen) in &seen1 {
-        let want = match lab.route_get(&format!("{dst} from 10.0.0.2 iif br0"))["gateway"]
+        let want = match lab.ursa.route_get(&format!("{dst} from 10.0.0.2 iif br0"))["gateway"]
             .as_str()
             .unwrap()
         {
@@ -686,7 +682,7 @@ fn lab_provider_down_and_removed_leaves_a_working_single_default() {
     lab.reconcile();
     lab.wait_lan();
     assert_eq!(
-        lab.route_get("203.0.113.10 mark 0x1")["gateway"],
+        lab.ursa.route_get("203.0.113.10 mark 0x1")["gateway"],
         "192.168.1.1"
     );
 

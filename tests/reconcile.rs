@@ -66,10 +66,6 @@ impl Ursa {
         std::thread::sleep(std::time::Duration::from_millis(200));
         Monitor(Some(child))
     }
-
-    fn route_get(&self, args: &str) -> Value {
-        self.ns.ip_json(&format!("route get {args}"))[0].clone()
-    }
 }
 
 struct Monitor(Option<Child>);
@@ -220,11 +216,11 @@ fn builds_ursa_from_nothing_then_does_nothing() {
         "192.168.1.254"
     );
     assert_eq!(
-        u.route_get("203.0.113.10 mark 0x1")["gateway"],
+        u.ns.route_get("203.0.113.10 mark 0x1")["gateway"],
         "192.168.1.1"
     );
     assert_eq!(
-        u.route_get("203.0.113.10 mark 0x2")["gateway"],
+        u.ns.route_get("203.0.113.10 mark 0x2")["gateway"],
         "192.168.1.254"
     );
 
@@ -330,7 +326,7 @@ fn edits_of_each_kind_converge_with_exactly_the_expected_changes() {
         .unwrap()
         .is_empty());
     assert_eq!(
-        u.route_get("203.0.113.10 mark 0x1")["gateway"],
+        u.ns.route_get("203.0.113.10 mark 0x1")["gateway"],
         "192.168.1.1"
     );
 

@@ -220,13 +220,7 @@ fn a_second_watcher_on_the_same_namespace_is_refused() {
     let logdir = TempDir::new("watch2-log");
     let w = Watcher::start(&ns, dir.path(), logdir.path().join("log"));
     eventually("initial convergence", &w, || has_link(&ns, "tap-a"));
-    let out = netconverge(&[
-        "--netns",
-        &ns.name,
-        "-d",
-        dir.path().to_str().unwrap(),
-        "watch",
-    ]);
+    let out = netconverge_at(&ns, dir.path(), &["watch"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("another netconverge"),
@@ -244,14 +238,7 @@ fn watch_once_reconciles_and_exits() {
     let (ns, _lan) = host_with_nic();
     let dir = TempDir::new("once");
     std::fs::write(dir.path().join("host.yaml"), BASE).unwrap();
-    let out = netconverge(&[
-        "--netns",
-        &ns.name,
-        "-d",
-        dir.path().to_str().unwrap(),
-        "watch",
-        "--once",
-    ]);
+    let out = netconverge_at(&ns, dir.path(), &["watch", "--once"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(has_link(&ns, "tap-a"));
 }

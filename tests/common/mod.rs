@@ -56,6 +56,12 @@ impl Netns {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("ip -j {args}: {e}: {out}"))
     }
 
+    /// The kernel's routing decision, `ip -j route get ARGS`: the independent oracle for
+    /// "where does this packet go".
+    pub fn route_get(&self, args: &str) -> serde_json::Value {
+        self.ip_json(&format!("route get {args}"))[0].clone()
+    }
+
     /// Run a command inside the namespace.
     pub fn exec(&self, cmd: &str) -> Output {
         Command::new("ip")
