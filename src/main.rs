@@ -7,10 +7,13 @@ use netconverge::cli::{run, Cli};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A daemon's log is its only output: `watch` logs each applied change by default.
+    let daemon = matches!(cli.command, netconverge::cli::Command::Watch { .. });
     let level = if cli.quiet {
         "error"
     } else {
         match cli.verbose {
+            0 if daemon => "info",
             0 => "warn",
             1 => "info",
             2 => "debug",
