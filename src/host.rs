@@ -65,7 +65,7 @@ pub fn resolve(
                 }
             }
             HostCheck::Program { name, at, .. } => {
-                if reconcilers::nft::find_program(name).is_none() {
+                if reconcilers::programs::find(name).is_none() {
                     errors.push(at.clone());
                 }
             }

@@ -10,6 +10,7 @@ pub mod model;
 pub mod nft;
 pub mod plan;
 pub mod planner;
+pub mod programs;
 pub mod providers;
 pub mod routes;
 pub mod rules;

@@ -28,7 +28,6 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr, UdpSocket};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -415,23 +414,6 @@ pub fn warnings(desired: &State, observed: &State) -> Vec<String> {
 // ---------------------------------------------------------------------------------------------
 // The kernel side
 
-/// Find an executable the way a root shell would: `$PATH`, then the sbin directories, which a
-/// normal user's `$PATH` often lacks (Debian installs `nft` in /usr/sbin).
-pub fn find_program(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(
-            ["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin", "/bin"]
-                .iter()
-                .map(PathBuf::from),
-        )
-        .map(|d| d.join(name))
-        .find(|p| {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-}
-
 fn missing_nft() -> KernelError {
     KernelError::new("load", format!("nftables table {ID}"), Some(libc::ENOENT)).with_hint(format!(
         "the `nft` program is not installed; providers' track, marks and masquerade need it: install the Debian package `{PACKAGE}`"
@@ -440,7 +422,7 @@ fn missing_nft() -> KernelError {
 
 /// Run nft with `args`, feeding `input` on stdin; its stderr as the error.
 fn nft(args: &[&str], input: Option<&str>) -> Result<String, String> {
-    let Some(prog) = find_program("nft") else {
+    let Some(prog) = crate::programs::find("nft") else {
         return Err(format!("nft is not installed (Debian package `{PACKAGE}`)"));
     };
     let mut child = Command::new(prog)
@@ -499,7 +481,7 @@ fn listing(families: &[&str]) -> Result<String, String> {
 /// Read netconverge's tables in the calling thread's namespace (`None` when absent, or when
 /// nft is not installed: then there is nothing netconverge could have loaded).
 pub fn observe() -> Result<Option<Firewall>, KernelError> {
-    if find_program("nft").is_none() {
+    if crate::programs::find("nft").is_none() {
         return Ok(None);
     }
     let families = match our_tables() {
@@ -523,7 +505,7 @@ pub fn observe() -> Result<Option<Firewall>, KernelError> {
 
 /// Apply one firewall op in the calling thread's namespace, as one transaction per load.
 pub fn apply(op: &FirewallOp) -> Result<(), KernelError> {
-    if find_program("nft").is_none() {
+    if crate::programs::find("nft").is_none() {
         return Err(missing_nft());
     }
     let fail =

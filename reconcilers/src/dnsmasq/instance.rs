@@ -33,10 +33,6 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// Poll interval while waiting for a process.
 const POLL: Duration = Duration::from_millis(20);
 
-/// Where dnsmasq is looked for besides `$PATH` (root's PATH has the sbin directories, a
-/// user's often does not).
-const SBIN: [&str; 3] = ["/usr/sbin", "/sbin", "/usr/local/sbin"];
-
 /// The files of one bridge's instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Paths {
@@ -107,11 +103,7 @@ fn conf_arg(conf: &Path) -> String {
 
 /// The dnsmasq binary: on `$PATH`, else in the usual sbin directories.
 pub fn binary() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(SBIN.iter().map(PathBuf::from))
-        .map(|d| d.join("dnsmasq"))
-        .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+    crate::programs::find("dnsmasq")
 }
 
 // ---------------------------------------------------------------------------------------------
