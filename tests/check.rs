@@ -324,3 +324,46 @@ fn the_ci_job_validates_and_checks_snapshots() {
     );
     assert!(stderr(&out).contains("host.yaml:3:11"), "{}", stderr(&out));
 }
+
+/// A snapshot holds no nftables state: checking a providers host offline compares everything
+/// else and says that the firewall was not compared, instead of calling it missing.
+#[test]
+fn offline_check_of_a_providers_host_skips_the_firewall_with_a_warning() {
+    let dir = TempDir::new("providers-offline");
+    let example = repo().join("examples/providers.yaml");
+    let desired = netconverge::desired::load_path(&example).expect("the example is valid");
+    assert!(
+        desired.state.firewall.is_some(),
+        "the example uses track/marks/masquerade"
+    );
+    // What `show` prints for a host that matches the example: every link with its up state.
+    let mut host = desired.state.clone();
+    for l in host.links.values_mut() {
+        l.up = reconcilers::links::effective_up(l).or(Some(true));
+    }
+    let snapshot = dir.path().join("snapshot.yaml");
+    std::fs::write(
+        &snapshot,
+        netconverge::desired::render_state(&host, &desired.tables),
+    )
+    .unwrap();
+    let out = netconverge(&[
+        "-d",
+        example.to_str().unwrap(),
+        "check",
+        "--observed",
+        snapshot.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("warning: the snapshot holds no nftables state"),
+        "{}",
+        stdout(&out)
+    );
+}
