@@ -13,8 +13,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use reconcilers::model::{
-    Address, Family, Ident, Link, LinkKind, Route, RouteType, Rule, RuleAction, State,
-    TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN,
+    Address, Family, Ident, Link, LinkKind, Route, RouteType, Rule, RuleAction, State, TABLE_MAIN,
 };
 use reconcilers::plan::Object;
 
@@ -267,14 +266,12 @@ fn link_fields(s: &mut String, l: &Link, ind: usize) {
 
 /// A table as the user names it; `None` for main where that is the default.
 fn table_ref(id: u32, tables: &BTreeMap<String, u32>) -> String {
-    match id {
-        TABLE_MAIN => "main".into(),
-        TABLE_DEFAULT => "default".into(),
-        TABLE_LOCAL => "local".into(),
-        _ => tables
-            .iter()
-            .find(|(_, v)| **v == id)
-            .map_or_else(|| id.to_string(), |(k, _)| scalar(k)),
+    let label = super::validate::table_label(id, tables);
+    // A name is quoted where YAML needs it; a bare id stays a number.
+    if label == id.to_string() {
+        label
+    } else {
+        scalar(&label)
     }
 }
 
