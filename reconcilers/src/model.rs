@@ -546,6 +546,23 @@ pub struct RuleKey {
     pub not: bool,
 }
 
+impl RuleKey {
+    /// The selector matching every packet of `family` at `priority` (`from all`), to be
+    /// narrowed with struct update syntax.
+    pub fn all(priority: u32, family: Family) -> RuleKey {
+        RuleKey {
+            priority,
+            family,
+            from: None,
+            to: None,
+            fwmark: None,
+            iif: None,
+            oif: None,
+            not: false,
+        }
+    }
+}
+
 /// What a rule does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -496,16 +496,7 @@ pub fn generate(p: &Providers, base: &State) -> Expansion {
 
 /// The rule selector matching everything (IPv4), to fill in with struct update syntax.
 fn selector() -> RuleKey {
-    RuleKey {
-        priority: 0,
-        family: Family::Inet,
-        from: None,
-        to: None,
-        fwmark: None,
-        iif: None,
-        oif: None,
-        not: false,
-    }
+    RuleKey::all(0, Family::Inet)
 }
 
 fn lookup(priority: u32, key: RuleKey, table: u32) -> Rule {

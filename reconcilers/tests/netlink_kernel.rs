@@ -200,16 +200,7 @@ fn route(table: u32, to: &str, nexthops: Vec<NextHop>) -> Route {
 
 fn rule(priority: u32, family: Family, action: RuleAction) -> Rule {
     Rule {
-        key: RuleKey {
-            priority,
-            family,
-            from: None,
-            to: None,
-            fwmark: None,
-            iif: None,
-            oif: None,
-            not: false,
-        },
+        key: RuleKey::all(priority, family),
         action,
         owned: true,
     }

@@ -191,16 +191,7 @@ mod tests {
 
     fn rule(priority: u32, action: RuleAction) -> Rule {
         Rule {
-            key: RuleKey {
-                priority,
-                family: Family::Inet,
-                from: None,
-                to: None,
-                fwmark: None,
-                iif: None,
-                oif: None,
-                not: false,
-            },
+            key: RuleKey::all(priority, Family::Inet),
             action,
             owned: true,
         }
