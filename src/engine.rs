@@ -50,7 +50,8 @@ pub async fn apply<K: Kernel>(kernel: &mut K, plan: &Plan) -> Applied {
         tracing::debug!(?phase, ops = ops.len(), elapsed = ?started.elapsed(), "applied phase");
         for (op, result) in ops.iter().zip(results) {
             match result {
-                Ok(()) => tracing::info!(op = ?op, "applied"),
+                // Per write, for debugging: callers log each applied change once, in words.
+                Ok(()) => tracing::debug!(op = ?op, "applied"),
                 Err(e) => {
                     tracing::error!("{e}");
                     failures.push(e);
