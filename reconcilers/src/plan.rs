@@ -9,7 +9,9 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::model::{Address, BridgeOpts, Link, MacAddr, Route, Rule, TapOpts};
+use crate::model::dhcp::{DhcpOp, DhcpServer};
+use crate::model::firewall::{Firewall, FirewallOp};
+use crate::model::{Address, BridgeOpts, Link, LinkKind, MacAddr, Route, Rule, TapOpts};
 
 /// Whether a change adds, changes or removes an object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -82,9 +84,9 @@ pub enum Object {
     /// A rule.
     Rule(Rule),
     /// netconverge's nftables table(s).
-    Firewall(crate::nft::Firewall),
+    Firewall(Firewall),
     /// A bridge's DHCP/DNS service.
-    Dhcp(crate::dnsmasq::DhcpServer),
+    Dhcp(DhcpServer),
     /// A sysctl and its value.
     Sysctl {
         /// Dotted name.
@@ -189,9 +191,9 @@ pub enum Op {
         value: String,
     },
     /// Replace or delete netconverge's nftables table(s).
-    Firewall(crate::nft::FirewallOp),
+    Firewall(FirewallOp),
     /// Start, reconfigure or stop a bridge's dnsmasq.
-    Dhcp(crate::dnsmasq::DhcpOp),
+    Dhcp(DhcpOp),
 }
 
 /// The phases of a plan, in execution order. Removals run first, in the reverse of the add
@@ -235,9 +237,7 @@ impl Op {
             Op::DeleteAddress(_) => Phase::DeleteAddresses,
             Op::DeleteLink(_) => Phase::DeleteLinks,
             Op::CreateLink(l) => match l.kind {
-                crate::model::LinkKind::Vxlan(_) | crate::model::LinkKind::Macvlan(_) => {
-                    Phase::CreateStackedLinks
-                }
+                LinkKind::Vxlan(_) | LinkKind::Macvlan(_) => Phase::CreateStackedLinks,
                 _ => Phase::CreateLinks,
             },
             Op::SetLink(_) | Op::SetTap { .. } => Phase::SetLinks,

@@ -28,6 +28,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
 
+use crate::model::firewall::{self as fw, Firewall};
 use crate::model::{
     Family, LinkKind, NextHop, Route, RouteType, Rule, RuleAction, RuleKey, State, TABLE_DEFAULT,
     TABLE_MAIN,
@@ -191,7 +192,7 @@ pub struct Masquerade {
 /// One of `marks`: set a provider mark on matching packets, so they route through it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MarkRule {
-    /// Input interface (may be a bridge port, see [`nft::MarkLayer`]).
+    /// Input interface (may be a bridge port, see [`fw::MarkLayer`]).
     pub iif: Option<String>,
     /// Source prefix.
     pub from: Option<IpNet>,
@@ -257,7 +258,7 @@ pub struct Expansion {
     /// Sysctls (name, value).
     pub sysctls: Vec<(String, String)>,
     /// netconverge's nftables table(s), when track, marks or masquerade need them.
-    pub firewall: Option<nft::Firewall>,
+    pub firewall: Option<Firewall>,
 }
 
 /// Expand `p` into `state`: routes, rules, sysctls, the firewall, and a label per generated
@@ -609,14 +610,14 @@ fn sysctls(p: &Providers) -> Vec<(String, String)> {
 }
 
 /// The nftables content: connection tracking per provider, marks and masquerade.
-fn firewall(p: &Providers, base: &State) -> Option<nft::Firewall> {
+fn firewall(p: &Providers, base: &State) -> Option<Firewall> {
     let mut per_interface: BTreeMap<&str, usize> = BTreeMap::new();
     for pr in &p.providers {
         *per_interface.entry(pr.interface.as_str()).or_default() += 1;
     }
-    let mut spec = nft::Spec {
+    let mut spec = fw::Spec {
         mask: p.options.mask,
-        ..nft::Spec::default()
+        ..fw::Spec::default()
     };
     let mut ordered: Vec<&Provider> = p.providers.iter().collect();
     ordered.sort_by_key(|x| x.number);
@@ -624,7 +625,7 @@ fn firewall(p: &Providers, base: &State) -> Option<nft::Firewall> {
         let (true, Some(mark)) = (pr.track, pr.mark) else {
             continue;
         };
-        spec.track.push(nft::Track {
+        spec.track.push(fw::Track {
             provider: pr.name.clone(),
             number: pr.number,
             mark,
@@ -636,14 +637,14 @@ fn firewall(p: &Providers, base: &State) -> Option<nft::Firewall> {
     }
     for m in &p.marks {
         let layer = match m.iif.as_deref().map(|i| base.links.get(i)) {
-            None => nft::MarkLayer::Inet,
-            Some(None) => nft::MarkLayer::Both,
+            None => fw::MarkLayer::Inet,
+            Some(None) => fw::MarkLayer::Both,
             Some(Some(l)) if l.master.is_some() && !matches!(l.kind, LinkKind::Bridge(_)) => {
-                nft::MarkLayer::Bridge
+                fw::MarkLayer::Bridge
             }
-            Some(Some(_)) => nft::MarkLayer::Inet,
+            Some(Some(_)) => fw::MarkLayer::Inet,
         };
-        spec.marks.push(nft::Mark {
+        spec.marks.push(fw::Mark {
             iif: m.iif.clone(),
             from: m.from,
             to: m.to,
@@ -654,7 +655,7 @@ fn firewall(p: &Providers, base: &State) -> Option<nft::Firewall> {
     spec.masquerade = p
         .masquerade
         .iter()
-        .map(|m| nft::Masq {
+        .map(|m| fw::Masq {
             from: m.from,
             out: m.out.clone(),
         })

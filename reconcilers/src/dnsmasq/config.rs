@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::{Ipv4Net, Ipv6Net};
 
-use super::{Dhcp6, DhcpSettings, Lease, Range4, Range6, StaticHost};
+use crate::model::dhcp::{Dhcp6, DhcpSettings, Lease, Range4, Range6, StaticHost};
 
 /// The first line of every configuration netconverge writes.
 pub const HEADER: &str =

@@ -20,8 +20,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{config, error, DhcpOp, DhcpServer};
+use super::{config, error};
 use crate::kernel::KernelError;
+use crate::model::dhcp::{DhcpOp, DhcpServer};
 
 /// Root of netconverge's runtime files (the lock files live here too).
 pub const RUN_DIR: &str = "/run/netconverge";

@@ -2,6 +2,8 @@
 //! EEXIST/ENODEV, links taking their addresses and routes with them, aliases marking
 //! ownership), so planning can be tested without root and without a namespace.
 
+use crate::model::dhcp::DhcpOp;
+use crate::model::firewall::FirewallOp;
 use crate::model::{
     Address, BridgeOpts, Link, LinkKind, MacAddr, Route, Rule, State, TapOpts, LINK_ALIAS,
 };
@@ -152,19 +154,19 @@ impl FakeKernel {
                 self.state.rules.remove(&r.key());
                 Ok(())
             }
-            Op::Firewall(crate::nft::FirewallOp::Replace(f)) => {
+            Op::Firewall(FirewallOp::Replace(f)) => {
                 self.state.firewall = Some(f.clone());
                 Ok(())
             }
-            Op::Firewall(crate::nft::FirewallOp::Delete) => {
+            Op::Firewall(FirewallOp::Delete) => {
                 self.state.firewall = None;
                 Ok(())
             }
-            Op::Dhcp(crate::dnsmasq::DhcpOp::Apply(d)) => {
+            Op::Dhcp(DhcpOp::Apply(d)) => {
                 self.state.dhcp.insert(d.bridge.clone(), d.clone());
                 Ok(())
             }
-            Op::Dhcp(crate::dnsmasq::DhcpOp::Stop(bridge)) => {
+            Op::Dhcp(DhcpOp::Stop(bridge)) => {
                 self.state.dhcp.remove(bridge);
                 Ok(())
             }

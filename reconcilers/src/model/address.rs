@@ -1,0 +1,26 @@
+//! Addresses: the data type of an interface address and its key.
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// Key of an address: the link and the address with its prefix length (host bits kept).
+pub type AddressKey = (String, IpNet);
+
+/// An interface address.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Address {
+    /// The link carrying it.
+    pub link: String,
+    /// Address and prefix length, e.g. `10.0.0.1/24`.
+    pub address: IpNet,
+    /// Observed: carries netconverge's address protocol, or sits on a link netconverge owns.
+    #[serde(skip)]
+    pub owned: bool,
+}
+
+impl Address {
+    /// The key of this address.
+    pub fn key(&self) -> AddressKey {
+        (self.link.clone(), self.address)
+    }
+}
