@@ -4,6 +4,7 @@
 
 pub mod addresses;
 pub mod dnsmasq;
+pub mod error;
 pub mod kernel;
 pub mod links;
 pub mod model;

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 
-use crate::kernel::KernelError;
+use crate::error::{KernelError, ProgramError};
 use crate::model::firewall::digest;
 use crate::model::{MacAddr, State};
 use crate::plan::{Action, Change, Object, ObjectKind, Op};
@@ -311,9 +311,13 @@ fn missing_nft() -> KernelError {
 }
 
 /// Run nft with `args`, feeding `input` on stdin; its stderr as the error.
-fn nft(args: &[&str], input: Option<&str>) -> Result<String, String> {
-    let Some(prog) = crate::programs::find("nft") else {
-        return Err(format!("nft is not installed (Debian package `{PACKAGE}`)"));
+fn nft(args: &[&str], input: Option<&str>) -> Result<String, ProgramError> {
+    let program = "nft";
+    let Some(prog) = crate::programs::find(program) else {
+        return Err(ProgramError::NotInstalled {
+            program,
+            package: PACKAGE,
+        });
     };
     let mut child = Command::new(prog)
         .args(args)
@@ -325,30 +329,33 @@ fn nft(args: &[&str], input: Option<&str>) -> Result<String, String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run nft: {e}"))?;
+        .map_err(|source| ProgramError::Spawn { program, source })?;
     if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
         stdin
             .write_all(text.as_bytes())
-            .map_err(|e| format!("cannot write to nft: {e}"))?;
+            .map_err(|source| ProgramError::Io { program, source })?;
     }
     let out = child
         .wait_with_output()
-        .map_err(|e| format!("cannot run nft: {e}"))?;
+        .map_err(|source| ProgramError::Spawn { program, source })?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
         let err = String::from_utf8_lossy(&out.stderr);
-        Err(err
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect::<Vec<_>>()
-            .join(" / "))
+        Err(ProgramError::Failed {
+            program,
+            stderr: err
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" / "),
+        })
     }
 }
 
 /// Which of our two tables exist; `Err` with nft's message when the tables cannot be listed.
-fn our_tables() -> Result<Vec<&'static str>, String> {
+fn our_tables() -> Result<Vec<&'static str>, ProgramError> {
     let list = nft(&["list", "tables"], None)?;
     Ok(["inet", "bridge"]
         .into_iter()
@@ -360,12 +367,19 @@ fn our_tables() -> Result<Vec<&'static str>, String> {
 }
 
 /// The listing of our tables, inet first.
-fn listing(families: &[&str]) -> Result<String, String> {
+fn listing(families: &[&str]) -> Result<String, ProgramError> {
     let mut out = String::new();
     for fam in families {
         out.push_str(&nft(&["list", "table", fam, TABLE], None)?);
     }
     Ok(out)
+}
+
+/// A failed nft run as a kernel error about `object`, nft's words as the hint.
+fn nft_error(operation: &str, object: &str, e: ProgramError) -> KernelError {
+    KernelError::new(operation, object, None)
+        .with_hint(e.to_string())
+        .with_source(e)
 }
 
 /// Read netconverge's tables in the calling thread's namespace (`None` when absent, or when
@@ -376,20 +390,18 @@ pub fn observe() -> Result<Option<Firewall>, KernelError> {
     }
     let families = match our_tables() {
         Ok(f) => f,
-        Err(e) if e.contains("Operation not permitted") => {
+        Err(e) if e.not_permitted() => {
             return Ok(Some(Firewall::unreadable(format!(
                 "listing them needs CAP_NET_ADMIN ({e})"
             ))))
         }
-        Err(e) => {
-            return Err(KernelError::new("list", "nftables tables", None).with_hint(e));
-        }
+        Err(e) => return Err(nft_error("list", "nftables tables", e)),
     };
     if families.is_empty() {
         return Ok(None);
     }
-    let text = listing(&families)
-        .map_err(|e| KernelError::new("list", format!("nftables table {ID}"), None).with_hint(e))?;
+    let text =
+        listing(&families).map_err(|e| nft_error("list", &format!("nftables table {ID}"), e))?;
     Ok(Some(Firewall::observed(text, neighbour)))
 }
 
@@ -398,8 +410,7 @@ pub fn apply(op: &FirewallOp) -> Result<(), KernelError> {
     if crate::programs::find("nft").is_none() {
         return Err(missing_nft());
     }
-    let fail =
-        |e: String| KernelError::new("load", format!("nftables table {ID}"), None).with_hint(e);
+    let fail = |e: ProgramError| nft_error("load", &format!("nftables table {ID}"), e);
     // `add` first so that `delete` cannot fail on a missing table: one file, one transaction.
     let mut head = String::new();
     for fam in ["inet", "bridge"] {

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::kernel::KernelError;
+use crate::error::{KernelError, SysctlNameError};
 use crate::model::normalize_sysctl_value;
 
 /// Root of the sysctl tree.
@@ -19,7 +19,7 @@ pub const PROC_SYS: &str = "/proc/sys";
 /// for a `.` in the file name (`net.ipv4.conf.eth0/100.rp_filter` is
 /// `/proc/sys/net/ipv4/conf/eth0.100/rp_filter`). A name whose first separator is `/` is
 /// taken as a path below `/proc/sys` as is.
-pub fn path_of(name: &str) -> Result<PathBuf, String> {
+pub fn path_of(name: &str) -> Result<PathBuf, SysctlNameError> {
     let slash_first = match (name.find('.'), name.find('/')) {
         (Some(d), Some(s)) => s < d,
         (None, Some(_)) => true,
@@ -35,18 +35,16 @@ pub fn path_of(name: &str) -> Result<PathBuf, String> {
             .iter()
             .any(|c| c.is_empty() || c == "." || c == ".." || c.contains('\0'))
     {
-        return Err(format!(
-            "`{name}` is not a sysctl name (like net.ipv4.ip_forward)"
-        ));
+        return Err(SysctlNameError(name.to_string()));
     }
     let mut path = PathBuf::from(PROC_SYS);
     path.extend(components);
     Ok(path)
 }
 
-fn error(operation: &str, name: &str, e: &std::io::Error) -> KernelError {
-    let errno = e.raw_os_error();
-    let err = KernelError::new(operation, format!("sysctl {name}"), errno);
+fn error(operation: &str, name: &str, e: std::io::Error) -> KernelError {
+    let err = KernelError::io(operation, format!("sysctl {name}"), e);
+    let errno = err.errno;
     match errno {
         Some(libc::ENOENT) => err.with_hint("no such sysctl in this kernel or namespace"),
         Some(libc::EACCES) | Some(libc::EPERM) if operation == "read" => {
@@ -63,14 +61,16 @@ fn error(operation: &str, name: &str, e: &std::io::Error) -> KernelError {
 /// Read a sysctl, whitespace-normalised; `Ok(None)` when it does not exist.
 pub fn read(name: &str) -> Result<Option<String>, KernelError> {
     let path = path_of(name).map_err(|h| {
-        KernelError::new("read", format!("sysctl {name}"), Some(libc::EINVAL)).with_hint(h)
+        KernelError::new("read", format!("sysctl {name}"), Some(libc::EINVAL))
+            .with_hint(h.to_string())
+            .with_source(h)
     })?;
     match std::fs::read_to_string(&path) {
         Ok(v) => Ok(Some(normalize_sysctl_value(&v))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         // A directory (`net.ipv4`) is not a value; treat it as no such sysctl.
         Err(e) if e.raw_os_error() == Some(libc::EISDIR) => Ok(None),
-        Err(e) => Err(error("read", name, &e)),
+        Err(e) => Err(error("read", name, e)),
     }
 }
 
@@ -88,7 +88,9 @@ pub fn read_all(names: &[String]) -> Result<BTreeMap<String, String>, KernelErro
 /// Write a sysctl (one `write(2)`, as `sysctl -w` does).
 pub fn write(name: &str, value: &str) -> Result<(), KernelError> {
     let path = path_of(name).map_err(|h| {
-        KernelError::new("write", format!("sysctl {name}"), Some(libc::EINVAL)).with_hint(h)
+        KernelError::new("write", format!("sysctl {name}"), Some(libc::EINVAL))
+            .with_hint(h.to_string())
+            .with_source(h)
     })?;
     let mut data = value.to_string();
     data.push('\n');
@@ -96,7 +98,7 @@ pub fn write(name: &str, value: &str) -> Result<(), KernelError> {
         .write(true)
         .open(&path)
         .and_then(|mut f| std::io::Write::write_all(&mut f, data.as_bytes()))
-        .map_err(|e| error("write", name, &e))
+        .map_err(|e| error("write", name, e))
 }
 
 #[cfg(test)]

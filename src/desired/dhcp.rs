@@ -266,8 +266,10 @@ fn domain(s: &str) -> Result<String, String> {
 
 fn lease(s: &Scalar) -> Result<Lease, String> {
     match s {
-        Scalar::Str(t) => Lease::parse(t),
-        Scalar::Int(n) if *n >= 0 => Lease::from_seconds(u64::try_from(*n).unwrap_or(u64::MAX)),
+        Scalar::Str(t) => Lease::parse(t).map_err(|e| e.to_string()),
+        Scalar::Int(n) if *n >= 0 => {
+            Lease::from_seconds(u64::try_from(*n).unwrap_or(u64::MAX)).map_err(|e| e.to_string())
+        }
         _ => Err("lease must be a time such as 12h, 30m or 3600 (seconds), or `infinite`".into()),
     }
 }

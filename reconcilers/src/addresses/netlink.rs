@@ -13,7 +13,7 @@ use netlink_packet_route::address::{
 };
 use netlink_packet_route::AddressFamily;
 
-use crate::kernel::KernelError;
+use crate::error::KernelError;
 use crate::links::netlink::{index_of, IndexByName, NameByIndex};
 use crate::model::Address;
 

@@ -21,7 +21,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{config, error};
-use crate::kernel::KernelError;
+use crate::error::KernelError;
 use crate::model::dhcp::{DhcpOp, DhcpServer};
 
 /// Root of netconverge's runtime files (the lock files live here too).
@@ -118,11 +118,11 @@ pub fn observe(netns: Option<&str>) -> Result<BTreeMap<String, DhcpServer>, Kern
     let entries = match fs::read_dir(&dir) {
         Ok(e) => e,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-        Err(e) => return Err(io_error("read", &dir, &e)),
+        Err(e) => return Err(io_error("read", &dir, e)),
     };
     let mut bridges = BTreeSet::new();
     for entry in entries {
-        let entry = entry.map_err(|e| io_error("read", &dir, &e))?;
+        let entry = entry.map_err(|e| io_error("read", &dir, e))?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         let Some(rest) = name.strip_prefix("dnsmasq-") else {
@@ -163,13 +163,13 @@ fn read_or_empty(path: &Path) -> Result<String, KernelError> {
     match fs::read_to_string(path) {
         Ok(s) => Ok(s),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(String::new()),
-        Err(e) => Err(io_error("read", path, &e)),
+        Err(e) => Err(io_error("read", path, e)),
     }
 }
 
-fn io_error(operation: &str, path: &Path, e: &io::Error) -> KernelError {
-    let err = KernelError::new(operation, path.display().to_string(), e.raw_os_error());
-    match e.raw_os_error() {
+fn io_error(operation: &str, path: &Path, e: io::Error) -> KernelError {
+    let err = KernelError::io(operation, path.display().to_string(), e);
+    match err.errno {
         Some(libc::EACCES) | Some(libc::EPERM) => err.with_hint("needs root"),
         _ => err,
     }
@@ -231,7 +231,7 @@ pub fn apply(op: &DhcpOp, netns: Option<&str>) -> Result<(), KernelError> {
 /// repairs, rather than an instance running an old configuration); changed hosts files are
 /// replaced and signalled with SIGHUP; a missing instance is started.
 fn ensure(d: &DhcpServer, p: &Paths) -> Result<(), KernelError> {
-    make_dirs(&p.dir).map_err(|e| io_error("create", &p.dir, &e))?;
+    make_dirs(&p.dir).map_err(|e| io_error("create", &p.dir, e))?;
     let mut pid = running_pid(p);
     let conf_changed = read_or_empty(&p.conf)? != d.config;
     if conf_changed {
@@ -241,9 +241,9 @@ fn ensure(d: &DhcpServer, p: &Paths) -> Result<(), KernelError> {
     }
     let mut hosts_changed = false;
     for (path, text) in [(&p.hosts, &d.hosts), (&p.names, &d.names)] {
-        hosts_changed |= write_if_changed(path, text).map_err(|e| io_error("write", path, &e))?;
+        hosts_changed |= write_if_changed(path, text).map_err(|e| io_error("write", path, e))?;
     }
-    write_if_changed(&p.conf, &d.config).map_err(|e| io_error("write", &p.conf, &e))?;
+    write_if_changed(&p.conf, &d.config).map_err(|e| io_error("write", &p.conf, e))?;
     match pid {
         None => start(p),
         Some(pid) if hosts_changed => signal(pid, libc::SIGHUP, p),
@@ -318,7 +318,7 @@ fn start(p: &Paths) -> Result<(), KernelError> {
     // A stale pid file would be taken for the new instance's until dnsmasq rewrites it.
     let _ = fs::remove_file(&p.pid);
     let log = p.dir.join(format!(".dnsmasq-{}.start", p.bridge));
-    let log_file = fs::File::create(&log).map_err(|e| io_error("create", &log, &e))?;
+    let log_file = fs::File::create(&log).map_err(|e| io_error("create", &log, e))?;
     // dnsmasq reports startup failures on stderr and through its exit status, then closes its
     // standard streams; a file rather than a pipe, so nothing waits on a descriptor the daemon
     // might keep.
@@ -339,6 +339,7 @@ fn start(p: &Paths) -> Result<(), KernelError> {
             &p.bridge,
             format!("cannot run {}: {e}", bin.display()),
         )
+        .with_source(e)
     })?;
     if !status.success() {
         let said = output.trim().replace('\n', "; ");
@@ -375,11 +376,10 @@ fn signal(pid: i32, sig: libc::c_int, p: &Paths) -> Result<(), KernelError> {
     if unsafe { libc::kill(pid, sig) } == 0 {
         return Ok(());
     }
-    let e = io::Error::last_os_error();
-    Err(KernelError::new(
+    Err(KernelError::io(
         "signal",
         format!("dnsmasq for {} (pid {pid})", p.bridge),
-        e.raw_os_error(),
+        io::Error::last_os_error(),
     ))
 }
 
@@ -420,7 +420,7 @@ fn stop(p: &Paths) -> Result<(), KernelError> {
         match fs::remove_file(f) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_error("remove", f, &e)),
+            Err(e) => return Err(io_error("remove", f, e)),
         }
     }
     // Only when nothing else (another bridge, a lock) is left in it.

@@ -10,7 +10,7 @@
 //! re-reads `dhcp-hostsfile` and `addn-hosts` on HUP and keeps its leases and sockets);
 //! anything else restarts the instance.
 
-use crate::kernel::KernelError;
+use crate::error::KernelError;
 use crate::model::State;
 use crate::plan::{Action, Change, Object, ObjectKind, Op};
 

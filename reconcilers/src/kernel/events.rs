@@ -11,7 +11,7 @@ use netlink_sys::AsyncSocket;
 use rtnetlink::MulticastGroup;
 use tokio::sync::mpsc;
 
-use super::KernelError;
+use crate::error::KernelError;
 
 /// The multicast groups a reconciler cares about.
 const GROUPS: &[MulticastGroup] = &[
@@ -29,7 +29,7 @@ const GROUPS: &[MulticastGroup] = &[
 /// returned channel.
 pub fn subscribe() -> Result<mpsc::UnboundedReceiver<()>, KernelError> {
     let (mut conn, _handle, mut messages) = rtnetlink::new_multicast_connection(GROUPS)
-        .map_err(|e| KernelError::new("subscribe", "to rtnetlink events", e.raw_os_error()))?;
+        .map_err(|e| KernelError::io("subscribe", "to rtnetlink events", e))?;
     // Bursts (a thousand taps deleted at once) must not overflow the socket buffer more than
     // necessary; an overrun still only means "re-dump everything".
     let _ = conn

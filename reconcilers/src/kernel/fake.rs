@@ -9,7 +9,8 @@ use crate::model::{
 };
 use crate::plan::{LinkSet, Op};
 
-use super::{Kernel, KernelError};
+use super::Kernel;
+use crate::error::KernelError;
 
 /// A fake kernel holding its state in memory.
 #[derive(Clone, Debug, Default)]

@@ -22,7 +22,8 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::AsyncSocket;
 use rtnetlink::Handle;
 
-use super::{tap, Kernel, KernelError};
+use super::{tap, Kernel};
+use crate::error::KernelError;
 use crate::links::netlink::{self as links, IndexByName};
 use crate::model::{Link, LinkKind, State, TapOpts};
 use crate::plan::Op;
@@ -84,9 +85,8 @@ impl RtnlKernel {
             );
         }
         let (mut conn, handle, _unsolicited) = rtnetlink::new_connection().map_err(|e| {
-            let errno = e.raw_os_error();
-            let err = KernelError::new("open", "rtnetlink connection", errno);
-            match errno {
+            let err = KernelError::io("open", "rtnetlink connection", e);
+            match err.errno {
                 Some(libc::EPERM) | Some(libc::EACCES) => {
                     err.with_hint("needs CAP_NET_ADMIN (run as root)")
                 }

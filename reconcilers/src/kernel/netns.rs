@@ -12,7 +12,7 @@ use std::fs::File;
 use std::future::Future;
 use std::os::fd::AsRawFd;
 
-use super::KernelError;
+use crate::error::KernelError;
 
 /// Where named network namespaces live (`ip netns add` bind-mounts them here).
 pub const NETNS_DIR: &str = "/run/netns";
@@ -49,14 +49,14 @@ where
                 .enable_all()
                 .build()
                 .map_err(|e| {
-                    KernelError::new("start", "async runtime", e.raw_os_error())
-                        .with_hint(format!("could not build a tokio runtime: {e}"))
+                    let hint = format!("could not build a tokio runtime: {e}");
+                    KernelError::io("start", "async runtime", e).with_hint(hint)
                 })?;
             Ok(runtime.block_on(f()))
         })
         .map_err(|e| {
-            KernelError::new("start", "namespace thread", e.raw_os_error())
-                .with_hint(format!("could not spawn a thread: {e}"))
+            let hint = format!("could not spawn a thread: {e}");
+            KernelError::io("start", "namespace thread", e).with_hint(hint)
         })?;
     match thread.join() {
         Ok(result) => result,
@@ -76,9 +76,8 @@ fn open_netns(name: &str) -> Result<File, KernelError> {
     }
     let path = format!("{NETNS_DIR}/{name}");
     File::open(&path).map_err(|e| {
-        let errno = e.raw_os_error();
-        let err = KernelError::new("enter", object, errno);
-        match errno {
+        let err = KernelError::io("enter", object, e);
+        match err.errno {
             Some(libc::ENOENT) => {
                 err.with_hint(format!("network namespace {name} not found ({path})"))
             }
@@ -97,9 +96,12 @@ fn enter_netns(file: &File, name: &str) -> Result<(), KernelError> {
     if rc == 0 {
         return Ok(());
     }
-    let errno = std::io::Error::last_os_error().raw_os_error();
-    let err = KernelError::new("enter", format!("network namespace {name}"), errno);
-    Err(match errno {
+    let err = KernelError::io(
+        "enter",
+        format!("network namespace {name}"),
+        std::io::Error::last_os_error(),
+    );
+    Err(match err.errno {
         Some(libc::EPERM) => {
             err.with_hint("entering a network namespace needs CAP_SYS_ADMIN (run as root)")
         }

@@ -13,7 +13,7 @@ use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 
-use super::KernelError;
+use crate::error::KernelError;
 use crate::model::{Ident, TapOpts};
 
 /// The clone device of the tun driver.
@@ -148,9 +148,8 @@ fn open_tun(operation: &str, object: &str) -> Result<File, KernelError> {
         .custom_flags(libc::O_CLOEXEC)
         .open(TUN_DEVICE)
         .map_err(|e| {
-            let errno = e.raw_os_error();
-            let err = KernelError::new(operation, object, errno);
-            match errno {
+            let err = KernelError::io(operation, object, e);
+            match err.errno {
                 Some(libc::ENOENT) | Some(libc::ENODEV) | Some(libc::ENXIO) => err.with_hint(
                     "the kernel has no support for link kind tap (/dev/net/tun missing; module tun not available)",
                 ),

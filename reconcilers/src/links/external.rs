@@ -6,7 +6,7 @@
 use netlink_packet_route::link::InfoKind;
 
 use super::netlink::link_id;
-use crate::kernel::KernelError;
+use crate::error::KernelError;
 
 /// True for the `IFLA_INFO_KIND`s that map onto a `LinkKind` other than `External` (a tun
 /// link still needs its type checked: only taps are managed).

@@ -8,7 +8,7 @@ use super::netlink::{
     index_of, link_id, named_message, parent_in_other_netns, parent_index, push_link_info,
     IndexByName, NameByIndex,
 };
-use crate::kernel::KernelError;
+use crate::error::KernelError;
 use crate::model::{LinkKind, MacvlanMode, MacvlanOpts};
 
 fn from_netlink(mode: &NlMode) -> Option<MacvlanMode> {

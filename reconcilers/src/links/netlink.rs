@@ -13,7 +13,7 @@ use netlink_packet_route::link::{
 };
 
 use super::{bridge, external, macvlan, tap, veth, vxlan};
-use crate::kernel::KernelError;
+use crate::error::KernelError;
 use crate::model::{Link, LinkKind, MacAddr, LINK_ALIAS};
 use crate::plan::LinkSet;
 

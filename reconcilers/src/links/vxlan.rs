@@ -8,7 +8,7 @@ use super::netlink::{
     index_of, link_id, named_message, parent_in_other_netns, push_link_info, IndexByName,
     NameByIndex,
 };
-use crate::kernel::KernelError;
+use crate::error::KernelError;
 use crate::model::{LinkKind, VxlanOpts};
 
 /// The IANA VXLAN port, used when the desired state names none (the kernel's own default is

@@ -10,6 +10,7 @@ use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 use super::MacAddr;
+use crate::error::LeaseError;
 
 /// The desired or observed DHCP/DNS service of one bridge.
 ///
@@ -143,16 +144,12 @@ impl Lease {
     pub const MIN_SECONDS: u32 = 120;
 
     /// Parse `12h`, `30m`, `1d`, `2w`, `3600`, `90s` or `infinite`.
-    pub fn parse(s: &str) -> Result<Lease, String> {
+    pub fn parse(s: &str) -> Result<Lease, LeaseError> {
         let t = s.trim();
         if t == "infinite" {
             return Ok(Lease::Infinite);
         }
-        let bad = || {
-            format!(
-                "lease `{s}` is not a lease time: write a number with a unit s, m, h, d or w (e.g. 12h), or `infinite`"
-            )
-        };
+        let bad = || LeaseError::Syntax(s.to_string());
         let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
         if num.is_empty() {
@@ -172,17 +169,13 @@ impl Lease {
     }
 
     /// A lease of `secs` seconds, checked against dnsmasq's limits.
-    pub fn from_seconds(secs: u64) -> Result<Lease, String> {
+    pub fn from_seconds(secs: u64) -> Result<Lease, LeaseError> {
         if secs < u64::from(Lease::MIN_SECONDS) {
-            return Err(format!(
-                "lease of {secs} s is shorter than dnsmasq's minimum of 2 minutes (2m)"
-            ));
+            return Err(LeaseError::TooShort(secs));
         }
         // dnsmasq keeps lease times in 32 bits and reads all-ones as infinite.
         if secs >= u64::from(u32::MAX) {
-            return Err(format!(
-                "lease of {secs} s is too long; write `infinite` for leases that never expire"
-            ));
+            return Err(LeaseError::TooLong(secs));
         }
         Ok(Lease::Seconds(u32::try_from(secs).expect("range-checked")))
     }
@@ -227,13 +220,22 @@ mod tests {
         assert_eq!(Lease::parse("3600"), Ok(Lease::Seconds(3600)));
         assert_eq!(Lease::parse("2m"), Ok(Lease::Seconds(120)));
         assert_eq!(Lease::parse("infinite"), Ok(Lease::Infinite));
-        assert!(Lease::parse("90s").unwrap_err().contains("minimum"));
+        assert_eq!(Lease::parse("90s"), Err(LeaseError::TooShort(90)));
+        assert!(Lease::parse("90s")
+            .unwrap_err()
+            .to_string()
+            .contains("minimum"));
         assert!(Lease::parse("12 hours").is_err());
         assert!(Lease::parse("h").is_err());
         assert!(Lease::parse("").is_err());
         assert!(Lease::parse("99999999999w")
             .unwrap_err()
+            .to_string()
             .contains("infinite"));
+        assert_eq!(
+            Lease::parse("12 hours"),
+            Err(LeaseError::Syntax("12 hours".into()))
+        );
         for (s, shown) in [
             ("12h", "12h"),
             ("720m", "12h"),

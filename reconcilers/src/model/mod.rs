@@ -14,6 +14,8 @@ use std::str::FromStr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use crate::error::MacAddrError;
+
 pub mod address;
 pub mod dhcp;
 pub mod firewall;
@@ -99,23 +101,22 @@ impl fmt::Debug for MacAddr {
 }
 
 impl FromStr for MacAddr {
-    type Err = String;
+    type Err = MacAddrError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let parts: Vec<&str> = s.split([':', '-']).collect();
         if parts.len() != 6 {
-            return Err(format!(
-                "`{s}` is not a MAC address (six hex bytes separated by `:`)"
-            ));
+            return Err(MacAddrError::Shape(s.to_string()));
         }
         let mut out = [0u8; 6];
         for (i, p) in parts.iter().enumerate() {
             if p.is_empty() || p.len() > 2 {
-                return Err(format!(
-                    "`{s}` is not a MAC address (six hex bytes separated by `:`)"
-                ));
+                return Err(MacAddrError::Shape(s.to_string()));
             }
-            out[i] = u8::from_str_radix(p, 16)
-                .map_err(|_| format!("`{s}` is not a MAC address: `{p}` is not a hex byte"))?;
+            out[i] = u8::from_str_radix(p, 16).map_err(|source| MacAddrError::Byte {
+                input: s.to_string(),
+                byte: p.to_string(),
+                source,
+            })?;
         }
         Ok(MacAddr(out))
     }
@@ -210,4 +211,26 @@ impl State {
 /// spaces), so that `"32768\t60999"` and `"32768 60999"` compare equal.
 pub fn normalize_sysctl_value(v: &str) -> String {
     v.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mac_addresses_parse_or_say_why_not() {
+        let m: MacAddr = "52:54:00:0a:Bc:ff".parse().unwrap();
+        assert_eq!(m.to_string(), "52:54:00:0a:bc:ff");
+        assert_eq!("52-54-00-0a-bc-ff".parse::<MacAddr>(), Ok(m));
+        assert_eq!(
+            "52:54:00".parse::<MacAddr>(),
+            Err(MacAddrError::Shape("52:54:00".into()))
+        );
+        let e = "52:54:00:0a:bc:zz".parse::<MacAddr>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`52:54:00:0a:bc:zz` is not a MAC address: `zz` is not a hex byte"
+        );
+        assert!(std::error::Error::source(&e).is_some());
+    }
 }

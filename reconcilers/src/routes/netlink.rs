@@ -14,7 +14,7 @@ use netlink_packet_route::route::{
 };
 use netlink_packet_route::AddressFamily;
 
-use crate::kernel::KernelError;
+use crate::error::KernelError;
 use crate::links::netlink::{index_of, IndexByName, NameByIndex};
 use crate::model::{Family, NextHop, Route, RouteType, Scope, TABLE_LOCAL, TABLE_MAIN};
 
