@@ -10,6 +10,12 @@
 //! namespace; the child inherits it. dnsmasq daemonizes itself (double fork, `setsid`, standard
 //! streams on /dev/null) and its first process exits only once the daemon is listening or has
 //! failed, so a one-shot `reconcile` can wait for that exit status and then leave.
+//!
+//! Everything here that touches the host — files, `/proc`, processes, signals — is reached only
+//! through the `Kernel` trait (`RtnlKernel::dhcp_instances` and `apply_dhcp`). Waiting for the
+//! daemon (its pid file, its exit) polls with tokio's sleep: `apply` runs in the namespace
+//! thread's runtime, which a blocking sleep would stall, and `spawn_blocking` is no way out,
+//! since a pool thread is in the process's namespace, not the reconciled one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -18,7 +24,9 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsE
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use super::{config, error};
 use crate::error::KernelError;
@@ -103,7 +111,7 @@ fn conf_arg(conf: &Path) -> String {
 }
 
 /// The dnsmasq binary: on `$PATH`, else in the usual sbin directories.
-pub fn binary() -> Option<PathBuf> {
+pub(crate) fn binary() -> Option<PathBuf> {
     crate::programs::find("dnsmasq")
 }
 
@@ -113,7 +121,7 @@ pub fn binary() -> Option<PathBuf> {
 /// The services found in the state directory of namespace `netns`: every bridge with a
 /// configuration or a pid file, its files as they are on disk, and whether its instance is
 /// alive. Must run on the namespace's thread (the namespace check compares with it).
-pub fn observe(netns: Option<&str>) -> Result<BTreeMap<String, DhcpServer>, KernelError> {
+pub(crate) fn observe(netns: Option<&str>) -> Result<BTreeMap<String, DhcpServer>, KernelError> {
     let dir = state_dir(netns);
     let entries = match fs::read_dir(&dir) {
         Ok(e) => e,
@@ -176,7 +184,7 @@ fn io_error(operation: &str, path: &Path, e: io::Error) -> KernelError {
 }
 
 /// The pid of the bridge's live instance, if there is one.
-pub fn running_pid(p: &Paths) -> Option<i32> {
+pub(crate) fn running_pid(p: &Paths) -> Option<i32> {
     let text = fs::read_to_string(&p.pid).ok()?;
     let pid: i32 = text.trim().parse().ok()?;
     (pid > 0 && is_instance(pid, &p.conf)).then_some(pid)
@@ -184,7 +192,7 @@ pub fn running_pid(p: &Paths) -> Option<i32> {
 
 /// Is `pid` a live (not zombie) dnsmasq started with `conf`, in the calling thread's network
 /// namespace?
-pub fn is_instance(pid: i32, conf: &Path) -> bool {
+pub(crate) fn is_instance(pid: i32, conf: &Path) -> bool {
     let proc_dir = PathBuf::from(format!("/proc/{pid}"));
     // The state is the field after the parenthesised command name, which may hold spaces.
     let Ok(stat) = fs::read_to_string(proc_dir.join("stat")) else {
@@ -219,10 +227,10 @@ pub fn is_instance(pid: i32, conf: &Path) -> bool {
 // Apply
 
 /// Apply one op in namespace `netns`, from the calling thread (which must be in it).
-pub fn apply(op: &DhcpOp, netns: Option<&str>) -> Result<(), KernelError> {
+pub(crate) async fn apply(op: &DhcpOp, netns: Option<&str>) -> Result<(), KernelError> {
     match op {
-        DhcpOp::Apply(d) => ensure(d, &Paths::new(netns, &d.bridge)),
-        DhcpOp::Stop(bridge) => stop(&Paths::new(netns, bridge)),
+        DhcpOp::Apply(d) => ensure(d, &Paths::new(netns, &d.bridge)).await,
+        DhcpOp::Stop(bridge) => stop(&Paths::new(netns, bridge)).await,
     }
 }
 
@@ -230,13 +238,13 @@ pub fn apply(op: &DhcpOp, netns: Option<&str>) -> Result<(), KernelError> {
 /// before the file is replaced (so a crash in between leaves "not running", which the next run
 /// repairs, rather than an instance running an old configuration); changed hosts files are
 /// replaced and signalled with SIGHUP; a missing instance is started.
-fn ensure(d: &DhcpServer, p: &Paths) -> Result<(), KernelError> {
+async fn ensure(d: &DhcpServer, p: &Paths) -> Result<(), KernelError> {
     make_dirs(&p.dir).map_err(|e| io_error("create", &p.dir, e))?;
     let mut pid = running_pid(p);
     let conf_changed = read_or_empty(&p.conf)? != d.config;
     if conf_changed {
         if let Some(old) = pid.take() {
-            stop_process(old, p)?;
+            stop_process(old, p).await?;
         }
     }
     let mut hosts_changed = false;
@@ -245,7 +253,7 @@ fn ensure(d: &DhcpServer, p: &Paths) -> Result<(), KernelError> {
     }
     write_if_changed(&p.conf, &d.config).map_err(|e| io_error("write", &p.conf, e))?;
     match pid {
-        None => start(p),
+        None => start(p).await,
         Some(pid) if hosts_changed => signal(pid, libc::SIGHUP, p),
         Some(_) => Ok(()),
     }
@@ -272,7 +280,7 @@ fn make_dirs(dir: &Path) -> io::Result<()> {
 /// Replace `path` with `text` unless it already holds exactly that: written to a temporary
 /// file in the same directory and renamed over it, so dnsmasq never reads half a file.
 /// Returns whether the file changed.
-pub fn write_if_changed(path: &Path, text: &str) -> io::Result<bool> {
+pub(crate) fn write_if_changed(path: &Path, text: &str) -> io::Result<bool> {
     match fs::read(path) {
         Ok(old) if old == text.as_bytes() => return Ok(false),
         Ok(_) => {}
@@ -304,7 +312,7 @@ pub fn write_if_changed(path: &Path, text: &str) -> io::Result<bool> {
 }
 
 /// Start the instance and wait until its pid file names it.
-fn start(p: &Paths) -> Result<(), KernelError> {
+async fn start(p: &Paths) -> Result<(), KernelError> {
     let bin = binary().ok_or_else(|| {
         error(
             "start",
@@ -358,7 +366,7 @@ fn start(p: &Paths) -> Result<(), KernelError> {
         if running_pid(p).is_some() {
             return Ok(());
         }
-        std::thread::sleep(POLL);
+        tokio::time::sleep(POLL).await;
     }
     Err(error(
         "start",
@@ -385,7 +393,7 @@ fn signal(pid: i32, sig: libc::c_int, p: &Paths) -> Result<(), KernelError> {
 
 /// SIGTERM, then SIGKILL after `STOP_TIMEOUT`; returns once the process is gone (or a zombie,
 /// which holds no sockets).
-fn stop_process(pid: i32, p: &Paths) -> Result<(), KernelError> {
+async fn stop_process(pid: i32, p: &Paths) -> Result<(), KernelError> {
     for (sig, wait) in [
         (libc::SIGTERM, STOP_TIMEOUT),
         (libc::SIGKILL, Duration::from_secs(2)),
@@ -401,7 +409,7 @@ fn stop_process(pid: i32, p: &Paths) -> Result<(), KernelError> {
             if !is_instance(pid, &p.conf) {
                 return Ok(());
             }
-            std::thread::sleep(POLL);
+            tokio::time::sleep(POLL).await;
         }
     }
     Err(error(
@@ -412,9 +420,9 @@ fn stop_process(pid: i32, p: &Paths) -> Result<(), KernelError> {
 }
 
 /// Stop the instance, if it runs, and remove all its files.
-fn stop(p: &Paths) -> Result<(), KernelError> {
+async fn stop(p: &Paths) -> Result<(), KernelError> {
     if let Some(pid) = running_pid(p) {
-        stop_process(pid, p)?;
+        stop_process(pid, p).await?;
     }
     for f in p.all() {
         match fs::remove_file(f) {

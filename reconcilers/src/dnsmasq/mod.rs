@@ -17,7 +17,7 @@ use crate::plan::{Action, Change, Object, ObjectKind, Op};
 pub mod config;
 pub mod instance;
 
-pub use instance::{apply, observe, Paths, RUN_DIR};
+pub use instance::{Paths, RUN_DIR};
 
 // The data types live in the model; these paths are kept for the binary crate until it imports
 // them from there.

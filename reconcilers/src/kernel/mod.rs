@@ -1,26 +1,36 @@
-//! The boundary between the reconcilers and the kernel.
+//! The boundary between the reconcilers and the outside world: the `Kernel` trait.
 //!
-//! Planning code only ever sees `State` and `Op`; the `Kernel` trait turns ops into writes.
-//! `netlink::RtnlKernel` talks rtnetlink (plus `/dev/net/tun` and `/proc/sys`), `fake::FakeKernel`
-//! applies ops to an in-memory `State` so that planning is testable without root.
+//! Planning code only ever sees `State` and `Op`; the `Kernel` trait is the only door to side
+//! effects. Its methods read and write the network (rtnetlink, tun, `/proc/sys`), netconverge's
+//! nftables tables, the dnsmasq instances and the neighbour table. `netlink::RtnlKernel` does
+//! the real thing (in the network namespace of the calling thread); `fake::FakeKernel` keeps
+//! all of it in memory so that planning — firewall and DHCP included — is testable without
+//! root. The services (firewall, DHCP) are observed and applied by `services` through the
+//! trait's service methods, the same sequence on both kernels.
 
+use std::collections::BTreeMap;
 use std::future::Future;
+use std::net::IpAddr;
+use std::time::Duration;
 
 // Kept at its old path: the binary crate imports it from here.
 pub use crate::error::KernelError;
-use crate::model::State;
+use crate::model::dhcp::{DhcpOp, DhcpServer};
+use crate::model::{MacAddr, State};
 use crate::plan::Op;
 
 pub mod events;
 pub mod fake;
 pub mod netlink;
 pub mod netns;
+pub(crate) mod services;
 pub mod tap;
 
 /// What the reconcilers need from a kernel.
 pub trait Kernel {
-    /// Read the whole state: links, addresses, routes of every table, rules, and the sysctls
-    /// named in `sysctls` (missing ones are left out of the result).
+    /// Read the whole state: links, addresses, routes of every table, rules, the sysctls named
+    /// in `sysctls` (missing ones are left out of the result), netconverge's firewall and the
+    /// DHCP services.
     fn observe(&mut self, sysctls: &[String]) -> impl Future<Output = Result<State, KernelError>>;
 
     /// Send a batch of writes that do not depend on each other, pipelined; one result per op,
@@ -30,4 +40,43 @@ pub trait Kernel {
     /// How many write requests this kernel has been sent so far (for "a no-op reconcile writes
     /// nothing" checks).
     fn writes(&self) -> u64;
+
+    /// netconverge's nftables tables as `nft list table` prints them, the inet table first;
+    /// `None` when neither exists (or nftables is not installed, so nothing can have loaded
+    /// them). When they cannot be read without privileges the error's errno is EPERM.
+    fn list_firewall(&mut self) -> impl Future<Output = Result<Option<String>, KernelError>>;
+
+    /// Load an nft script (`nft -f`) as one transaction: all of it or nothing.
+    fn load_firewall(&mut self, script: &str) -> impl Future<Output = Result<(), KernelError>>;
+
+    /// Delete netconverge's tables (both families) in one transaction; nothing to do when they
+    /// do not exist.
+    fn delete_firewall(&mut self) -> impl Future<Output = Result<(), KernelError>>;
+
+    /// The DHCP services of this namespace by bridge: their files as they are and whether their
+    /// dnsmasq instance is alive.
+    fn dhcp_instances(
+        &mut self,
+    ) -> impl Future<Output = Result<BTreeMap<String, DhcpServer>, KernelError>>;
+
+    /// Apply one DHCP op: write the files that differ and start, reload (SIGHUP) or restart
+    /// the instance, or stop it and remove its files.
+    fn apply_dhcp(&mut self, op: &DhcpOp) -> impl Future<Output = Result<(), KernelError>>;
+
+    /// The link-layer address of `ip` on `dev` in the neighbour table, when the entry is
+    /// complete (`None` also when `dev` does not exist).
+    fn neighbour(
+        &mut self,
+        ip: IpAddr,
+        dev: &str,
+    ) -> impl Future<Output = Result<Option<MacAddr>, KernelError>>;
+
+    /// Make the kernel resolve `ip` on `dev` (send it a datagram) and wait up to `wait` for its
+    /// neighbour entry; `None` when it does not answer in time. Never blocks the executor.
+    fn probe_neighbour(
+        &mut self,
+        ip: IpAddr,
+        dev: &str,
+        wait: Duration,
+    ) -> impl Future<Output = Result<Option<MacAddr>, KernelError>>;
 }
