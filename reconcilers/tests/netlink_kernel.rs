@@ -11,14 +11,18 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 use reconcilers::kernel::netlink::RtnlKernel;
 use reconcilers::kernel::netns::run_in_netns;
 use reconcilers::kernel::{Kernel, KernelError};
+use reconcilers::model::firewall::{FirewallOp, Masq, Spec, Track};
 use reconcilers::model::{
-    Address, BridgeOpts, Family, Ident, Link, LinkKind, MacvlanMode, MacvlanOpts, NextHop, Route,
-    RouteType, Rule, RuleAction, RuleKey, Scope, State, TapOpts, VethOpts, VxlanOpts, LINK_ALIAS,
+    Address, BridgeOpts, Family, Ident, Link, LinkKind, MacAddr, MacvlanMode, MacvlanOpts, NextHop,
+    Route, RouteType, Rule, RuleAction, RuleKey, Scope, State, TapOpts, VethOpts, VxlanOpts,
+    LINK_ALIAS,
 };
 use reconcilers::plan::{LinkSet, Op};
 use serde_json::Value;
@@ -987,4 +991,141 @@ fn missing_namespace_is_a_clear_error() {
 fn connect_needs_a_runtime() {
     let err = RtnlKernel::connect(PROTO).unwrap_err();
     assert!(err.hint.unwrap().contains("tokio runtime"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Services: the neighbour table and netconverge's nftables tables through the trait.
+
+/// nb0 (10.9.0.2, with a permanent neighbour 10.9.0.1) in `ns`, its veth peer nb1 (10.9.0.3)
+/// in `peer`, both up; returns nb1's MAC.
+fn neighbour_lab(ns: &Netns, peer: &Netns) -> MacAddr {
+    ns.ip(&[
+        "link", "add", "nb0", "type", "veth", "peer", "name", "nb1", "netns", &peer.name,
+    ]);
+    ns.ip(&["address", "add", "10.9.0.2/24", "dev", "nb0"]);
+    peer.ip(&["address", "add", "10.9.0.3/24", "dev", "nb1"]);
+    ns.ip(&["link", "set", "nb0", "up"]);
+    peer.ip(&["link", "set", "nb1", "up"]);
+    ns.ip(&[
+        "neigh",
+        "add",
+        "10.9.0.1",
+        "lladdr",
+        "52:54:00:00:00:aa",
+        "dev",
+        "nb0",
+        "nud",
+        "permanent",
+    ]);
+    let links = peer.ip_json(&["link", "show", "nb1"]);
+    links[0]["address"].as_str().unwrap().parse().unwrap()
+}
+
+/// Lookups read the neighbour table over RTM_GETNEIGH: an entry counts on its own link only.
+/// A probe learns an answering neighbour's MAC, and gives up on a silent one after its wait
+/// without stalling the runtime it shares with the netlink connection.
+#[test]
+fn neighbours_are_looked_up_and_probed_without_blocking() {
+    let Some(ns) = Netns::create() else { return };
+    let Some(peer) = Netns::create() else { return };
+    let nb1 = neighbour_lab(&ns, &peer);
+    let (found, elsewhere, no_link, answered, silent, ticks) = ns.run(|mut k| async move {
+        let found = k.neighbour(ip("10.9.0.1"), "nb0").await.unwrap();
+        let elsewhere = k.neighbour(ip("10.9.0.1"), "lo").await.unwrap();
+        let no_link = k.neighbour(ip("10.9.0.1"), "nope").await.unwrap();
+        let answered = k
+            .probe_neighbour(ip("10.9.0.3"), "nb0", Duration::from_secs(2))
+            .await
+            .unwrap();
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let counter = ticks.clone();
+        let ticker = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        let started = Instant::now();
+        let silent = k
+            .probe_neighbour(ip("10.9.0.77"), "nb0", Duration::from_millis(300))
+            .await
+            .unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        ticker.abort();
+        (
+            found,
+            elsewhere,
+            no_link,
+            answered,
+            silent,
+            ticks.load(Ordering::SeqCst),
+        )
+    });
+    assert_eq!(found, Some("52:54:00:00:00:aa".parse().unwrap()));
+    assert_eq!(elsewhere, None);
+    assert_eq!(no_link, None);
+    assert_eq!(answered, Some(nb1));
+    assert_eq!(silent, None);
+    assert!(
+        ticks >= 10,
+        "the runtime stalled during the probe ({ticks} ticks)"
+    );
+}
+
+/// True when nft can be used; says why not otherwise (CI installs it).
+fn nft_or_skip() -> bool {
+    if reconcilers::programs::find("nft").is_some() {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("nft is not installed; CI=true forbids skipping");
+    }
+    eprintln!("skipped: nft is not installed");
+    false
+}
+
+/// A firewall with a gateway set goes in through `apply`, is observed as intact with the
+/// gateway's MAC (learnt by probing), and a delete removes both tables.
+#[test]
+fn the_firewall_is_loaded_observed_and_deleted_through_the_trait() {
+    let Some(ns) = Netns::create() else { return };
+    if !nft_or_skip() {
+        return;
+    }
+    let Some(peer) = Netns::create() else { return };
+    let nb1 = neighbour_lab(&ns, &peer);
+    let desired = reconcilers::nft::render(&Spec {
+        mask: 0xff,
+        track: vec![Track {
+            provider: "p3".into(),
+            number: 3,
+            mark: 3,
+            interface: "nb0".into(),
+            gateway: Some("10.9.0.3".parse().unwrap()),
+        }],
+        marks: vec![],
+        masquerade: vec![Masq {
+            from: None,
+            out: "nb0".into(),
+        }],
+    });
+    let want = desired.clone();
+    let (before, loaded, deleted) = ns.run(|mut k| async move {
+        let before = k.observe(&[]).await.unwrap().firewall;
+        all_ok(k.apply(&[Op::Firewall(FirewallOp::Replace(want))]).await);
+        let loaded = k.observe(&[]).await.unwrap().firewall;
+        all_ok(k.apply(&[Op::Firewall(FirewallOp::Delete)]).await);
+        let deleted = k.observe(&[]).await.unwrap().firewall;
+        (before, loaded, deleted)
+    });
+    assert_eq!(before, None);
+    let loaded = loaded.expect("tables loaded");
+    assert_eq!(loaded.digest, desired.digest);
+    assert_eq!(loaded.problem, None, "{}", loaded.ruleset);
+    assert!(
+        loaded.ruleset.contains(&format!("elements = {{ {nb1} }}")),
+        "{}",
+        loaded.ruleset
+    );
+    assert_eq!(deleted, None);
 }

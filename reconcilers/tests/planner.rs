@@ -1,12 +1,17 @@
 //! Planner tests on the in-memory kernel: convergence in one pass, empty second plans, foreign
-//! objects untouched, and removal order the reverse of add order.
+//! objects untouched, and removal order the reverse of add order — for the network and for the
+//! services (firewall, DHCP), which the fake kernel keeps as a host does.
+
+use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
 use proptest::prelude::*;
 use reconcilers::kernel::fake::FakeKernel;
 use reconcilers::kernel::Kernel;
+use reconcilers::model::dhcp::{DhcpServer, DhcpSettings, Lease, Range4, StaticHost};
+use reconcilers::model::firewall::{Firewall, Mark, MarkLayer, Masq, Problem, Spec, Track};
 use reconcilers::model::*;
-use reconcilers::plan::{Action, Op, Phase, Plan};
+use reconcilers::plan::{Action, ObjectKind, Op, Phase, Plan};
 use reconcilers::planner::plan;
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -286,6 +291,212 @@ proptest! {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Services: a firewall (providers sharing eth0, told apart by their gateways' MACs) and a DHCP
+// server on br0.
+
+/// What a gateway does when netconverge looks for its MAC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Gateway {
+    /// It is in the neighbour table already.
+    Known,
+    /// It answers the probe.
+    Answers,
+    /// It never answers: its set stays empty.
+    Silent,
+}
+
+fn gateway_ip(n: u32) -> Ipv4Addr {
+    Ipv4Addr::new(192, 168, 1, u8::try_from(n).expect("small provider number"))
+}
+
+fn gateway_mac(n: u32) -> MacAddr {
+    MacAddr([
+        0x52,
+        0x54,
+        0,
+        0,
+        0x11,
+        u8::try_from(n).expect("small provider number"),
+    ])
+}
+
+fn arb_gateway() -> impl Strategy<Value = Gateway> {
+    prop_oneof![
+        Just(Gateway::Known),
+        Just(Gateway::Answers),
+        Just(Gateway::Silent)
+    ]
+}
+
+prop_compose! {
+    /// A firewall as the providers section renders it, with what each tracked gateway does.
+    fn arb_firewall()(
+        tracked in proptest::sample::subsequence(vec![1u32, 2, 3], 0..=3),
+        gateways in proptest::collection::vec(arb_gateway(), 3),
+        shared in any::<bool>(),
+        marks in proptest::collection::vec(
+            (1u32..4, prop_oneof![Just(MarkLayer::Inet), Just(MarkLayer::Bridge), Just(MarkLayer::Both)]),
+            0..3,
+        ),
+        masquerade in any::<bool>(),
+    ) -> (Option<Firewall>, Vec<(u32, Gateway)>) {
+        let mut spec = Spec { mask: 0xff, ..Spec::default() };
+        let mut behaviour = Vec::new();
+        for n in tracked {
+            spec.track.push(Track {
+                provider: format!("p{n}"),
+                number: n,
+                mark: n,
+                interface: "eth0".into(),
+                gateway: shared.then(|| gateway_ip(n)),
+            });
+            if shared {
+                behaviour.push((n, gateways[n as usize - 1]));
+            }
+        }
+        for (i, (mark, layer)) in marks.into_iter().enumerate() {
+            spec.marks.push(Mark { iif: Some(TAPS[i].into()), from: None, to: None, mark, layer });
+        }
+        if masquerade {
+            spec.masquerade.push(Masq { from: Some(net("10.0.0.0/16")), out: "eth0".into() });
+        }
+        ((!spec.is_empty()).then(|| reconcilers::nft::render(&spec)), behaviour)
+    }
+}
+
+prop_compose! {
+    /// DHCP settings for br0.
+    fn arb_dhcp()(
+        end in 150u8..200,
+        hosts in proptest::sample::subsequence(vec![1u8, 2, 3], 0..=3),
+        named in any::<bool>(),
+        lease in prop_oneof![Just(Lease::DEFAULT), Just(Lease::Seconds(43_200)), Just(Lease::Infinite)],
+    ) -> DhcpSettings {
+        DhcpSettings {
+            ranges: vec![Range4 {
+                start: "10.0.1.100".parse().unwrap(),
+                end: Ipv4Addr::new(10, 0, 1, end),
+                subnet: "10.0.1.0/24".parse().unwrap(),
+            }],
+            lease,
+            domain: named.then(|| "vm.test".to_string()),
+            router: Some("10.0.1.1".parse().unwrap()),
+            hosts: hosts
+                .into_iter()
+                .map(|h| StaticHost {
+                    mac: MacAddr([0x52, 0x54, 0, 0, 0, h]),
+                    ip: Some(Ipv4Addr::new(10, 0, 1, 10 + h)),
+                    name: named.then(|| format!("vm{h}")),
+                })
+                .collect(),
+            ..DhcpSettings::default()
+        }
+    }
+}
+
+prop_compose! {
+    /// A desired state with services, and what the gateways do.
+    fn arb_with_services()(
+        mut desired in arb_desired(),
+        (firewall, gateways) in arb_firewall(),
+        dhcp in proptest::option::of(arb_dhcp()),
+    ) -> (State, Vec<(u32, Gateway)>) {
+        desired.firewall = firewall;
+        if let Some(settings) = dhcp {
+            desired.dhcp.insert("br0".into(), DhcpServer::new("br0", settings));
+        }
+        (desired, gateways)
+    }
+}
+
+/// Make the fake's neighbours behave as `gateways` say (a MAC once learnt stays).
+fn seed_neighbours(k: &mut FakeKernel, gateways: &[(u32, Gateway)]) {
+    for &(n, g) in gateways {
+        let key = (IpAddr::V4(gateway_ip(n)), "eth0".to_string());
+        match g {
+            Gateway::Known => {
+                k.neighbours.insert(key, gateway_mac(n));
+            }
+            Gateway::Answers => {
+                k.answering.insert(key, gateway_mac(n));
+            }
+            Gateway::Silent => {}
+        }
+    }
+}
+
+/// A listing without what loading adds to the rendered ruleset (the digest comment, the
+/// gateway sets' elements): the ruleset itself.
+fn rendered_part(listing: &str) -> String {
+    listing
+        .lines()
+        .filter(|l| {
+            let l = l.trim();
+            !l.starts_with("comment \"netconverge ") && !l.starts_with("elements = {")
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// The fake kernel holds exactly the desired firewall and DHCP services.
+fn holds_services(k: &mut FakeKernel, desired: &State) -> Result<(), TestCaseError> {
+    let observed = block_on(k.observe(&[])).expect("observe");
+    match &desired.firewall {
+        None => prop_assert_eq!(k.nft.listing(), None),
+        Some(f) => {
+            let o = observed.firewall.expect("tables observed");
+            prop_assert_eq!(&o.digest, &f.digest);
+            prop_assert_eq!(&o.problem, &None);
+            let listing = k.nft.listing().expect("tables loaded");
+            prop_assert_eq!(rendered_part(&listing), f.ruleset.clone());
+            for (ip, dev) in k.neighbours.keys() {
+                let IpAddr::V4(gw) = ip else { continue };
+                let set = format!("gateway {gw} dev {dev}");
+                if f.ruleset.contains(&set) {
+                    let mac = k.neighbours[&(*ip, dev.clone())];
+                    prop_assert!(
+                        listing.contains(&format!("elements = {{ {mac} }}")),
+                        "{mac} missing:\n{listing}"
+                    );
+                }
+            }
+        }
+    }
+    prop_assert_eq!(
+        k.dhcp.keys().collect::<Vec<_>>(),
+        desired.dhcp.keys().collect::<Vec<_>>()
+    );
+    for (bridge, d) in &desired.dhcp {
+        let o = &observed.dhcp[bridge];
+        prop_assert!(o.in_sync(d), "{bridge}: {o:?}");
+        prop_assert_eq!(&o.settings, &d.settings);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+
+    /// With services too, any desired state converges in one pass from any earlier one, a
+    /// second plan is empty and writes nothing, and the fake holds the desired firewall (its
+    /// gateway sets filled where the gateway's MAC is known) and DHCP services.
+    #[test]
+    fn services_converge_in_one_pass(first in arb_with_services(), second in arb_with_services()) {
+        let mut k = FakeKernel::new(foreign_host());
+        for (desired, gateways) in [&first, &second] {
+            seed_neighbours(&mut k, gateways);
+            converge(&mut k, desired);
+            let again = replan(&mut k, desired);
+            prop_assert!(again.is_empty(), "second plan not empty: {:#?}", again.changes);
+            let writes = k.writes();
+            for (_, ops) in again.phases() { block_on(k.apply(&ops)); }
+            prop_assert_eq!(k.writes(), writes);
+            holds_services(&mut k, desired)?;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Focused cases.
 
 fn bridge_with_tap() -> State {
@@ -489,4 +700,151 @@ fn a_changed_link_shows_only_what_the_desired_state_manages() {
         "up is managed (links netconverge may create are up)"
     );
     assert_eq!(before.kind, LinkKind::Tap(TapOpts::default()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Focused cases: services on the fake kernel.
+
+/// Two providers on eth0 told apart by their gateways' MACs, masqueraded.
+fn shared_eth0_firewall() -> Firewall {
+    let track = |n: u32| Track {
+        provider: format!("p{n}"),
+        number: n,
+        mark: n,
+        interface: "eth0".into(),
+        gateway: Some(gateway_ip(n)),
+    };
+    reconcilers::nft::render(&Spec {
+        mask: 0xff,
+        track: vec![track(1), track(2)],
+        marks: vec![],
+        masquerade: vec![Masq {
+            from: None,
+            out: "eth0".into(),
+        }],
+    })
+}
+
+fn only_firewall(f: Firewall) -> State {
+    State {
+        firewall: Some(f),
+        ..State::default()
+    }
+}
+
+fn firewall_change(p: &Plan) -> Option<&reconcilers::plan::Change> {
+    p.changes.iter().find(|c| c.kind == ObjectKind::Firewall)
+}
+
+#[test]
+fn a_silent_gateway_leaves_its_set_empty_until_its_mac_is_known() {
+    let desired = only_firewall(shared_eth0_firewall());
+    let mut k = FakeKernel::new(State::default());
+    seed_neighbours(&mut k, &[(1, Gateway::Answers), (2, Gateway::Silent)]);
+    converge(&mut k, &desired);
+    let listing = k.nft.listing().unwrap();
+    assert_eq!(listing.matches("elements = {").count(), 1, "{listing}");
+    assert!(listing.contains(&format!("elements = {{ {} }}", gateway_mac(1))));
+    assert!(replan(&mut k, &desired).is_empty());
+    // The second gateway shows up: its MAC no longer matches the (empty) set, which is drift.
+    seed_neighbours(&mut k, &[(2, Gateway::Known)]);
+    let p = replan(&mut k, &desired);
+    let c = firewall_change(&p).expect("firewall change");
+    assert_eq!(c.action, Action::Change);
+    assert!(
+        c.note.as_deref().unwrap_or("").contains(&format!(
+            "gateway 192.168.1.2 on eth0 now has MAC {}",
+            gateway_mac(2)
+        )),
+        "{:?}",
+        c.note
+    );
+    converge(&mut k, &desired);
+    assert_eq!(k.nft.listing().unwrap().matches("elements = {").count(), 2);
+    assert!(replan(&mut k, &desired).is_empty());
+}
+
+#[test]
+fn tables_changed_behind_netconverge_are_replaced_and_removed_ones_deleted() {
+    let desired = only_firewall(shared_eth0_firewall());
+    let mut k = FakeKernel::new(State::default());
+    converge(&mut k, &desired);
+    let inet = k.nft.tables.get_mut("inet").unwrap();
+    *inet = inet.replace("\t\toifname \"eth0\" meta nfproto ipv4 masquerade\n", "");
+    let p = replan(&mut k, &desired);
+    let c = firewall_change(&p).expect("firewall change");
+    assert_eq!(
+        c.note.as_deref(),
+        Some("the tables were changed outside netconverge")
+    );
+    converge(&mut k, &desired);
+    assert!(k.nft.listing().unwrap().contains("masquerade"));
+    assert!(replan(&mut k, &desired).is_empty());
+    // No firewall desired any more: both tables go.
+    let p = converge(&mut k, &State::default());
+    assert_eq!(firewall_change(&p).map(|c| c.action), Some(Action::Remove));
+    assert_eq!(k.nft.listing(), None);
+    assert!(replan(&mut k, &State::default()).is_empty());
+}
+
+#[test]
+fn a_seeded_firewall_is_in_sync_and_an_unloaded_one_is_not_ours() {
+    let f = shared_eth0_firewall();
+    let mut k = FakeKernel::new(only_firewall(f.clone()));
+    assert!(replan(&mut k, &only_firewall(f.clone())).is_empty());
+    // The same ruleset loaded by hand carries no digest: netconverge replaces it.
+    let mut by_hand = FakeKernel::new(State::default());
+    by_hand.nft.load(&f.ruleset).unwrap();
+    let observed = block_on(by_hand.observe(&[])).unwrap();
+    assert!(matches!(
+        observed.firewall.and_then(|o| o.problem),
+        Some(Problem::Modified(m)) if m.contains("not loaded by netconverge")
+    ));
+}
+
+#[test]
+fn a_crashed_dnsmasq_is_restarted_a_hosts_change_reloaded_and_a_removal_stops_it() {
+    let settings = DhcpSettings {
+        ranges: vec![Range4 {
+            start: "10.0.1.100".parse().unwrap(),
+            end: "10.0.1.199".parse().unwrap(),
+            subnet: "10.0.1.0/24".parse().unwrap(),
+        }],
+        router: Some("10.0.1.1".parse().unwrap()),
+        ..DhcpSettings::default()
+    };
+    let mut desired = State::default();
+    desired
+        .dhcp
+        .insert("br0".into(), DhcpServer::new("br0", settings.clone()));
+    let mut k = FakeKernel::new(State::default());
+    let p = converge(&mut k, &desired);
+    assert_eq!(p.changes[0].note.as_deref(), Some("start dnsmasq"));
+    assert!(k.dhcp["br0"].running);
+    assert!(replan(&mut k, &desired).is_empty());
+
+    k.dhcp.get_mut("br0").unwrap().running = false;
+    let p = converge(&mut k, &desired);
+    assert!(p.changes[0].note.as_deref().unwrap().starts_with("start"));
+    assert!(k.dhcp["br0"].running);
+
+    let with_host = DhcpSettings {
+        hosts: vec![StaticHost {
+            mac: MacAddr([0x52, 0x54, 0, 0, 0, 9]),
+            ip: Some("10.0.1.9".parse().unwrap()),
+            name: None,
+        }],
+        ..settings
+    };
+    desired
+        .dhcp
+        .insert("br0".into(), DhcpServer::new("br0", with_host));
+    let p = converge(&mut k, &desired);
+    assert!(p.changes[0].note.as_deref().unwrap().contains("SIGHUP"));
+    assert_eq!(k.dhcp["br0"].hosts, desired.dhcp["br0"].hosts);
+    assert!(replan(&mut k, &desired).is_empty());
+
+    let p = converge(&mut k, &State::default());
+    assert_eq!(p.changes[0].action, Action::Remove);
+    assert!(k.dhcp.is_empty());
 }
