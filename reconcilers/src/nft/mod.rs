@@ -22,8 +22,14 @@
 //! `track` on an interface shared by several providers tells their connections apart by the
 //! gateway's MAC address (as Shorewall does). The MAC is a fact of the host, not of the desired
 //! state: the rendered ruleset holds an empty set per gateway (`gw_N`, commented with the
-//! gateway and interface), and `apply` fills it from the neighbour table of the namespace,
-//! probing the gateway once if it has no entry yet.
+//! gateway and interface), and applying fills it from the neighbour table of the namespace
+//! (`Kernel::neighbour`), probing the gateway once if it has no entry yet.
+//!
+//! # Layout
+//!
+//! This module renders and diffs; `tables` does the text work on loaded tables (scripts,
+//! digests, gateway sets, what a listing says); `command` runs nft for the rtnetlink kernel.
+//! The sequence of kernel calls is `crate::kernel::services`'s, shared with the fake kernel.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -45,7 +51,7 @@ pub const ID: &str = "inet netconverge";
 pub const TABLE: &str = "netconverge";
 /// The Debian package that provides `nft`, named in errors.
 pub const PACKAGE: &str = "nftables";
-/// How long `apply` waits for a gateway to answer the neighbour probe.
+/// How long applying waits for a gateway to answer the neighbour probe.
 pub(crate) const NEIGHBOUR_WAIT: Duration = Duration::from_millis(1500);
 
 // The data types live in the model; these paths are kept for the binary crate until it imports
@@ -92,7 +98,6 @@ fn mark_rule(m: &Mark, mask: u32) -> String {
 /// Render the tables. The output is what `nft -f` loads (one statement per line, as it
 /// wants), laid out like `nft list` so that people reading a plan recognise it.
 pub fn render(spec: &Spec) -> Firewall {
-    let mask = spec.mask;
     let mut s = format!("table inet {TABLE} {{\n");
     for t in &spec.track {
         if let Some(g) = t.gateway {
@@ -103,6 +108,44 @@ pub fn render(spec: &Spec) -> Firewall {
             );
         }
     }
+    let (restore, mut pre) = track_rules(spec);
+    for m in &spec.marks {
+        if m.layer != MarkLayer::Bridge {
+            pre.push(mark_rule(m, spec.mask));
+        }
+    }
+    chain(
+        &mut s,
+        "prerouting",
+        "type filter hook prerouting priority mangle; policy accept;",
+        &pre,
+    );
+    // A route chain: changing the mark of a locally generated packet reroutes it.
+    chain(
+        &mut s,
+        "output",
+        "type route hook output priority mangle; policy accept;",
+        &restore,
+    );
+    chain(
+        &mut s,
+        "postrouting",
+        "type nat hook postrouting priority srcnat; policy accept;",
+        &masquerade_rules(spec),
+    );
+    if s.ends_with("\n\n") {
+        s.pop();
+    }
+    s.push_str("}\n");
+    render_bridge(spec, &mut s);
+    Firewall::new(s)
+}
+
+/// The rules of `track`: restoring a connection's mark onto its packets (prerouting and
+/// output), and marking new connections by where they came in (prerouting only). Returns the
+/// restore rules and the prerouting rules (which start with the restore rules).
+fn track_rules(spec: &Spec) -> (Vec<String>, Vec<String>) {
+    let mask = spec.mask;
     let restore: Vec<String> = spec
         .track
         .iter()
@@ -128,36 +171,11 @@ pub fn render(spec: &Spec) -> Firewall {
             t.provider
         ));
     }
-    for m in &spec.marks {
-        if m.layer != MarkLayer::Bridge {
-            pre.push(mark_rule(m, mask));
-        }
-    }
-    let chain = |s: &mut String, name: &str, head: &str, rules: &[String]| {
-        if rules.is_empty() {
-            return;
-        }
-        let _ = writeln!(s, "\tchain {name} {{\n\t\t{head}");
-        for r in rules {
-            let _ = writeln!(s, "\t\t{r}");
-        }
-        s.push_str("\t}\n\n");
-    };
-    chain(
-        &mut s,
-        "prerouting",
-        "type filter hook prerouting priority mangle; policy accept;",
-        &pre,
-    );
-    // A route chain: changing the mark of a locally generated packet reroutes it.
-    chain(
-        &mut s,
-        "output",
-        "type route hook output priority mangle; policy accept;",
-        &restore,
-    );
-    let nat: Vec<String> = spec
-        .masquerade
+    (restore, pre)
+}
+
+fn masquerade_rules(spec: &Spec) -> Vec<String> {
+    spec.masquerade
         .iter()
         .map(|m| match &m.from {
             Some(f) => format!(
@@ -167,35 +185,41 @@ pub fn render(spec: &Spec) -> Firewall {
             ),
             None => format!("oifname \"{}\" meta nfproto ipv4 masquerade", m.out),
         })
-        .collect();
-    chain(
-        &mut s,
-        "postrouting",
-        "type nat hook postrouting priority srcnat; policy accept;",
-        &nat,
-    );
-    if s.ends_with("\n\n") {
-        s.pop();
-    }
-    s.push_str("}\n");
+        .collect()
+}
+
+/// The bridge table, for marks that must see a bridge port as the input interface.
+fn render_bridge(spec: &Spec, s: &mut String) {
     let bridge: Vec<String> = spec
         .marks
         .iter()
         .filter(|m| m.layer != MarkLayer::Inet)
-        .map(|m| mark_rule(m, mask))
+        .map(|m| mark_rule(m, spec.mask))
         .collect();
-    if !bridge.is_empty() {
-        let _ = writeln!(s, "table bridge {TABLE} {{");
-        chain(
-            &mut s,
-            "prerouting",
-            "type filter hook prerouting priority -200; policy accept;",
-            &bridge,
-        );
-        s.pop();
-        s.push_str("}\n");
+    if bridge.is_empty() {
+        return;
     }
-    Firewall::new(s)
+    let _ = writeln!(s, "table bridge {TABLE} {{");
+    chain(
+        s,
+        "prerouting",
+        "type filter hook prerouting priority -200; policy accept;",
+        &bridge,
+    );
+    s.pop();
+    s.push_str("}\n");
+}
+
+/// A base chain with its rules, followed by an empty line; nothing without rules.
+fn chain(s: &mut String, name: &str, head: &str, rules: &[String]) {
+    if rules.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\tchain {name} {{\n\t\t{head}");
+    for r in rules {
+        let _ = writeln!(s, "\t\t{r}");
+    }
+    s.push_str("\t}\n\n");
 }
 
 // ---------------------------------------------------------------------------------------------
