@@ -13,9 +13,15 @@ use serde::de::IgnoredAny;
 use serde_saphyr::budget::BudgetBreach;
 use serde_saphyr::{DefaultMessageFormatter, Error, MessageFormatter, Spanned};
 
-use super::document::{Document, LinkDoc, OwnerDoc, RouteDoc, RuleDoc, Scalar};
-use super::validate::{self, Ctx, Pos};
-use super::{to_state, Desired, Diagnostic, Diagnostics};
+use super::convert;
+use super::diagnostics::{suggest, Ctx, Diagnostic, Diagnostics, Pos};
+use super::document::Document;
+use super::links::LinkDoc;
+use super::owner::OwnerDoc;
+use super::routes::RouteDoc;
+use super::rules::RuleDoc;
+use super::yaml::Scalar;
+use super::Desired;
 
 /// The largest file read; a network configuration is a few kilobytes, so anything near this is
 /// a mistake (or an attack) rather than a configuration.
@@ -144,8 +150,8 @@ pub(crate) fn load_sources(sources: Vec<Source>) -> Result<Desired, Diagnostics>
     }
     let mut merged = merge(docs, &mut ctx);
     let managed = merged.managed.take();
-    let converted = to_state::convert(&merged, &mut ctx);
-    validate::cross_check(&converted, &mut ctx);
+    let converted = convert::convert(&merged, &mut ctx);
+    convert::cross_check(&converted, &mut ctx);
     let diags = ctx.finish();
     if !diags.is_empty() {
         return Err(Diagnostics(diags));
@@ -189,14 +195,14 @@ fn message(e: &Error) -> String {
         } => format!(
             "unknown key `{field}`; expected one of {}{}",
             expected.join(", "),
-            validate::suggest(field, expected.iter().copied())
+            suggest(field, expected.iter().copied())
         ),
         Error::SerdeUnknownVariant {
             variant, expected, ..
         } => format!(
             "unknown value `{variant}`; expected one of {}{}",
             expected.join(", "),
-            validate::suggest(variant, expected.iter().copied())
+            suggest(variant, expected.iter().copied())
         ),
         Error::DuplicateMappingKey { key: Some(k), .. } => {
             format!("`{k}` appears twice in this mapping")

@@ -29,12 +29,13 @@ use reconcilers::model::{LinkKind, MacAddr, State};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::document::Scalar;
+use super::convert::Converted;
+use super::diagnostics::{Ctx, Pos};
+use super::host_checks::HostCheck;
 use super::load::Merged;
-use super::render::{quote, scalar};
-use super::to_state::Converted;
-use super::validate::{self as v, Ctx, Pos};
-use super::HostCheck;
+use super::values::{self as v, Invalid};
+use super::yaml::Scalar;
+use super::yaml::{quote, scalar};
 
 /// One entry of `dhcp:` (keyed by the bridge).
 #[derive(Debug, Deserialize)]
@@ -173,7 +174,7 @@ fn bridge<'a>(
                 at,
                 format!(
                     "dhcp is declared for {n}, which is not a declared link{}",
-                    match v::did_you_mean(n, bridges) {
+                    match super::diagnostics::did_you_mean(n, bridges) {
                         Some(s) => format!("; did you mean `{s}`?"),
                         None => "; declare it under `links:` with `kind: bridge`".to_string(),
                     }
@@ -217,22 +218,24 @@ fn bridge<'a>(
 }
 
 /// `A-B` as two addresses of one family.
-fn range(s: &str) -> Result<(IpAddr, IpAddr), String> {
+fn range(s: &str) -> Result<(IpAddr, IpAddr), Invalid> {
     let bad = || format!("range `{s}` is not FIRST-LAST (e.g. 10.0.0.100-10.0.0.199)");
     let (a, b) = s.split_once('-').ok_or_else(bad)?;
     let a: IpAddr = a.trim().parse().map_err(|_| bad())?;
     let b: IpAddr = b.trim().parse().map_err(|_| bad())?;
     if a.is_ipv4() != b.is_ipv4() {
-        return Err(format!("range {s} mixes IPv4 and IPv6"));
+        return Err(Invalid::from(format!("range {s} mixes IPv4 and IPv6")));
     }
     if a > b {
-        return Err(format!("range {a}-{b} ends before it starts"));
+        return Err(Invalid::from(format!(
+            "range {a}-{b} ends before it starts"
+        )));
     }
     Ok((a, b))
 }
 
 /// A DNS label (a host name without its domain): letters, digits and inner hyphens.
-fn label(s: &str) -> Result<(), String> {
+fn label(s: &str) -> Result<(), Invalid> {
     let why = if s.is_empty() {
         "it is empty"
     } else if s.len() > 63 {
@@ -244,19 +247,23 @@ fn label(s: &str) -> Result<(), String> {
     } else {
         return Ok(());
     };
-    Err(why.to_string())
+    Err(Invalid::from(why))
 }
 
-fn host_name(s: &str) -> Result<String, String> {
+fn host_name(s: &str) -> Result<String, Invalid> {
     label(s).map(|()| s.to_ascii_lowercase()).map_err(|why| {
-        format!("name `{s}` is not a host name: {why} (the domain is added from `domain`)")
+        Invalid(format!(
+            "name `{s}` is not a host name: {why} (the domain is added from `domain`)"
+        ))
     })
 }
 
-fn domain(s: &str) -> Result<String, String> {
+fn domain(s: &str) -> Result<String, Invalid> {
     let d = s.strip_suffix('.').unwrap_or(s);
     if d.len() > 253 {
-        return Err(format!("domain `{s}` is longer than 253 characters"));
+        return Err(Invalid::from(format!(
+            "domain `{s}` is longer than 253 characters"
+        )));
     }
     for l in d.split('.') {
         label(l).map_err(|why| format!("domain `{s}` is not a DNS domain: label `{l}`: {why}"))?;
@@ -264,11 +271,14 @@ fn domain(s: &str) -> Result<String, String> {
     Ok(d.to_ascii_lowercase())
 }
 
-fn lease(s: &Scalar) -> Result<Lease, String> {
+fn lease(s: &Scalar) -> Result<Lease, Invalid> {
     match s {
-        Scalar::Str(t) => Lease::parse(t),
-        Scalar::Int(n) if *n >= 0 => Lease::from_seconds(u64::try_from(*n).unwrap_or(u64::MAX)),
-        _ => Err("lease must be a time such as 12h, 30m or 3600 (seconds), or `infinite`".into()),
+        Scalar::Str(t) => Lease::parse(t).map_err(|e| Invalid(e.to_string())),
+        Scalar::Int(n) if *n >= 0 => Lease::from_seconds(u64::try_from(*n).unwrap_or(u64::MAX))
+            .map_err(|e| Invalid(e.to_string())),
+        _ => Err(Invalid::from(
+            "lease must be a time such as 12h, 30m or 3600 (seconds), or `infinite`",
+        )),
     }
 }
 
@@ -694,11 +704,12 @@ mod tests {
     fn ranges_and_names() {
         assert!(range("10.0.0.100-10.0.0.199").is_ok());
         assert!(range(" 10.0.0.100 - 10.0.0.199 ").is_ok());
-        assert!(range("10.0.0.100").unwrap_err().contains("FIRST-LAST"));
+        assert!(range("10.0.0.100").unwrap_err().0.contains("FIRST-LAST"));
         assert!(range("10.0.0.9-10.0.0.1")
             .unwrap_err()
+            .0
             .contains("ends before"));
-        assert!(range("10.0.0.1-fd00::1").unwrap_err().contains("mixes"));
+        assert!(range("10.0.0.1-fd00::1").unwrap_err().0.contains("mixes"));
         assert_eq!(host_name("Fedora"), Ok("fedora".into()));
         assert!(host_name("fedora.vm").is_err());
         assert!(host_name("-x").is_err());

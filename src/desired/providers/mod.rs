@@ -34,11 +34,14 @@ use reconcilers::providers::{
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::document::{Entries, Scalar};
+use super::convert::Converted;
+use super::diagnostics::{Ctx, Pos};
+use super::host_checks::HostCheck;
 use super::load::Merged;
-use super::to_state::{Converted, RouteInfo, RuleInfo};
-use super::validate::{self as v, Ctx, Pos};
-use super::HostCheck;
+use super::routes::RouteInfo;
+use super::rules::RuleInfo;
+use super::values as v;
+use super::yaml::{Entries, Scalar};
 
 /// One entry of `providers:` (keyed by the provider's name).
 #[derive(Debug, Deserialize)]
@@ -900,7 +903,7 @@ fn named<'a>(
             format!(
                 "unknown provider `{}`{}",
                 p.value,
-                match v::did_you_mean(&p.value, names.iter().copied()) {
+                match super::diagnostics::did_you_mean(&p.value, names.iter().copied()) {
                     Some(s) => format!("; did you mean `{s}`?"),
                     None if declared.is_empty() => "; no provider is declared".to_string(),
                     None => format!("; expected one of {}", names.join(", ")),
