@@ -250,94 +250,17 @@ fn message(e: &Error) -> String {
 /// naming both places (within one file the parser already rejects duplicate keys).
 fn merge(docs: Vec<(usize, Document)>, ctx: &mut Ctx) -> Merged {
     let mut m = Merged::default();
-    let mut seen_links: Vec<(String, Pos)> = Vec::new();
-    let mut seen_tables: Vec<(String, Pos)> = Vec::new();
-    let mut seen_sysctl: Vec<(String, Pos)> = Vec::new();
-    let mut seen_dhcp: Vec<(String, Pos)> = Vec::new();
-    let dup = |what: &str, seen: &mut Vec<(String, Pos)>, name: &str, at: Pos, ctx: &mut Ctx| {
-        if let Some((_, first)) = seen.iter().find(|(n, _)| n == name) {
-            ctx.err(
-                at,
-                format!(
-                    "{what} {name} is declared twice: {} and {}",
-                    ctx.place(*first),
-                    ctx.place(at)
-                ),
-            );
-            true
-        } else {
-            seen.push((name.to_owned(), at));
-            false
-        }
-    };
     for (file, doc) in docs {
         if let Some(managed) = doc.managed {
-            let set = m.managed.get_or_insert_with(Default::default);
-            for (kind, ids) in [
-                ("link", managed.links),
-                ("address", managed.addresses),
-                ("route", managed.routes),
-                ("rule", managed.rules),
-            ] {
-                set.extend(ids.into_iter().map(|id| format!("{kind} {id}")));
-            }
+            managed.merge_into(m.managed.get_or_insert_with(Default::default));
         }
         if let Some(owner) = doc.owner {
-            let at = Pos::of(file, &owner);
-            match &m.owner {
-                Some((f, first)) => {
-                    let first = Pos::of(*f, first);
-                    ctx.err(
-                        at,
-                        format!(
-                            "owner is declared twice: {} and {}",
-                            ctx.place(first),
-                            ctx.place(at)
-                        ),
-                    );
-                }
-                None => m.owner = Some((file, owner)),
-            }
+            merge_once("owner", file, owner, &mut m.owner, ctx);
         }
-        for (name, id) in doc.tables.0 {
-            if !dup(
-                "table",
-                &mut seen_tables,
-                &name.value,
-                Pos::of(file, &name),
-                ctx,
-            ) {
-                m.tables.push((file, name, id));
-            }
-        }
-        for (name, value) in doc.sysctl.0 {
-            if !dup(
-                "sysctl",
-                &mut seen_sysctl,
-                &name.value,
-                Pos::of(file, &name),
-                ctx,
-            ) {
-                m.sysctl.push((file, name, value));
-            }
-        }
-        for (name, link) in doc.links.0 {
-            if !dup(
-                "link",
-                &mut seen_links,
-                &name.value,
-                Pos::of(file, &name),
-                ctx,
-            ) {
-                m.links.push((file, name, link));
-            }
-        }
-        for (name, entry) in doc.dhcp.0 {
-            let at = Pos::of(file, &name);
-            if !dup("dhcp for", &mut seen_dhcp, &name.value, at, ctx) {
-                m.dhcp.push((file, name, entry));
-            }
-        }
+        merge_named("table", file, doc.tables.0, &mut m.tables, ctx);
+        merge_named("sysctl", file, doc.sysctl.0, &mut m.sysctl, ctx);
+        merge_named("link", file, doc.links.0, &mut m.links, ctx);
+        merge_named("dhcp for", file, doc.dhcp.0, &mut m.dhcp, ctx);
         m.routes
             .extend(doc.routes.into_iter().flatten().map(|r| (file, r)));
         m.rules
@@ -353,6 +276,62 @@ fn merge(docs: Vec<(usize, Document)>, ctx: &mut Ctx) -> Merged {
         );
     }
     m
+}
+
+/// Append one file's named entries to `out`; a name an earlier file already declared is an
+/// error naming both places.
+pub(crate) fn merge_named<V>(
+    what: &str,
+    file: usize,
+    entries: Vec<(Spanned<String>, V)>,
+    out: &mut Vec<(usize, Spanned<String>, V)>,
+    ctx: &mut Ctx,
+) {
+    for (name, value) in entries {
+        let at = Pos::of(file, &name);
+        let first = out
+            .iter()
+            .find(|(_, n, _)| n.value == name.value)
+            .map(|(f, n, _)| Pos::of(*f, n));
+        match first {
+            Some(first) => ctx.err(
+                at,
+                format!(
+                    "{what} {} is declared twice: {} and {}",
+                    name.value,
+                    ctx.place(first),
+                    ctx.place(at)
+                ),
+            ),
+            None => out.push((file, name, value)),
+        }
+    }
+}
+
+/// Keep a section that may be declared once across all files; a second one is an error
+/// naming both places.
+pub(crate) fn merge_once<T>(
+    what: &str,
+    file: usize,
+    value: Spanned<T>,
+    out: &mut Option<(usize, Spanned<T>)>,
+    ctx: &mut Ctx,
+) {
+    let at = Pos::of(file, &value);
+    match out {
+        Some((f, first)) => {
+            let first = Pos::of(*f, first);
+            ctx.err(
+                at,
+                format!(
+                    "{what} is declared twice: {} and {}",
+                    ctx.place(first),
+                    ctx.place(at)
+                ),
+            );
+        }
+        None => *out = Some((file, value)),
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! marks, so that `check --observed` can tell its own objects from foreign ones offline. Not
 //! desired state; read back into the ownership flags of the snapshot's objects.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use reconcilers::model::State;
@@ -23,6 +24,20 @@ pub(crate) struct ManagedDoc {
     pub routes: Vec<String>,
     #[serde(default)]
     pub rules: Vec<String>,
+}
+
+impl ManagedDoc {
+    /// Add this file's ids to `set`, as `"<kind> <id>"`.
+    pub(crate) fn merge_into(self, set: &mut BTreeSet<String>) {
+        for (kind, ids) in [
+            ("link", self.links),
+            ("address", self.addresses),
+            ("route", self.routes),
+            ("rule", self.rules),
+        ] {
+            set.extend(ids.into_iter().map(|id| format!("{kind} {id}")));
+        }
+    }
 }
 
 /// The `managed:` section `show` adds when the observed state holds objects carrying

@@ -18,14 +18,11 @@
 //! result is a [`DhcpServer`] whose files are already rendered: the planner compares files.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use reconcilers::dnsmasq::{
-    Dhcp6, DhcpServer, DhcpSettings, Lease, Range4, Range6, StaticHost, PACKAGE,
-};
-use reconcilers::model::{LinkKind, MacAddr, State};
+use reconcilers::dnsmasq::{DhcpServer, DhcpSettings, Lease, PACKAGE};
+use reconcilers::model::LinkKind;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
@@ -35,7 +32,15 @@ use super::host_checks::HostCheck;
 use super::load::Merged;
 use super::values::{self as v, Invalid};
 use super::yaml::Scalar;
-use super::yaml::{quote, scalar};
+
+use hosts::label;
+
+mod hosts;
+mod ipv6;
+mod ranges;
+mod show;
+
+pub(crate) use show::{render_files, render_section};
 
 /// One entry of `dhcp:` (keyed by the bridge).
 #[derive(Debug, Deserialize)]
@@ -76,9 +81,6 @@ pub(crate) struct Ipv6Doc {
 
 /// The merged `dhcp:` entries: file index, bridge name, entry.
 pub(crate) type DhcpEntries = Vec<(usize, Spanned<String>, Spanned<DhcpDoc>)>;
-
-// ---------------------------------------------------------------------------------------------
-// Conversion and checks
 
 /// The bridge's subnets as declared: its addresses with host bits kept, by family.
 struct Bridge<'a> {
@@ -217,47 +219,7 @@ fn bridge<'a>(
     Some(b)
 }
 
-/// `A-B` as two addresses of one family.
-fn range(s: &str) -> Result<(IpAddr, IpAddr), Invalid> {
-    let bad = || format!("range `{s}` is not FIRST-LAST (e.g. 10.0.0.100-10.0.0.199)");
-    let (a, b) = s.split_once('-').ok_or_else(bad)?;
-    let a: IpAddr = a.trim().parse().map_err(|_| bad())?;
-    let b: IpAddr = b.trim().parse().map_err(|_| bad())?;
-    if a.is_ipv4() != b.is_ipv4() {
-        return Err(Invalid::from(format!("range {s} mixes IPv4 and IPv6")));
-    }
-    if a > b {
-        return Err(Invalid::from(format!(
-            "range {a}-{b} ends before it starts"
-        )));
-    }
-    Ok((a, b))
-}
-
-/// A DNS label (a host name without its domain): letters, digits and inner hyphens.
-fn label(s: &str) -> Result<(), Invalid> {
-    let why = if s.is_empty() {
-        "it is empty"
-    } else if s.len() > 63 {
-        "it is longer than 63 characters"
-    } else if !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-        "only letters, digits and `-` are allowed"
-    } else if s.starts_with('-') || s.ends_with('-') {
-        "it starts or ends with `-`"
-    } else {
-        return Ok(());
-    };
-    Err(Invalid::from(why))
-}
-
-fn host_name(s: &str) -> Result<String, Invalid> {
-    label(s).map(|()| s.to_ascii_lowercase()).map_err(|why| {
-        Invalid(format!(
-            "name `{s}` is not a host name: {why} (the domain is added from `domain`)"
-        ))
-    })
-}
-
+/// The domain guests resolve as NAME.DOMAIN.
 fn domain(s: &str) -> Result<String, Invalid> {
     let d = s.strip_suffix('.').unwrap_or(s);
     if d.len() > 253 {
@@ -282,76 +244,12 @@ fn lease(s: &Scalar) -> Result<Lease, Invalid> {
     }
 }
 
-/// The network and broadcast addresses of a subnet that has them (not /31, /32).
-fn reserved_v4(n: Ipv4Net) -> Vec<(Ipv4Addr, &'static str)> {
-    if n.prefix_len() >= 31 {
-        Vec::new()
-    } else {
-        vec![
-            (n.network(), "network address"),
-            (n.broadcast(), "broadcast address"),
-        ]
-    }
-}
-
+/// Everything of one entry but the bridge itself.
 fn settings(file: usize, b: &Bridge<'_>, d: &DhcpDoc, ctx: &mut Ctx) -> DhcpSettings {
-    let mut s = DhcpSettings::default();
-    // Dynamic ranges.
-    let mut taken: Vec<(u32, u32, Pos, String)> = Vec::new();
-    for r in d.ranges.iter().flatten() {
-        let pos = Pos::of(file, r);
-        let Some((a, z)) = ctx.check(pos, range(&r.value)) else {
-            continue;
-        };
-        let (IpAddr::V4(a), IpAddr::V4(z)) = (a, z) else {
-            ctx.err(
-                pos,
-                format!(
-                    "range {a}-{z} is IPv6; DHCPv6 ranges go under `ipv6: {{ ranges: [...] }}`"
-                ),
-            );
-            continue;
-        };
-        let text = format!("{a}-{z}");
-        let Some(subnet) = b.subnet_of(a).filter(|n| n.contains(&z)) else {
-            ctx.err(pos, format!("range {text} is outside {}", b.subnets_text()));
-            continue;
-        };
-        if let Some((x, what)) = reserved_v4(subnet)
-            .into_iter()
-            .find(|(x, _)| (a..=z).contains(x))
-        {
-            ctx.err(
-                pos,
-                format!("range {text} includes the {what} {x} of {subnet}"),
-            );
-            continue;
-        }
-        if let Some(own) = b.v4.iter().map(|n| n.addr()).find(|x| (a..=z).contains(x)) {
-            ctx.err(
-                pos,
-                format!("range {text} includes {}'s own address {own}", b.name),
-            );
-            continue;
-        }
-        let (lo, hi) = (u32::from(a), u32::from(z));
-        if let Some((_, _, first, other)) = taken.iter().find(|(l, h, _, _)| lo <= *h && *l <= hi) {
-            ctx.err(
-                pos,
-                format!(
-                    "range {text} overlaps range {other} ({})",
-                    ctx.place(*first)
-                ),
-            );
-            continue;
-        }
-        taken.push((lo, hi, pos, text));
-        s.ranges.push(Range4 {
-            start: a,
-            end: z,
-            subnet,
-        });
-    }
+    let mut s = DhcpSettings {
+        ranges: ranges::convert(file, b, d, ctx),
+        ..DhcpSettings::default()
+    };
     if let Some(l) = &d.lease {
         if let Some(l) = ctx.check(Pos::of(file, l), lease(&l.value)) {
             s.lease = l;
@@ -360,8 +258,36 @@ fn settings(file: usize, b: &Bridge<'_>, d: &DhcpDoc, ctx: &mut Ctx) -> DhcpSett
     if let Some(dm) = &d.domain {
         s.domain = ctx.check(Pos::of(file, dm), domain(&dm.value));
     }
-    // The router: declared, else the bridge's address in the first range's subnet.
-    s.router = match &d.router {
+    s.router = router(file, b, d, &s, ctx);
+    s.upstream = upstream(file, b, d, ctx);
+    hosts::convert(file, b, d, &mut s, ctx);
+    // Subnets served by static leases only.
+    let mut statics: Vec<Ipv4Net> = s
+        .hosts
+        .iter()
+        .filter_map(|h| h.ip)
+        .chain(s.router)
+        .filter_map(|a| b.subnet_of(a))
+        .filter(|n| !s.ranges.iter().any(|r| r.subnet == *n))
+        .collect();
+    statics.sort();
+    statics.dedup();
+    s.static_subnets = statics;
+    if let Some(v6) = &d.ipv6 {
+        s.ipv6 = ipv6::convert(file, b, &v6.value, Pos::of(file, v6), ctx);
+    }
+    s
+}
+
+/// The router: declared, else the bridge's address in the first range's subnet.
+fn router(
+    file: usize,
+    b: &Bridge<'_>,
+    d: &DhcpDoc,
+    s: &DhcpSettings,
+    ctx: &mut Ctx,
+) -> Option<Ipv4Addr> {
+    match &d.router {
         Some(r) => {
             let pos = Pos::of(file, r);
             match ctx.check(pos, v::ip(&r.value, "router")) {
@@ -392,15 +318,19 @@ fn settings(file: usize, b: &Bridge<'_>, d: &DhcpDoc, ctx: &mut Ctx) -> DhcpSett
                 .find(|n| first.is_none_or(|f| f.contains(&n.addr())))
                 .map(|n| n.addr())
         }
-    };
-    // Upstream nameservers.
+    }
+}
+
+/// The upstream nameservers other names are forwarded to.
+fn upstream(file: usize, b: &Bridge<'_>, d: &DhcpDoc, ctx: &mut Ctx) -> Vec<IpAddr> {
+    let mut out: Vec<IpAddr> = Vec::new();
     if let Some(dns) = &d.dns {
         for u in dns.value.upstream.iter().flatten() {
             let pos = Pos::of(file, u);
             let Some(a) = ctx.check(pos, v::ip(&u.value, "upstream")) else {
                 continue;
             };
-            if s.upstream.contains(&a) {
+            if out.contains(&a) {
                 ctx.err(pos, format!("upstream {a} is listed twice"));
             } else if b.is_own(a) || a.is_loopback() || a.is_unspecified() {
                 ctx.err(
@@ -408,296 +338,17 @@ fn settings(file: usize, b: &Bridge<'_>, d: &DhcpDoc, ctx: &mut Ctx) -> DhcpSett
                     format!("upstream {a} would make dnsmasq forward queries to itself"),
                 );
             } else {
-                s.upstream.push(a);
+                out.push(a);
             }
         }
     }
-    hosts(file, b, d, &mut s, ctx);
-    // Subnets served by static leases only.
-    let mut statics: Vec<Ipv4Net> = s
-        .hosts
-        .iter()
-        .filter_map(|h| h.ip)
-        .chain(s.router)
-        .filter_map(|a| b.subnet_of(a))
-        .filter(|n| !s.ranges.iter().any(|r| r.subnet == *n))
-        .collect();
-    statics.sort();
-    statics.dedup();
-    s.static_subnets = statics;
-    if let Some(v6) = &d.ipv6 {
-        s.ipv6 = ipv6(file, b, &v6.value, Pos::of(file, v6), ctx);
-    }
-    s
-}
-
-/// Static leases, with duplicates reported at the second occurrence.
-fn hosts(file: usize, b: &Bridge<'_>, d: &DhcpDoc, s: &mut DhcpSettings, ctx: &mut Ctx) {
-    let mut macs: Vec<(MacAddr, Pos)> = Vec::new();
-    let mut ips: Vec<(Ipv4Addr, Pos)> = Vec::new();
-    let mut names: Vec<(String, Pos)> = Vec::new();
-    for h in d.hosts.iter().flatten() {
-        let hpos = Pos::of(file, h);
-        let before = ctx.count();
-        let hd = &h.value;
-        let mac = match &hd.mac {
-            None => {
-                ctx.err(
-                    hpos,
-                    "a static host needs `mac` (the guest NIC's MAC address)",
-                );
-                None
-            }
-            Some(m) => {
-                let pos = Pos::of(file, m);
-                ctx.check(pos, v::mac(&m.value)).and_then(|mac| {
-                    if let Some((_, first)) = macs.iter().find(|(x, _)| *x == mac) {
-                        ctx.err(
-                            pos,
-                            format!("MAC {mac} is listed twice (also at {})", ctx.place(*first)),
-                        );
-                        return None;
-                    }
-                    macs.push((mac, pos));
-                    Some(mac)
-                })
-            }
-        };
-        let ip = hd.ip.as_ref().and_then(|i| {
-            let pos = Pos::of(file, i);
-            let a = match ctx.check(pos, v::ip(&i.value, "ip"))? {
-                IpAddr::V4(a) => a,
-                IpAddr::V6(a) => {
-                    ctx.err(
-                        pos,
-                        format!(
-                            "static ip {a} must be IPv4 (static DHCPv6 leases are not supported)"
-                        ),
-                    );
-                    return None;
-                }
-            };
-            let Some(subnet) = b.subnet_of(a) else {
-                ctx.err(
-                    pos,
-                    format!("static ip {a} is outside {}", b.subnets_text()),
-                );
-                return None;
-            };
-            if let Some((_, what)) = reserved_v4(subnet).into_iter().find(|(x, _)| *x == a) {
-                ctx.err(pos, format!("static ip {a} is the {what} of {subnet}"));
-                return None;
-            }
-            if b.is_own(IpAddr::V4(a)) {
-                ctx.err(pos, format!("static ip {a} is {}'s own address", b.name));
-                return None;
-            }
-            if let Some((_, first)) = ips.iter().find(|(x, _)| *x == a) {
-                ctx.err(
-                    pos,
-                    format!(
-                        "static ip {a} is given to two hosts (also at {})",
-                        ctx.place(*first)
-                    ),
-                );
-                return None;
-            }
-            ips.push((a, pos));
-            Some(a)
-        });
-        let name = hd.name.as_ref().and_then(|n| {
-            let pos = Pos::of(file, n);
-            let name = ctx.check(pos, host_name(&n.value))?;
-            if let Some((_, first)) = names.iter().find(|(x, _)| *x == name) {
-                ctx.err(
-                    pos,
-                    format!(
-                        "name {name} is given to two hosts (also at {})",
-                        ctx.place(*first)
-                    ),
-                );
-                return None;
-            }
-            names.push((name.clone(), pos));
-            Some(name)
-        });
-        if hd.ip.is_none() && hd.name.is_none() {
-            ctx.err(hpos, "a static host needs an `ip`, a `name` or both");
-        }
-        if let (Some(mac), true) = (mac, ctx.count() == before) {
-            s.hosts.push(StaticHost { mac, ip, name });
-        }
-    }
-    s.hosts.sort_by_key(|h| h.mac);
-}
-
-fn ipv6(file: usize, b: &Bridge<'_>, d: &Ipv6Doc, at: Pos, ctx: &mut Ctx) -> Option<Dhcp6> {
-    if b.v6.is_empty() {
-        ctx.err(
-            at,
-            format!(
-                "ipv6 on {0} needs an IPv6 address on {0} (not link-local); add one under `links: {0}: addresses:`",
-                b.name
-            ),
-        );
-        return None;
-    }
-    let ra = d.ra.as_ref().is_none_or(|r| r.value);
-    let mut ranges: Vec<Range6> = Vec::new();
-    let mut taken: Vec<(Ipv6Addr, Ipv6Addr, Pos)> = Vec::new();
-    for r in d.ranges.iter().flatten() {
-        let pos = Pos::of(file, r);
-        let Some((a, z)) = ctx.check(pos, range(&r.value)) else {
-            continue;
-        };
-        let (IpAddr::V6(a), IpAddr::V6(z)) = (a, z) else {
-            ctx.err(
-                pos,
-                format!("range {a}-{z} is IPv4; IPv4 ranges go under `ranges:` of the dhcp entry"),
-            );
-            continue;
-        };
-        let Some(prefix) = b.prefix_of(a).filter(|p| p.contains(&z)) else {
-            ctx.err(
-                pos,
-                format!("range {a}-{z} is outside {}", b.prefixes_text()),
-            );
-            continue;
-        };
-        if prefix.prefix_len() < 64 {
-            ctx.err(pos, format!("range {a}-{z}: DHCPv6 ranges need a prefix of /64 or longer, and {prefix} is shorter"));
-            continue;
-        }
-        if let Some(own) = b.v6.iter().map(|n| n.addr()).find(|x| (a..=z).contains(x)) {
-            ctx.err(
-                pos,
-                format!("range {a}-{z} includes {}'s own address {own}", b.name),
-            );
-            continue;
-        }
-        if let Some((fa, fz, first)) = taken.iter().find(|(l, h, _)| a <= *h && *l <= z) {
-            ctx.err(
-                pos,
-                format!(
-                    "range {a}-{z} overlaps range {fa}-{fz} ({})",
-                    ctx.place(*first)
-                ),
-            );
-            continue;
-        }
-        taken.push((a, z, pos));
-        ranges.push(Range6 {
-            start: a,
-            end: z,
-            prefix,
-        });
-    }
-    if !ra && d.ranges.as_ref().is_none_or(Vec::is_empty) {
-        ctx.err(at, "ipv6 with `ra: false` and no ranges does nothing; set `ra: true` (SLAAC) or add ranges (DHCPv6)");
-        return None;
-    }
-    // Prefixes without a DHCPv6 range are advertised for SLAAC, which only works on a /64.
-    let mut ra_prefixes: Vec<Ipv6Net> = if ra {
-        b.v6.iter()
-            .map(Ipv6Net::trunc)
-            .filter(|p| p.prefix_len() == 64 && !ranges.iter().any(|r| r.prefix == *p))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    ra_prefixes.dedup();
-    Some(Dhcp6 {
-        ra,
-        ranges,
-        ra_prefixes,
-    })
-}
-
-// ---------------------------------------------------------------------------------------------
-// Rendering
-
-/// The `dhcp:` section of `show`, in the form it is written (defaults explicit), so that
-/// loading it renders the same files.
-pub(crate) fn render_section(state: &State) -> Option<String> {
-    if state.dhcp.is_empty() {
-        return None;
-    }
-    let mut s = String::from("dhcp:\n");
-    for d in state.dhcp.values() {
-        let _ = write!(s, "  {}:", scalar(&d.bridge));
-        if !d.running {
-            s.push_str("  # dnsmasq is not running");
-        }
-        s.push('\n');
-        let st = &d.settings;
-        if !st.ranges.is_empty() {
-            s.push_str("    ranges:\n");
-            for r in &st.ranges {
-                let _ = writeln!(s, "      - {}", quote(&format!("{}-{}", r.start, r.end)));
-            }
-        }
-        let _ = writeln!(s, "    lease: {}", st.lease);
-        if let Some(dm) = &st.domain {
-            let _ = writeln!(s, "    domain: {}", scalar(dm));
-        }
-        if let Some(r) = st.router {
-            let _ = writeln!(s, "    router: {r}");
-        }
-        if !st.upstream.is_empty() {
-            s.push_str("    dns:\n      upstream:\n");
-            for u in &st.upstream {
-                let _ = writeln!(s, "        - {}", scalar(&u.to_string()));
-            }
-        }
-        if !st.hosts.is_empty() {
-            s.push_str("    hosts:\n");
-            for h in &st.hosts {
-                let _ = writeln!(s, "      - mac: {}", quote(&h.mac.to_string()));
-                if let Some(ip) = h.ip {
-                    let _ = writeln!(s, "        ip: {ip}");
-                }
-                if let Some(n) = &h.name {
-                    let _ = writeln!(s, "        name: {}", scalar(n));
-                }
-            }
-        }
-        if let Some(v6) = &st.ipv6 {
-            let _ = writeln!(s, "    ipv6:\n      ra: {}", v6.ra);
-            if !v6.ranges.is_empty() {
-                s.push_str("      ranges:\n");
-                for r in &v6.ranges {
-                    let _ = writeln!(s, "        - {}", quote(&format!("{}-{}", r.start, r.end)));
-                }
-            }
-        }
-    }
-    Some(s)
-}
-
-/// A service as a plan shows it: the files dnsmasq reads, and whether it runs.
-pub(crate) fn render_files(d: &DhcpServer) -> String {
-    let mut s = String::new();
-    for (ext, text) in [
-        ("conf", &d.config),
-        ("hosts", &d.hosts),
-        ("names", &d.names),
-    ] {
-        let _ = writeln!(s, "==> dnsmasq-{}.{ext} <==", d.bridge);
-        s.push_str(text);
-        if !text.is_empty() && !text.ends_with('\n') {
-            s.push('\n');
-        }
-    }
-    let _ = writeln!(
-        s,
-        "==> instance <==\n{}",
-        if d.running { "running" } else { "not running" }
-    );
-    s
+    out
 }
 
 #[cfg(test)]
 mod tests {
+    use super::hosts::host_name;
+    use super::ranges::range;
     use super::*;
 
     #[test]

@@ -29,7 +29,7 @@ use serde_saphyr::Spanned;
 
 use super::convert::Converted;
 use super::diagnostics::{Ctx, Pos};
-use super::load::Merged;
+use super::load::{merge_named, merge_once, Merged};
 use super::yaml::{Entries, Scalar};
 
 mod companions;
@@ -124,42 +124,9 @@ impl Sections {
         marks: Option<Vec<Spanned<MarkDoc>>>,
         ctx: &mut Ctx,
     ) {
-        for (name, doc) in providers.0 {
-            let at = Pos::of(file, &name);
-            let first = self
-                .providers
-                .iter()
-                .find(|(_, n, _)| n.value == name.value)
-                .map(|(f, n, _)| Pos::of(*f, n));
-            match first {
-                Some(first) => ctx.err(
-                    at,
-                    format!(
-                        "provider {} is declared twice: {} and {}",
-                        name.value,
-                        ctx.place(first),
-                        ctx.place(at)
-                    ),
-                ),
-                None => self.providers.push((file, name, doc)),
-            }
-        }
+        merge_named("provider", file, providers.0, &mut self.providers, ctx);
         if let Some(o) = options {
-            let at = Pos::of(file, &o);
-            match &self.options {
-                Some((f, first)) => {
-                    let first = Pos::of(*f, first);
-                    ctx.err(
-                        at,
-                        format!(
-                            "provider_options is declared twice: {} and {}",
-                            ctx.place(first),
-                            ctx.place(at)
-                        ),
-                    );
-                }
-                None => self.options = Some((file, o)),
-            }
+            merge_once("provider_options", file, o, &mut self.options, ctx);
         }
         self.route_rules
             .extend(route_rules.into_iter().flatten().map(|r| (file, r)));

@@ -88,6 +88,7 @@ pub(super) fn ifname(file: usize, s: &Spanned<String>, ctx: &mut Ctx) -> Option<
     Some(s.value.clone())
 }
 
+/// Check one provider entry; `None` (with its errors recorded) when anything is wrong.
 pub(super) fn provider(
     file: usize,
     name: &Spanned<String>,
@@ -99,21 +100,7 @@ pub(super) fn provider(
     let before = ctx.count();
     let at = Pos::of(file, name);
     let n = name.value.as_str();
-    let valid_name = n.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && n.len() <= 32
-        && n.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if !valid_name {
-        ctx.err(
-            at,
-            format!("`{n}` is not a provider name: use a letter, then letters, digits, `_` or `-`"),
-        );
-    } else if RESERVED.contains(&n) {
-        ctx.err(
-            at,
-            format!("provider name `{n}` is reserved (it names a built-in table)"),
-        );
-    }
+    check_name(n, at, ctx);
     let number = match &d.number {
         None => {
             ctx.err(
@@ -144,24 +131,8 @@ pub(super) fn provider(
         Some(g) => ipv4(file, g, "gateway", ctx),
     };
     let local = d.local.as_ref().and_then(|l| ipv4(file, l, "local", ctx));
-    let mark = d.mark.as_ref().and_then(|m| {
-        let mark = mark_number(file, m, "mark", ctx)?;
-        if mark == 0 {
-            ctx.err(Pos::of(file, m), "mark 0 is \"no mark\"; give a non-zero mark");
-            None
-        } else if mark & !o.mask != 0 {
-            ctx.err(
-                Pos::of(file, m),
-                format!(
-                    "mark {mark:#x} is outside provider_options.mask {:#x}: the fwmark rule and tracking only look at the masked bits",
-                    o.mask
-                ),
-            );
-            None
-        } else {
-            Some(mark)
-        }
-    });
+    let track = d.track.as_ref().is_some_and(|t| t.value);
+    let mark = mark(file, d, o, at, number, ctx);
     let balance = d
         .balance
         .as_ref()
@@ -172,56 +143,7 @@ pub(super) fn provider(
         .as_ref()
         .and_then(|f| weight(file, f, "fallback", ctx))
         .map(|w| w.map_or(Fallback::Metric, Fallback::Weight));
-    let track = d.track.as_ref().is_some_and(|t| t.value);
-    let duplicate = match &d.duplicate {
-        None => false,
-        Some(x) if x.value == "main" => true,
-        Some(x) => {
-            ctx.err(
-                Pos::of(file, x),
-                format!("duplicate: `{}` cannot be copied; only `main` can", x.value),
-            );
-            false
-        }
-    };
-    let mut copy = Vec::new();
-    for l in d.copy.iter().flatten() {
-        if let Some(l) = ifname(file, l, ctx) {
-            copy.push(l);
-        }
-    }
-    if let (Some(first), None) = (d.copy.as_ref().and_then(|c| c.first()), &d.duplicate) {
-        ctx.err(
-            Pos::of(file, first),
-            "`copy` selects what `duplicate: main` copies; add `duplicate: main`",
-        );
-    }
-    if let (Some(x), true) = (&d.duplicate, o.default_table == DefaultTable::BalanceTable) {
-        ctx.err(
-            Pos::of(file, x),
-            "`duplicate` has no effect with default_table: balance_table, where main is looked up first (rule 999) and routes the local networks; remove it",
-        );
-    }
-    // Track without a mark: the number shifted into the mask (Shorewall assigns one too).
-    let mark = match (mark, track, number) {
-        (None, true, Some(num)) => {
-            let assigned = num.checked_shl(o.mask.trailing_zeros()).unwrap_or(0);
-            if assigned == 0 || assigned & !o.mask != 0 {
-                let t_at = d.track.as_ref().map_or(at, |t| Pos::of(file, t));
-                ctx.err(
-                    t_at,
-                    format!(
-                        "track needs a mark, and number {num} does not fit in mask {:#x}; give `mark:`",
-                        o.mask
-                    ),
-                );
-                None
-            } else {
-                Some(assigned)
-            }
-        }
-        (m, _, _) => m,
-    };
+    let (duplicate, copy) = duplicate(file, d, o, ctx);
     let (interface, gateway) = (interface?, gateway?);
     let local = resolve_local(file, d, &interface, gateway, local, c, ctx, at);
     if ctx.count() > before {
@@ -242,6 +164,106 @@ pub(super) fn provider(
         copy,
         optional: d.optional.as_ref().is_some_and(|x| x.value),
     })
+}
+
+/// A provider name is a word, and not one of the built-in tables'.
+fn check_name(n: &str, at: Pos, ctx: &mut Ctx) {
+    let valid_name = n.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && n.len() <= 32
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !valid_name {
+        ctx.err(
+            at,
+            format!("`{n}` is not a provider name: use a letter, then letters, digits, `_` or `-`"),
+        );
+    } else if RESERVED.contains(&n) {
+        ctx.err(
+            at,
+            format!("provider name `{n}` is reserved (it names a built-in table)"),
+        );
+    }
+}
+
+/// The provider's mark: `mark:` within the mask, or for `track` without one, the number
+/// shifted into the mask (Shorewall assigns one too).
+fn mark(
+    file: usize,
+    d: &ProviderDoc,
+    o: &Options,
+    at: Pos,
+    number: Option<u32>,
+    ctx: &mut Ctx,
+) -> Option<u32> {
+    let track = d.track.as_ref().is_some_and(|t| t.value);
+    let mark = d.mark.as_ref().and_then(|m| {
+        let mark = mark_number(file, m, "mark", ctx)?;
+        if mark == 0 {
+            ctx.err(Pos::of(file, m), "mark 0 is \"no mark\"; give a non-zero mark");
+            None
+        } else if mark & !o.mask != 0 {
+            ctx.err(
+                Pos::of(file, m),
+                format!(
+                    "mark {mark:#x} is outside provider_options.mask {:#x}: the fwmark rule and tracking only look at the masked bits",
+                    o.mask
+                ),
+            );
+            None
+        } else {
+            Some(mark)
+        }
+    });
+    let (None, true, Some(num)) = (mark, track, number) else {
+        return mark;
+    };
+    let assigned = num.checked_shl(o.mask.trailing_zeros()).unwrap_or(0);
+    if assigned == 0 || assigned & !o.mask != 0 {
+        let t_at = d.track.as_ref().map_or(at, |t| Pos::of(file, t));
+        ctx.err(
+            t_at,
+            format!(
+                "track needs a mark, and number {num} does not fit in mask {:#x}; give `mark:`",
+                o.mask
+            ),
+        );
+        return None;
+    }
+    Some(assigned)
+}
+
+/// `duplicate: main` and the `copy` list of interfaces whose main routes it copies.
+fn duplicate(file: usize, d: &ProviderDoc, o: &Options, ctx: &mut Ctx) -> (bool, Vec<String>) {
+    let duplicate = match &d.duplicate {
+        None => false,
+        Some(x) if x.value == "main" => true,
+        Some(x) => {
+            ctx.err(
+                Pos::of(file, x),
+                format!("duplicate: `{}` cannot be copied; only `main` can", x.value),
+            );
+            false
+        }
+    };
+    let copy = d
+        .copy
+        .iter()
+        .flatten()
+        .filter_map(|l| ifname(file, l, ctx))
+        .collect();
+    if let (Some(first), None) = (d.copy.as_ref().and_then(|c| c.first()), &d.duplicate) {
+        ctx.err(
+            Pos::of(file, first),
+            "`copy` selects what `duplicate: main` copies; add `duplicate: main`",
+        );
+    }
+    if let (Some(x), true) = (&d.duplicate, o.default_table == DefaultTable::BalanceTable) {
+        ctx.err(
+            Pos::of(file, x),
+            "`duplicate` has no effect with default_table: balance_table, where main is looked up first (rule 999) and routes the local networks; remove it",
+        );
+    }
+    (duplicate, copy)
 }
 
 /// This host's address towards the gateway: `local`, or the interface's declared address
