@@ -147,7 +147,7 @@ pub async fn run(opts: WatchOptions) -> Result<(), Failure> {
                                     .unwrap_or_default()
                             );
                         }
-                        tracing::info!("{}", crate::render::text::applied(a));
+                        tracing::info!("{}", crate::report::text::applied(a));
                     }
                     if failed {
                         schedule_retry(&tx, &mut backoff, &mut retry_pending);

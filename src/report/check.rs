@@ -11,7 +11,7 @@ use serde_json::Value;
 pub fn drift_text(plan: &Plan) -> String {
     let mut out = String::new();
     if plan.is_empty() {
-        out.push_str(crate::render::text::NO_CHANGES);
+        out.push_str(crate::report::text::NO_CHANGES);
         out.push('\n');
     } else {
         let n = plan.changes.len();
