@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use reconcilers::model::{Address, State};
 
 use super::diagnostics::Ctx;
-use super::host_checks::HostCheck;
+use super::host_facts::HostCheck;
 use super::links::{self, LinkInfo};
 use super::load::Merged;
 use super::routes::{self, RouteInfo};

@@ -20,7 +20,7 @@ mod convert;
 mod dhcp;
 mod diagnostics;
 mod document;
-mod host_checks;
+mod host_facts;
 mod links;
 mod load;
 mod managed;
@@ -35,7 +35,7 @@ mod values;
 mod yaml;
 
 pub use diagnostics::{Diagnostic, Diagnostics};
-pub use host_checks::HostCheck;
+pub use host_facts::{ForHost, HostCheck};
 pub use show::{render_object, render_state};
 
 /// A loaded, checked desired state.

@@ -28,7 +28,7 @@ use serde_saphyr::Spanned;
 
 use super::convert::Converted;
 use super::diagnostics::{Ctx, Pos};
-use super::host_checks::HostCheck;
+use super::host_facts::HostCheck;
 use super::load::Merged;
 use super::values::{self as v, Invalid};
 use super::yaml::Scalar;

@@ -5,7 +5,7 @@ use reconcilers::model::LinkKind;
 
 use super::{KindCtx, LinkDoc};
 use crate::desired::diagnostics::Ctx;
-use crate::desired::host_checks::HostCheck;
+use crate::desired::host_facts::HostCheck;
 
 /// An external link has no options; its existence is a host fact.
 pub(crate) fn convert(k: &mut KindCtx<'_>, _d: &LinkDoc, ctx: &mut Ctx) -> Option<LinkKind> {

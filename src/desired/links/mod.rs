@@ -14,7 +14,7 @@ use serde_saphyr::Spanned;
 use super::addresses;
 use super::convert::Converted;
 use super::diagnostics::{Ctx, Pos};
-use super::host_checks::HostCheck;
+use super::host_facts::HostCheck;
 use super::values::{ifname, ifname_at, keyword, mac, num, u32_of};
 use super::yaml::{quote, scalar};
 

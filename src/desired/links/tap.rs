@@ -3,13 +3,13 @@
 
 use std::fmt::Write as _;
 
-use reconcilers::model::{Ident, LinkKind, TapOpts};
+use reconcilers::model::{Ident, LinkKind, State, TapOpts};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::{KindCtx, LinkDoc};
-use crate::desired::diagnostics::{Ctx, Pos};
-use crate::desired::host_checks::HostCheck;
+use crate::desired::diagnostics::{Ctx, Diagnostic, Pos};
+use crate::desired::host_facts::HostCheck;
 use crate::desired::values::Invalid;
 use crate::desired::yaml::{ident as ident_text, Scalar};
 
@@ -122,4 +122,41 @@ pub(crate) fn render(s: &mut String, t: &TapOpts, pad: &str) {
     if let Some(v) = t.multi_queue {
         let _ = writeln!(s, "{pad}  multi_queue: {v}");
     }
+}
+
+/// The tap's host hook: owners and groups given by name become the host's ids. A name that
+/// does not resolve was already reported by its `HostCheck`, at its place; this only happens
+/// if the host changed in between.
+pub(crate) fn resolve_owners(state: &mut State) -> Vec<Diagnostic> {
+    let mut errors = Vec::new();
+    for link in state.links.values_mut() {
+        let LinkKind::Tap(t) = &mut link.kind else {
+            continue;
+        };
+        for (what, slot, lookup) in [
+            (
+                "owner",
+                &mut t.owner,
+                crate::host::user_id as fn(&str) -> Option<u32>,
+            ),
+            ("group", &mut t.group, crate::host::group_id),
+        ] {
+            let Some(Ident::Name(name)) = slot else {
+                continue;
+            };
+            match lookup(name) {
+                Some(id) => *slot = Some(Ident::Id(id)),
+                None => errors.push(Diagnostic {
+                    file: Default::default(),
+                    line: 0,
+                    column: 0,
+                    message: format!(
+                        "tap {what} `{name}` of {} does not exist on this host",
+                        link.name
+                    ),
+                }),
+            }
+        }
+    }
+    errors
 }

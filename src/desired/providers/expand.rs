@@ -9,7 +9,7 @@ use reconcilers::providers::{
 use super::{base, Checked};
 use crate::desired::convert::Converted;
 use crate::desired::diagnostics::{Ctx, Pos};
-use crate::desired::host_checks::HostCheck;
+use crate::desired::host_facts::HostCheck;
 use crate::desired::load::Merged;
 use crate::desired::routes::RouteInfo;
 use crate::desired::rules::RuleInfo;

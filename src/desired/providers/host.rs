@@ -2,17 +2,18 @@
 
 use reconcilers::model::State;
 
-impl crate::desired::Desired {
-    /// Shorewall's `optional`, applied to the state to reconcile: providers whose interface is
-    /// missing or down on the host are left out (with their route rules), and the balanced
-    /// route, rules and tables are those of the remaining providers. One warning per skipped
-    /// provider. The host decides, so this runs after observing, like the other host checks.
-    pub fn skip_unavailable_providers(&self, want: &mut State, observed: &State) -> Vec<String> {
-        let down = reconcilers::providers::unavailable(&self.providers, observed);
-        if down.is_empty() {
-            return Vec::new();
-        }
-        let warnings = down
+use crate::desired::Desired;
+
+/// Shorewall's `optional`, applied to the state to reconcile: providers whose interface is
+/// missing or down on the host are left out (with their route rules), and the balanced
+/// route, rules and tables are those of the remaining providers. One warning per skipped
+/// provider. The host decides, so this runs after observing, like the other host checks.
+pub(crate) fn skip_unavailable(d: &Desired, want: &mut State, observed: &State) -> Vec<String> {
+    let down = reconcilers::providers::unavailable(&d.providers, observed);
+    if down.is_empty() {
+        return Vec::new();
+    }
+    let warnings = down
             .iter()
             .map(|p| {
                 format!(
@@ -23,8 +24,7 @@ impl crate::desired::Desired {
                 )
             })
             .collect();
-        let skip = down.iter().map(|p| p.name.as_str()).collect();
-        reconcilers::providers::without(&self.providers, &skip, want);
-        warnings
-    }
+    let skip = down.iter().map(|p| p.name.as_str()).collect();
+    reconcilers::providers::without(&d.providers, &skip, want);
+    warnings
 }

@@ -35,6 +35,8 @@ use super::yaml::{Entries, Scalar};
 mod companions;
 mod expand;
 mod host;
+
+pub(crate) use host::skip_unavailable;
 mod options;
 mod provider;
 
