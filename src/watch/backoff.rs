@@ -19,7 +19,7 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(60);
 
 /// The waits between retries: `min`, doubling up to `max`, and `min` again after
 /// [`Backoff::reset`]. Pure and deterministic: no clock, no task.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub struct Backoff {
     min: Duration,
     max: Duration,

@@ -22,7 +22,7 @@ pub const KERNEL_SETTLE: Duration = Duration::from_millis(15);
 pub const LONGEST_BURST: Duration = Duration::from_secs(5);
 
 /// The quiet times that end a burst.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub struct Debounce {
     /// Quiet time once a file event is in the burst (`--debounce`).
     pub file: Duration,

@@ -20,9 +20,6 @@ pub mod sources;
 pub mod systemd;
 pub mod trigger;
 
-#[cfg(test)]
-mod tests;
-
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -58,16 +55,16 @@ pub struct WatchOptions {
 /// Run the daemon in the calling thread's namespace until SIGTERM/SIGINT (or after one pass
 /// with `once`). Only setup failures return an error; later errors are logged and retried.
 pub async fn run(opts: WatchOptions) -> Result<(), Failure> {
-    let (path, period, netns) = (opts.path.clone(), opts.resync, opts.netns.clone());
+    let netns = opts.netns.clone();
     let daemon = Daemon::new(opts, move |protocol| {
         RtnlKernel::connect_in(protocol, netns.clone())
     });
     let tx = daemon.sender();
     // Kept until the daemon returns: dropping the watcher ends the file events.
-    let _file_watcher = files::watch(&path, tx.clone())?;
+    let _file_watcher = files::watch(&daemon.opts.path, tx.clone())?;
     sources::kernel_events(events::subscribe()?, tx.clone());
     signals::listen(&tx)?;
-    sources::resync_every(period, tx);
+    sources::resync_every(daemon.opts.resync, tx);
     daemon.run().await
 }
 
@@ -251,3 +248,6 @@ fn log_applied(plan: &Plan, applied: &Applied) {
     }
     tracing::info!("{}", crate::render::text::applied(applied));
 }
+
+#[cfg(test)]
+mod tests;
