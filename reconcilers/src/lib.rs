@@ -5,9 +5,11 @@
 pub mod addresses;
 pub mod dnsmasq;
 pub mod kernel;
+pub mod kinds;
 pub mod links;
 pub mod model;
 pub mod nft;
+pub mod object;
 pub mod plan;
 pub mod planner;
 pub mod programs;

@@ -31,7 +31,7 @@ pub(crate) struct Converted {
     pub sysctls: BTreeMap<String, String>,
     pub host_checks: Vec<HostCheck>,
     /// Labels of generated objects (`providers.rs`), by `"<kind> <id>"`.
-    pub origins: BTreeMap<String, String>,
+    pub origins: BTreeMap<reconcilers::object::ObjectRef, String>,
     /// netconverge's nftables tables, generated from the provider sections.
     pub firewall: Option<reconcilers::nft::Firewall>,
     /// The provider sections, checked (for `optional`, decided on the host).

@@ -59,8 +59,8 @@ pub(crate) struct Merged {
     pub providers: super::providers::Sections,
     /// `dhcp:` entries by bridge (see `dhcp.rs`).
     pub dhcp: super::dhcp::DhcpEntries,
-    /// `managed:` ids of all files, as `"<kind> <id>"`; `None` when no file has the section.
-    pub managed: Option<std::collections::BTreeSet<String>>,
+    /// `managed:` ids of all files, `None` when no file has the section.
+    pub managed: Option<std::collections::BTreeSet<reconcilers::object::ObjectRef>>,
 }
 
 /// A file's text, or why it could not be read.

@@ -5,7 +5,9 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
+use reconcilers::kinds;
 use reconcilers::model::State;
+use reconcilers::object::{ObjectKind, ObjectRef};
 use serde::Deserialize;
 
 use super::yaml::quote;
@@ -27,47 +29,46 @@ pub(crate) struct ManagedDoc {
 }
 
 impl ManagedDoc {
-    /// Add this file's ids to `set`, as `"<kind> <id>"`.
-    pub(crate) fn merge_into(self, set: &mut BTreeSet<String>) {
+    /// Add this file's ids to `set`.
+    pub(crate) fn merge_into(self, set: &mut BTreeSet<ObjectRef>) {
         for (kind, ids) in [
-            ("link", self.links),
-            ("address", self.addresses),
-            ("route", self.routes),
-            ("rule", self.rules),
+            (ObjectKind::Link, self.links),
+            (ObjectKind::Address, self.addresses),
+            (ObjectKind::Route, self.routes),
+            (ObjectKind::Rule, self.rules),
         ] {
-            set.extend(ids.into_iter().map(|id| format!("{kind} {id}")));
+            set.extend(ids.into_iter().map(|id| ObjectRef::new(kind, id)));
         }
+    }
+}
+
+/// The key under `managed:` of a kind whose objects carry ownership marks; `None` for kinds
+/// whose ownership a snapshot cannot lose (sysctls have none, netconverge's nftables tables
+/// and dnsmasq instances are its own by name).
+fn section(kind: ObjectKind) -> Option<&'static str> {
+    match kind {
+        ObjectKind::Link => Some("links"),
+        ObjectKind::Address => Some("addresses"),
+        ObjectKind::Route => Some("routes"),
+        ObjectKind::Rule => Some("rules"),
+        ObjectKind::Sysctl | ObjectKind::Firewall | ObjectKind::Dhcp => None,
     }
 }
 
 /// The `managed:` section `show` adds when the observed state holds objects carrying
 /// netconverge's marks, so that a snapshot keeps ownership for `check --observed`.
 pub(crate) fn render_section(state: &State) -> Option<String> {
-    let links: Vec<String> = state
-        .links
-        .values()
-        .filter(|l| l.owned)
-        .map(|l| l.name.clone())
-        .collect();
-    let addresses: Vec<String> = state
-        .addresses
-        .values()
-        .filter(|a| a.owned && !state.links.get(&a.link).is_some_and(|l| l.owned))
-        .map(|a| reconcilers::addresses::id(&a.link, &a.address))
-        .collect();
-    let routes: Vec<String> = state
-        .routes
-        .values()
-        .filter(|r| r.owned)
-        .map(reconcilers::routes::id)
-        .collect();
-    let rules: Vec<String> = state
-        .rules
-        .values()
-        .filter(|r| r.owned)
-        .map(reconcilers::rules::id)
-        .collect();
-    if links.is_empty() && addresses.is_empty() && routes.is_empty() && rules.is_empty() {
+    let mut by_section: Vec<(&str, Vec<String>)> = Vec::new();
+    for (object, owned) in kinds::objects(state) {
+        let Some(key) = section(object.kind).filter(|_| owned) else {
+            continue;
+        };
+        match by_section.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, ids)) => ids.push(object.id),
+            None => by_section.push((key, vec![object.id])),
+        }
+    }
+    if by_section.is_empty() {
         return None;
     }
     let mut s = String::from(
@@ -75,15 +76,7 @@ pub(crate) fn render_section(state: &State) -> Option<String> {
          # `check --observed` to tell them from foreign ones. Not part of the desired state.\n\
          managed:\n",
     );
-    for (key, ids) in [
-        ("links", links),
-        ("addresses", addresses),
-        ("routes", routes),
-        ("rules", rules),
-    ] {
-        if ids.is_empty() {
-            continue;
-        }
+    for (key, ids) in by_section {
         let _ = writeln!(s, "  {key}:");
         for id in ids {
             let _ = writeln!(s, "    - {}", quote(&id));
@@ -101,30 +94,9 @@ impl Desired {
     /// entirely: everything is owned, so anything the desired state lacks shows as drift.
     pub fn observed_state(&self) -> State {
         let mut s = self.state.clone();
-        let owned = |kind: &str, id: &str| {
-            self.managed
-                .as_ref()
-                .is_none_or(|m| m.contains(&format!("{kind} {id}")))
-        };
-        for l in s.links.values_mut() {
-            l.owned = owned("link", &l.name);
-        }
-        // On links netconverge created every address is its own (`show` lists only the others).
-        let owned_links: std::collections::BTreeSet<String> = s
-            .links
-            .values()
-            .filter(|l| l.owned)
-            .map(|l| l.name.clone())
-            .collect();
-        for a in s.addresses.values_mut() {
-            a.owned = owned_links.contains(&a.link)
-                || owned("address", &reconcilers::addresses::id(&a.link, &a.address));
-        }
-        for r in s.routes.values_mut() {
-            r.owned = owned("route", &reconcilers::routes::id(r));
-        }
-        for r in s.rules.values_mut() {
-            r.owned = owned("rule", &reconcilers::rules::id(r));
+        let owned = |r: &ObjectRef| self.managed.as_ref().is_none_or(|m| m.contains(r));
+        for kind in &kinds::KINDS {
+            kind.set_owned(&mut s, &owned);
         }
         s
     }

@@ -56,8 +56,8 @@ pub struct Desired {
     /// The files read, in merge order.
     pub files: Vec<PathBuf>,
     /// From a `show` snapshot's `managed:` section: the objects that carried netconverge's
-    /// marks, as `"<kind> <id>"`. `None` when the files have no such section.
-    pub managed: Option<std::collections::BTreeSet<String>>,
+    /// marks. `None` when the files have no such section.
+    pub managed: Option<std::collections::BTreeSet<reconcilers::object::ObjectRef>>,
 }
 
 /// Load a file, or every `*.yaml`/`*.yml` file of a directory in name order (dot-files are

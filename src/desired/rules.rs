@@ -9,6 +9,7 @@ use ipnet::IpNet;
 use reconcilers::model::{
     Family, Rule, RuleAction, RuleKey, State, TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN,
 };
+use reconcilers::object::ObjectRef;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
@@ -207,49 +208,18 @@ fn action(file: usize, d: &RuleDoc, at: Pos, tables: &Tables, ctx: &mut Ctx) -> 
     }
 }
 
-/// How a rule selector reads in messages.
-pub(crate) fn describe_selector(k: &RuleKey) -> String {
-    let mut parts = Vec::new();
-    if k.not {
-        parts.push("not".to_string());
-    }
-    match (&k.from, &k.to) {
-        (None, None) if k.fwmark.is_none() && k.iif.is_none() && k.oif.is_none() => {
-            parts.push(format!("from all ({})", family_name(k.family)));
-        }
-        _ => {}
-    }
-    if let Some(f) = k.from {
-        parts.push(format!("from {f}"));
-    }
-    if let Some(t) = k.to {
-        parts.push(format!("to {t}"));
-    }
-    if let Some((m, mask)) = k.fwmark {
-        parts.push(format!("fwmark {m:#x}/{mask:#x}"));
-    }
-    if let Some(i) = &k.iif {
-        parts.push(format!("iif {i}"));
-    }
-    if let Some(o) = &k.oif {
-        parts.push(format!("oif {o}"));
-    }
-    parts.join(" ")
-}
-
 /// The same rule twice, and two overlapping rules at one priority.
 pub(crate) fn check(c: &Converted, ctx: &mut Ctx) {
     let mut by_key: BTreeMap<RuleKey, Pos> = BTreeMap::new();
-    let mut by_prio: BTreeMap<(u32, Family), Vec<(Pos, &RuleKey)>> = BTreeMap::new();
+    let mut by_prio: BTreeMap<(u32, Family), Vec<(Pos, &Rule)>> = BTreeMap::new();
     for r in &c.rules {
         let key = &r.rule.key;
         if let Some(first) = by_key.get(key) {
             ctx.err(
                 r.at,
                 format!(
-                    "rule {} ({}) is declared twice: {} and {}",
-                    key.priority,
-                    describe_selector(key),
+                    "{} is declared twice: {} and {} (one rule per priority and selector)",
+                    ObjectRef::rule(&r.rule),
                     ctx.place(*first),
                     ctx.place(r.at)
                 ),
@@ -258,19 +228,19 @@ pub(crate) fn check(c: &Converted, ctx: &mut Ctx) {
         }
         by_key.insert(key.clone(), r.at);
         let same = by_prio.entry((key.priority, key.family)).or_default();
-        match same.iter().find(|(_, other)| !sources_disjoint(other, key)) {
+        match same.iter().find(|(_, other)| !sources_disjoint(&other.key, key)) {
             Some((first, other)) => ctx.err(
                 r.priority_at,
                 format!(
                     "priority {} is used by two different {} rules ({} at {} and {} here); give each rule its own priority, the kernel would order them arbitrarily",
                     key.priority,
                     family_name(key.family),
-                    describe_selector(other),
+                    ObjectRef::rule(other),
                     ctx.place(*first),
-                    describe_selector(key),
+                    ObjectRef::rule(&r.rule),
                 ),
             ),
-            None => same.push((r.at, key)),
+            None => same.push((r.at, &r.rule)),
         }
     }
 }

@@ -236,10 +236,9 @@ where
 fn log_applied(plan: &Plan, applied: &Applied) {
     for c in &plan.changes {
         tracing::info!(
-            "{} {} {}{}",
+            "{} {}{}",
             c.action.name(),
-            c.kind.name(),
-            c.id,
+            c.object,
             c.note
                 .as_deref()
                 .map(|n| format!(" ({n})"))

@@ -25,6 +25,7 @@ use rtnetlink::Handle;
 use super::{tap, Kernel, KernelError};
 use crate::links::netlink::{self as links, IndexByName};
 use crate::model::{Link, LinkKind, State, TapOpts};
+use crate::object::ObjectRef;
 use crate::plan::Op;
 use crate::{addresses, routes, rules, sysctl};
 
@@ -361,7 +362,7 @@ impl RtnlKernel {
                 self.send(RouteNetlinkMessage::NewRoute(msg), flags)
                     .await
                     .map_err(|f| {
-                        failure(operation, &routes::netlink::route_id(r), f, |e| {
+                        failure(operation, &ObjectRef::route(r).to_string(), f, |e| {
                             routes::netlink::hint(r, e)
                         })
                     })
@@ -372,7 +373,7 @@ impl RtnlKernel {
                 ))
                 .await
                 .map_err(|f| {
-                    failure("delete", &routes::netlink::route_id(r), f, |e| {
+                    failure("delete", &ObjectRef::route(r).to_string(), f, |e| {
                         routes::netlink::hint(r, e)
                     })
                 }),
@@ -382,7 +383,14 @@ impl RtnlKernel {
                     rules::netlink::ADD_FLAGS,
                 )
                 .await
-                .map_err(|f| failure("add", &rules::netlink::rule_id(r), f, rules::netlink::hint)),
+                .map_err(|f| {
+                    failure(
+                        "add",
+                        &ObjectRef::rule(r).to_string(),
+                        f,
+                        rules::netlink::hint,
+                    )
+                }),
             Op::DeleteRule(r) => self
                 .send_delete(RouteNetlinkMessage::DelRule(
                     rules::netlink::delete_message(r, p),
@@ -391,7 +399,7 @@ impl RtnlKernel {
                 .map_err(|f| {
                     failure(
                         "delete",
-                        &rules::netlink::rule_id(r),
+                        &ObjectRef::rule(r).to_string(),
                         f,
                         rules::netlink::hint,
                     )

@@ -2,6 +2,7 @@
 //! nftables tables join the declared ones, each labelled with the provider (or section) it
 //! came from and reported at its position; the providers' names become table names.
 
+use reconcilers::object::ObjectRef;
 use reconcilers::providers::{
     generate, DefaultTable, Fallback, Origin, Provider, Providers, TABLE_BALANCE,
 };
@@ -70,10 +71,7 @@ pub(super) fn add(m: &Merged, k: Checked, c: &mut Converted, ctx: &mut Ctx) {
     c.providers = p.clone();
     interfaces(&p, &places, c, ctx);
     for (route, o) in e.routes {
-        c.origins.insert(
-            format!("route {}", reconcilers::routes::id(&route)),
-            o.label(&p),
-        );
+        c.origins.insert(ObjectRef::route(&route), o.label(&p));
         c.routes.push(RouteInfo {
             at: places.of(&p, o),
             route,
@@ -82,10 +80,7 @@ pub(super) fn add(m: &Merged, k: Checked, c: &mut Converted, ctx: &mut Ctx) {
         });
     }
     for (rule, o) in e.rules {
-        c.origins.insert(
-            format!("rule {}", reconcilers::rules::id(&rule)),
-            o.label(&p),
-        );
+        c.origins.insert(ObjectRef::rule(&rule), o.label(&p));
         c.rules.push(RuleInfo {
             at: places.of(&p, o),
             priority_at: places.of(&p, o),
@@ -96,10 +91,8 @@ pub(super) fn add(m: &Merged, k: Checked, c: &mut Converted, ctx: &mut Ctx) {
         sysctl(m, &p, places.section_at, name, value, c, ctx);
     }
     if let Some(f) = e.firewall {
-        c.origins.insert(
-            format!("firewall {}", reconcilers::nft::ID),
-            Origin::Firewall.label(&p),
-        );
+        c.origins
+            .insert(ObjectRef::firewall(), Origin::Firewall.label(&p));
         c.firewall = Some(f);
         c.host_checks.push(HostCheck::Program {
             name: "nft".into(),
@@ -167,7 +160,7 @@ fn sysctl(
         Some(_) => {}
         None => {
             c.origins
-                .insert(format!("sysctl {name}"), Origin::Sysctl.label(p));
+                .insert(ObjectRef::sysctl(&name), Origin::Sysctl.label(p));
             c.sysctls.insert(name, value);
         }
     }

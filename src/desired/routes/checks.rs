@@ -6,10 +6,10 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use reconcilers::model::{Family, RouteKey, RouteType};
+use reconcilers::object::ObjectRef;
 
 use crate::desired::convert::Converted;
 use crate::desired::diagnostics::{Ctx, Pos};
-use crate::desired::tables::table_label;
 use crate::desired::values::is_v6_link_local;
 
 /// A gateway must be reachable: when the route names a declared device with declared
@@ -84,25 +84,6 @@ pub(crate) fn gateways(c: &Converted, ctx: &mut Ctx) {
     }
 }
 
-/// How a route key reads in messages.
-pub(crate) fn describe_route(key: &RouteKey, tables: &BTreeMap<String, u32>) -> String {
-    let to = if key.to.prefix_len() == 0 {
-        format!("default ({})", key.to)
-    } else {
-        key.to.to_string()
-    };
-    let tos = if key.tos != 0 {
-        format!(", tos {:#x}", key.tos)
-    } else {
-        String::new()
-    };
-    format!(
-        "route to {to} in table {} (metric {}{tos})",
-        table_label(key.table, tables),
-        key.metric
-    )
-}
-
 /// The same route key declared twice.
 pub(crate) fn duplicates(c: &Converted, ctx: &mut Ctx) {
     let mut seen: BTreeMap<RouteKey, Pos> = BTreeMap::new();
@@ -112,8 +93,8 @@ pub(crate) fn duplicates(c: &Converted, ctx: &mut Ctx) {
             ctx.err(
                 r.at,
                 format!(
-                    "{} is declared twice: {} and {}",
-                    describe_route(&key, &c.tables),
+                    "{} is declared twice: {} and {} (one route per destination, table, metric and tos)",
+                    ObjectRef::route(&r.route),
                     ctx.place(*first),
                     ctx.place(r.at)
                 ),
