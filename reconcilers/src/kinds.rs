@@ -116,6 +116,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Address, Link, LinkKind, NextHop, Route, RouteType, Scope};
 
     #[test]
     fn every_object_kind_is_in_the_table_once() {
@@ -132,5 +133,86 @@ mod tests {
             assert_eq!(kinds.iter().filter(|x| **x == k).count(), 1, "{k}");
         }
         assert_eq!(kinds[0], ObjectKind::Link, "links plan first");
+    }
+
+    fn route(via: &str, owned: bool) -> Route {
+        Route {
+            table: 1,
+            to: "0.0.0.0/0".parse().unwrap(),
+            tos: 0,
+            metric: 0,
+            kind: RouteType::Unicast,
+            nexthops: vec![NextHop {
+                via: Some(via.parse().unwrap()),
+                dev: Some("eth0".into()),
+                weight: 1,
+                onlink: false,
+            }],
+            src: None,
+            scope: Scope::Global,
+            mtu: None,
+            owned,
+        }
+    }
+
+    #[test]
+    fn the_guard_counts_every_kind_and_keeps_by_key() {
+        let mut observed = State::default();
+        observed.add_route(route("192.168.1.1", true));
+        // A route whose gateway changes is kept (same key), not removed.
+        let mut desired = State::default();
+        desired.add_route(route("192.168.1.254", false));
+        assert!(!removes_everything_owned(&desired, &observed));
+        assert!(removes_everything_owned(&State::default(), &observed));
+        // Foreign objects do not count.
+        let mut foreign = State::default();
+        foreign.add_route(route("192.168.1.1", false));
+        assert!(!removes_everything_owned(&State::default(), &foreign));
+        // The firewall is netconverge's own: an empty desired state would remove it.
+        let fw = State {
+            firewall: Some(crate::nft::Firewall::new(
+                "table inet netconverge {}".into(),
+            )),
+            ..State::default()
+        };
+        assert!(removes_everything_owned(&State::default(), &fw));
+        assert!(!removes_everything_owned(&fw, &fw));
+    }
+
+    #[test]
+    fn is_empty_sees_every_kind() {
+        assert!(State::default().is_empty());
+        let mut s = State::default();
+        s.sysctls.insert("net.ipv4.ip_forward".into(), "1".into());
+        assert!(!s.is_empty());
+        let fw = State {
+            firewall: Some(crate::nft::Firewall::new(String::new())),
+            ..State::default()
+        };
+        assert!(!fw.is_empty());
+    }
+
+    #[test]
+    fn a_snapshot_marks_addresses_on_owned_links_as_owned() {
+        let mut s = State::default();
+        s.add_link(Link::new("br0", LinkKind::Bridge(Default::default())));
+        s.add_link(Link::new("eth0", LinkKind::External));
+        for (link, a) in [("br0", "10.0.0.1/24"), ("eth0", "192.168.1.20/24")] {
+            s.add_address(Address {
+                link: link.into(),
+                address: a.parse().unwrap(),
+                owned: false,
+            });
+        }
+        let only_br0 = |r: &ObjectRef| *r == ObjectRef::link("br0");
+        for k in &KINDS {
+            k.set_owned(&mut s, &only_br0);
+        }
+        let owned: Vec<String> = objects(&s)
+            .into_iter()
+            .filter(|(_, o)| *o)
+            .map(|(r, _)| r.to_string())
+            .collect();
+        assert_eq!(owned, ["link br0", "address 10.0.0.1/24 on br0"]);
     }
 }

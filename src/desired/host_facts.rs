@@ -106,3 +106,44 @@ impl Desired {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use reconcilers::model::{Ident, LinkKind};
+
+    use crate::desired::load_str;
+
+    #[test]
+    fn names_resolve_only_when_every_fact_holds() {
+        let yaml = "links:\n  tap0: { kind: tap, tap: { owner: root, group: root } }\n";
+        let d = load_str(yaml, Path::new("t.yaml")).expect("valid");
+        let h = d.for_host(&Default::default());
+        assert!(h.failed.0.is_empty(), "{}", h.failed);
+        let LinkKind::Tap(t) = &h.state.links["tap0"].kind else {
+            panic!("a tap")
+        };
+        assert_eq!(
+            (t.owner.clone(), t.group.clone()),
+            (Some(Ident::Id(0)), Some(Ident::Id(0)))
+        );
+
+        let yaml = "links:\n  tap0: { kind: tap, tap: { owner: root } }\n  tap1: { kind: tap, tap: { owner: no-such-user-nc } }\n  eth9: { kind: external }\n";
+        let d = load_str(yaml, Path::new("t.yaml")).expect("valid");
+        let h = d.for_host(&Default::default());
+        let failed: Vec<String> = h.failed.0.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            failed,
+            [
+                "t.yaml:3:36: tap owner `no-such-user-nc` does not exist on this host",
+                "t.yaml:4:3: external link `eth9` does not exist on this host",
+            ]
+        );
+        // Nothing is resolved while a fact fails: the plan would be wrong anyway.
+        let LinkKind::Tap(t) = &h.state.links["tap0"].kind else {
+            panic!("a tap")
+        };
+        assert_eq!(t.owner, Some(Ident::Name("root".into())));
+    }
+}

@@ -309,3 +309,35 @@ fn render_fields(s: &mut String, l: &Link, ind: usize) {
         let _ = writeln!(s, "{pad}up: {u}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reconcilers::model::{BridgeOpts, MacvlanMode, MacvlanOpts, TapOpts, VethOpts, VxlanOpts};
+
+    #[test]
+    fn every_link_kind_has_one_entry_and_round_trips_its_word() {
+        let kinds = [
+            LinkKind::External,
+            LinkKind::Bridge(BridgeOpts::default()),
+            LinkKind::Tap(TapOpts::default()),
+            LinkKind::Veth(VethOpts { peer: "x".into() }),
+            LinkKind::Vxlan(VxlanOpts {
+                id: 1,
+                local: None,
+                remote: None,
+                dev: None,
+                port: None,
+            }),
+            LinkKind::Macvlan(MacvlanOpts {
+                link: "eth0".into(),
+                mode: MacvlanMode::Bridge,
+            }),
+        ];
+        assert_eq!(kinds.len(), KINDS.len());
+        for k in &kinds {
+            let entries = KINDS.iter().filter(|e| e.word == k.name()).count();
+            assert_eq!(entries, 1, "{}", k.name());
+        }
+    }
+}
