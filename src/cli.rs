@@ -12,7 +12,7 @@ use reconcilers::model::{LinkKind, DEFAULT_PROTOCOL};
 use crate::desired::{self, Desired};
 use crate::engine;
 use crate::pass::{pass_observed, Failure, Mode, Pass};
-use crate::{lock, render};
+use crate::{lock, report};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -332,12 +332,12 @@ fn print_plan(cli: &Cli, p: &Pass, tables: &BTreeMap<String, u32>) {
             for w in &p.plan.warnings {
                 eprintln!("warning: {w}");
             }
-            print!("{}", render::text::plan(&p.plan, tables));
+            print!("{}", report::text::plan(&p.plan, tables));
             if let Some(a) = &p.applied {
-                println!("{}", render::text::applied(a));
+                println!("{}", report::text::applied(a));
             }
         }
-        _ => println!("{}", render::json::plan(&p.plan, p.applied.as_ref())),
+        _ => println!("{}", report::json::plan(&p.plan, p.applied.as_ref())),
     }
 }
 
@@ -382,22 +382,22 @@ fn check(cli: &Cli, snapshot: Option<&Path>) -> Result<ExitCode, Failure> {
     });
     match cli.output {
         Output::Text => {
-            print!("{}", render::check::drift_text(&p.plan));
+            print!("{}", report::check::drift_text(&p.plan));
             if !p.plan.is_empty() {
-                print!("\n{}", render::text::plan(&p.plan, &desired.tables));
+                print!("\n{}", report::text::plan(&p.plan, &desired.tables));
             }
         }
-        Output::Json => println!("{}", render::json::plan(&p.plan, None)),
+        Output::Json => println!("{}", report::json::plan(&p.plan, None)),
         Output::Junit => print!(
             "{}",
-            render::check::junit(&p.plan, &desired.state, &hostname)
+            report::check::junit(&p.plan, &desired.state, &hostname)
         ),
         Output::Prometheus => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs_f64())
                 .unwrap_or(0.0);
-            print!("{}", render::check::prometheus(&p.plan, now));
+            print!("{}", report::check::prometheus(&p.plan, now));
         }
     }
     Ok(if p.plan.is_empty() {

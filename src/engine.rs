@@ -71,35 +71,8 @@ pub async fn apply<K: Kernel>(kernel: &mut K, plan: &Plan) -> Applied {
 }
 
 /// The empty-desired guard: true when applying `desired` would remove every object
-/// netconverge owns in `observed` (and it owns at least one) — what an empty or truncated
-/// desired file looks like.
+/// netconverge owns in `observed` (and it owns at least one); see
+/// [`reconcilers::kinds::removes_everything_owned`].
 pub fn removes_everything_owned(desired: &State, observed: &State) -> bool {
-    let links = observed.links.values().filter(|l| l.owned);
-    let addresses = observed.addresses.values().filter(|a| a.owned);
-    let routes = observed.routes.values().filter(|r| r.owned);
-    let rules = observed.rules.values().filter(|r| r.owned);
-    let owned = links.clone().count()
-        + addresses.clone().count()
-        + routes.clone().count()
-        + rules.clone().count()
-        // Every dnsmasq in netconverge's state directory is its own.
-        + observed.dhcp.len();
-    let kept = links
-        .filter(|l| desired.links.contains_key(&l.name))
-        .count()
-        + addresses
-            .filter(|a| desired.addresses.contains_key(&a.key()))
-            .count()
-        + routes
-            .filter(|r| desired.routes.contains_key(&r.key()))
-            .count()
-        + rules
-            .filter(|r| desired.rules.contains_key(&r.key()))
-            .count()
-        + observed
-            .dhcp
-            .keys()
-            .filter(|b| desired.dhcp.contains_key(*b))
-            .count();
-    owned > 0 && kept == 0
+    reconcilers::kinds::removes_everything_owned(desired, observed)
 }

@@ -1,7 +1,7 @@
 //! netconverge: a declarative network reconciler for Linux hosts.
 //!
 //! `desired` loads and validates the YAML, `engine` runs observe → plan → apply against any
-//! `reconcilers::kernel::Kernel`, `render` prints plans, `cli` wires it to the command line.
+//! `reconcilers::kernel::Kernel`, `report` prints plans and check results (`desired::show` writes YAML), `cli` wires it to the command line.
 #![warn(missing_docs)]
 
 pub mod cli;
@@ -10,5 +10,5 @@ pub mod engine;
 pub mod host;
 pub mod lock;
 pub mod pass;
-pub mod render;
+pub mod report;
 pub mod watch;

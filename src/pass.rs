@@ -5,9 +5,8 @@ use reconcilers::kernel::{Kernel, KernelError};
 use reconcilers::model::State;
 use reconcilers::plan::Plan;
 
-use crate::desired::{Desired, Diagnostics};
+use crate::desired::{Desired, Diagnostics, ForHost};
 use crate::engine::{self, Applied};
-use crate::host;
 
 /// Why a command failed (exit 2).
 #[derive(Debug)]
@@ -87,18 +86,22 @@ pub async fn pass_observed<K: Kernel>(
     mode: Mode,
     allow_empty: bool,
 ) -> Result<Pass, Failure> {
-    let mut want = desired.state.clone();
-    let mut host_warnings = Vec::new();
-    if let Err(d) = host::resolve(&mut want, &desired.host_checks, &observed) {
+    let ForHost {
+        state: want,
+        failed,
+        warnings: mut host_warnings,
+    } = desired.for_host(&observed);
+    if !failed.0.is_empty() {
         if mode != Mode::DryRun {
-            return Err(d.into());
+            return Err(failed.into());
         }
-        host_warnings =
-            d.0.iter()
-                .map(|e| format!("{e} (reconcile would refuse to apply)"))
-                .collect();
+        host_warnings.extend(
+            failed
+                .0
+                .iter()
+                .map(|e| format!("{e} (reconcile would refuse to apply)")),
+        );
     }
-    host_warnings.extend(desired.skip_unavailable_providers(&mut want, &observed));
     let started = std::time::Instant::now();
     let mut plan = engine::plan(&want, &observed);
     tracing::debug!(elapsed = ?started.elapsed(), changes = plan.changes.len(), "planned");

@@ -200,7 +200,7 @@ fn merge_duplicates_name_both_places() {
         (
             "routes:\n  - { to: 10.1.0.0/16, dev: eth0 }\n",
             "rules:\n  - { priority: 7, table: main, from: 10.0.0.0/8 }\nroutes:\n  - { to: 10.1.0.0/16, via: 192.0.2.1 }\n",
-            "route to 10.1.0.0/16 in table main (metric 0) is declared twice",
+            "route 10.1.0.0/16 via 192.0.2.1 is declared twice",
             "b.yaml:4:5",
         ),
     ];
@@ -242,7 +242,9 @@ fn merge_duplicate_rules_and_owner() {
         "{shown}"
     );
     assert!(
-        shown.contains("b.yaml:4:5: rule 10001 (fwmark 0x1/0xff) is declared twice"),
+        shown.contains(
+            "b.yaml:4:5: rule 10001: from all fwmark 0x1/0xff unreachable is declared twice"
+        ),
         "{shown}"
     );
     assert!(

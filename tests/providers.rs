@@ -497,7 +497,7 @@ fn lab_providers_route_mark_and_masquerade_like_shorewall() {
         "+ add route 192.168.1.254/32 dev eth0 table 2  (provider fw)",
         "+ add rule 10001: from all fwmark 0x2/0xff lookup 2  (provider fw)",
         "+ add rule 20000: from 192.168.1.20/32 lookup 1  (provider wrt)",
-        "+ add route default nexthops via 192.168.1.1 weight 1 via 192.168.1.254 weight 1  (providers wrt, fw (balance))",
+        "+ add route default nexthops via 192.168.1.1 dev eth0 weight 1 via 192.168.1.254 dev eth0 weight 1  (providers wrt, fw (balance))",
         "+ add firewall inet netconverge  (providers, marks, masquerade)",
     ] {
         assert!(text.contains(line), "dry run lacks `{line}`:\n{text}");
@@ -858,7 +858,7 @@ fn the_example_expands_with_labels_and_provider_table_names() {
         assert!(
             d.state
                 .origins
-                .contains_key(&format!("route {}", reconcilers::routes::id(r))),
+                .contains_key(&reconcilers::object::ObjectRef::route(r)),
             "{r:?}"
         );
     }
@@ -916,7 +916,7 @@ route_rules:
                 false,
             ))
             .unwrap_or_else(|e| panic!("{e}"));
-        let ids: Vec<String> = p.plan.changes.iter().map(|c| c.id.clone()).collect();
+        let ids: Vec<String> = p.plan.changes.iter().map(|c| c.object.id.clone()).collect();
         (ids, p.plan.warnings)
     };
     let (ids, warnings) = plan_ids(host.clone());
@@ -951,7 +951,8 @@ route_rules:
     );
     assert!(
         ids.contains(
-            &"default nexthops via 192.168.1.1 weight 1 via 203.0.113.1 weight 2".to_string()
+            &"default nexthops via 192.168.1.1 dev eth0 weight 1 via 203.0.113.1 dev ppp0 weight 2"
+                .to_string()
         ),
         "{ids:?}"
     );

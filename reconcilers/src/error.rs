@@ -206,14 +206,6 @@ pub enum MacAddrError {
     },
 }
 
-// Compatibility for the binary crate, whose validation functions return `Result<_, String>`
-// and use `?` on `MacAddr::from_str`; remove once it maps the error itself.
-impl From<MacAddrError> for String {
-    fn from(e: MacAddrError) -> String {
-        e.to_string()
-    }
-}
-
 /// A string that is not a sysctl name.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("`{0}` is not a sysctl name (like net.ipv4.ip_forward)")]

@@ -36,40 +36,7 @@ impl Action {
     }
 }
 
-/// The kind of object a change is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ObjectKind {
-    /// A network interface (including its bridge port membership).
-    Link,
-    /// An interface address.
-    Address,
-    /// A route.
-    Route,
-    /// A policy rule.
-    Rule,
-    /// A sysctl.
-    Sysctl,
-    /// netconverge's nftables table(s).
-    Firewall,
-    /// A bridge's DHCP/DNS service (dnsmasq).
-    Dhcp,
-}
-
-impl ObjectKind {
-    /// The word used in plans and JSON.
-    pub fn name(self) -> &'static str {
-        match self {
-            ObjectKind::Link => "link",
-            ObjectKind::Address => "address",
-            ObjectKind::Route => "route",
-            ObjectKind::Rule => "rule",
-            ObjectKind::Sysctl => "sysctl",
-            ObjectKind::Firewall => "firewall",
-            ObjectKind::Dhcp => "dhcp",
-        }
-    }
-}
+pub use crate::object::{ObjectKind, ObjectRef};
 
 /// One object's state before or after a change.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -260,10 +227,8 @@ impl Op {
 pub struct Change {
     /// Add, change or remove.
     pub action: Action,
-    /// Kind of object.
-    pub kind: ObjectKind,
-    /// Human-readable identity (`tap-centos`, `10.0.0.1/24 on br0`, `default table 101`, …).
-    pub id: String,
+    /// The object, by kind and id.
+    pub object: ObjectRef,
     /// The observed object (None for an add).
     pub before: Option<Object>,
     /// The desired object (None for a remove).

@@ -34,6 +34,7 @@ use crate::model::{
     TABLE_MAIN,
 };
 use crate::nft;
+use crate::object::ObjectRef;
 
 /// First priority of the fwmark rules: provider N's rule sits at `MARK_RULE_BASE + N - 1`.
 pub const MARK_RULE_BASE: u32 = 10000;
@@ -266,15 +267,11 @@ pub struct Expansion {
 pub fn expand(p: &Providers, state: &mut State) {
     let e = generate(p, state);
     for (r, o) in e.routes {
-        state
-            .origins
-            .insert(format!("route {}", crate::routes::id(&r)), o.label(p));
+        state.origins.insert(ObjectRef::route(&r), o.label(p));
         state.add_route(r);
     }
     for (r, o) in e.rules {
-        state
-            .origins
-            .insert(format!("rule {}", crate::rules::id(&r)), o.label(p));
+        state.origins.insert(ObjectRef::rule(&r), o.label(p));
         state.add_rule(r);
     }
     // A sysctl the rest of the state sets already is the user's (with the same value:
@@ -283,14 +280,14 @@ pub fn expand(p: &Providers, state: &mut State) {
         if !state.sysctls.contains_key(&name) {
             state
                 .origins
-                .insert(format!("sysctl {name}"), Origin::Sysctl.label(p));
+                .insert(ObjectRef::sysctl(&name), Origin::Sysctl.label(p));
             state.sysctls.insert(name, value);
         }
     }
     if let Some(f) = e.firewall {
         state
             .origins
-            .insert(format!("firewall {}", nft::ID), Origin::Firewall.label(p));
+            .insert(ObjectRef::firewall(), Origin::Firewall.label(p));
         state.firewall = Some(f);
     }
 }
@@ -320,33 +317,21 @@ pub fn unavailable<'a>(p: &'a Providers, observed: &State) -> Vec<&'a Provider> 
 pub fn without(p: &Providers, skip: &BTreeSet<&str>, state: &mut State) {
     let full = generate(p, state);
     for (r, _) in &full.routes {
-        if state
-            .origins
-            .remove(&format!("route {}", crate::routes::id(r)))
-            .is_some()
-        {
+        if state.origins.remove(&ObjectRef::route(r)).is_some() {
             state.routes.remove(&r.key());
         }
     }
     for (r, _) in &full.rules {
-        if state
-            .origins
-            .remove(&format!("rule {}", crate::rules::id(r)))
-            .is_some()
-        {
+        if state.origins.remove(&ObjectRef::rule(r)).is_some() {
             state.rules.remove(&r.key());
         }
     }
     for (name, _) in &full.sysctls {
-        if state.origins.remove(&format!("sysctl {name}")).is_some() {
+        if state.origins.remove(&ObjectRef::sysctl(name)).is_some() {
             state.sysctls.remove(name);
         }
     }
-    if state
-        .origins
-        .remove(&format!("firewall {}", nft::ID))
-        .is_some()
-    {
+    if state.origins.remove(&ObjectRef::firewall()).is_some() {
         state.firewall = None;
     }
     let mut q = p.clone();
@@ -666,6 +651,15 @@ fn firewall(p: &Providers, base: &State) -> Option<Firewall> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The label of the generated object printed as `id`.
+    fn origin<'a>(s: &'a State, id: &str) -> &'a str {
+        s.origins
+            .iter()
+            .find(|(r, _)| r.to_string() == id)
+            .map(|(_, label)| label.as_str())
+            .unwrap_or_else(|| panic!("no origin for {id}: {:?}", s.origins.keys()))
+    }
     use crate::model::{Address, Link, Scope};
 
     /// The seed host's two providers as in the issue: both on eth0, both balanced and tracked,
@@ -733,7 +727,7 @@ mod tests {
                 "192.168.1.1/32 dev eth0 table 1",
                 "default via 192.168.1.254 dev eth0 table 2",
                 "192.168.1.254/32 dev eth0 table 2",
-                "default nexthops via 192.168.1.1 weight 1 via 192.168.1.254 weight 1",
+                "default nexthops via 192.168.1.1 dev eth0 weight 1 via 192.168.1.254 dev eth0 weight 1",
             ]
         );
         assert_eq!(
@@ -762,15 +756,15 @@ mod tests {
         assert_eq!(s.sysctls["net.ipv4.conf.all.rp_filter"], "2");
         assert_eq!(s.sysctls["net.ipv4.conf.eth0.rp_filter"], "2");
         assert_eq!(
-            s.origins["route default via 192.168.1.1 dev eth0 table 1"],
+            origin(&s, "route default via 192.168.1.1 dev eth0 table 1"),
             "provider wrt"
         );
         assert_eq!(
-            s.origins["rule 10001: from all fwmark 0x2/0xff lookup 2"],
+            origin(&s, "rule 10001: from all fwmark 0x2/0xff lookup 2"),
             "provider fw"
         );
         assert_eq!(
-            s.origins["route default nexthops via 192.168.1.1 weight 1 via 192.168.1.254 weight 1"],
+            origin(&s, "route default nexthops via 192.168.1.1 dev eth0 weight 1 via 192.168.1.254 dev eth0 weight 1"),
             "providers wrt, fw (balance)"
         );
         // Both track on a shared interface: told apart by the gateways' MACs.
@@ -808,16 +802,16 @@ mod tests {
         let e = generate(&p, &base());
         let ids: Vec<String> = e.routes.iter().map(|(r, _)| crate::routes::id(r)).collect();
         assert!(
-            ids.contains(&"default via 192.168.1.1 dev eth0 table 253 metric 1".to_string()),
+            ids.contains(&"default via 192.168.1.1 dev eth0 table default metric 1".to_string()),
             "{ids:?}"
         );
         assert!(
-            ids.contains(&"default via 192.168.1.254 dev eth0 table 253".to_string()),
+            ids.contains(&"default via 192.168.1.254 dev eth0 table default".to_string()),
             "{ids:?}"
         );
         assert!(
             ids.contains(
-                &"default nexthops via 192.168.1.1 weight 3 via 192.168.1.254 weight 1".to_string()
+                &"default nexthops via 192.168.1.1 dev eth0 weight 3 via 192.168.1.254 dev eth0 weight 1".to_string()
             ),
             "{ids:?}"
         );
@@ -832,7 +826,7 @@ mod tests {
         let (routes, rules) = ids(&s);
         assert!(
             routes.contains(
-                &"default nexthops via 192.168.1.1 weight 1 via 192.168.1.254 weight 1 table 250"
+                &"default nexthops via 192.168.1.1 dev eth0 weight 1 via 192.168.1.254 dev eth0 weight 1 table 250"
                     .to_string()
             ),
             "{routes:?}"
@@ -840,7 +834,7 @@ mod tests {
         assert!(!routes
             .iter()
             .any(|r| r.starts_with("default nexthops") && !r.ends_with("table 250")));
-        assert_eq!(rules.first().unwrap(), "999: from all lookup 254");
+        assert_eq!(rules.first().unwrap(), "999: from all lookup main");
         assert_eq!(rules.last().unwrap(), "32765: from all lookup 250");
     }
 
@@ -927,11 +921,11 @@ mod tests {
         let mut s = base();
         expand(&p, &mut s);
         assert_eq!(
-            s.origins["rule 1000: from 10.0.0.0/25 lookup 2"],
+            origin(&s, "rule 1000: from 10.0.0.0/25 lookup 2"),
             "route_rules: provider fw"
         );
         assert_eq!(
-            s.origins["rule 11000: from all to 8.8.8.8/32 lookup 1"],
+            origin(&s, "rule 11000: from all to 8.8.8.8/32 lookup 1"),
             "route_rules: provider wrt"
         );
     }

@@ -1,4 +1,5 @@
-//! Sysctls through `/proc/sys`, by dotted name (`net.ipv4.ip_forward`).
+//! Sysctls by dotted name (`net.ipv4.ip_forward`): read and written through `/proc/sys`,
+//! and planned (a value that differs is written; nothing is ever removed).
 //!
 //! `/proc/sys/net` shows the network namespace of the thread that opens the file, so these are
 //! synchronous `std::fs` calls meant to run on the namespace thread of `run_in_netns` (an async
@@ -8,7 +9,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::error::{KernelError, SysctlNameError};
-use crate::model::normalize_sysctl_value;
+use crate::model::{normalize_sysctl_value, State};
+use crate::object::{ObjectKind, ObjectRef};
+use crate::plan::{Action, Change, Object, Op};
 
 /// Root of the sysctl tree.
 pub const PROC_SYS: &str = "/proc/sys";
@@ -99,6 +102,71 @@ pub fn write(name: &str, value: &str) -> Result<(), KernelError> {
         .open(&path)
         .and_then(|mut f| std::io::Write::write_all(&mut f, data.as_bytes()))
         .map_err(|e| error("write", name, e))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Planning
+
+/// Sysctls in the table of kinds.
+pub struct Sysctls;
+
+/// The sysctls kind.
+pub static KIND: Sysctls = Sysctls;
+
+impl crate::kinds::Kind for Sysctls {
+    fn kind(&self) -> ObjectKind {
+        ObjectKind::Sysctl
+    }
+
+    /// Sysctls have no ownership mark: netconverge writes values, it does not own them.
+    fn objects(&self, state: &State) -> Vec<(ObjectRef, bool)> {
+        state
+            .sysctls
+            .keys()
+            .map(|n| (ObjectRef::sysctl(n), false))
+            .collect()
+    }
+
+    fn set_owned(&self, _state: &mut State, _owned: &dyn Fn(&ObjectRef) -> bool) {}
+
+    fn diff(&self, cx: &mut crate::kinds::PlanCx<'_>) -> Vec<Change> {
+        diff(cx.desired, cx.observed)
+    }
+}
+
+/// Diff sysctls: a desired value that differs (or cannot be read yet, e.g. a per-interface
+/// sysctl of a link about to be created) is written. Sysctls are never "removed": dropping one
+/// from the desired state leaves the kernel's value as it is.
+pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
+    desired
+        .sysctls
+        .iter()
+        .filter(|(name, value)| observed.sysctls.get(*name) != Some(*value))
+        .map(|(name, value)| {
+            let before = observed.sysctls.get(name).map(|v| Object::Sysctl {
+                name: name.clone(),
+                value: v.clone(),
+            });
+            Change {
+                action: if before.is_some() {
+                    Action::Change
+                } else {
+                    Action::Add
+                },
+                object: ObjectRef::sysctl(name),
+                before,
+                after: Some(Object::Sysctl {
+                    name: name.clone(),
+                    value: value.clone(),
+                }),
+                note: None,
+                ops: vec![Op::SetSysctl {
+                    name: name.clone(),
+                    value: value.clone(),
+                }],
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -553,7 +553,7 @@ fn removing_a_tap_deletes_it_but_removing_an_external_link_deletes_nothing() {
         .changes
         .iter()
         .filter(|c| c.action == Action::Remove)
-        .map(|c| c.id.clone())
+        .map(|c| c.object.id.clone())
         .collect();
     assert_eq!(removed, vec!["tap0".to_string()]);
     assert!(k.state.links.contains_key("eth0"));
@@ -571,7 +571,7 @@ fn changing_multi_queue_recreates_the_tap_and_says_so() {
     let c = p
         .changes
         .iter()
-        .find(|c| c.id == "tap0")
+        .find(|c| c.object.id == "tap0")
         .expect("tap change");
     assert!(
         c.note.as_deref().unwrap_or("").starts_with("recreate"),
@@ -685,7 +685,7 @@ fn a_changed_link_shows_only_what_the_desired_state_manages() {
     let c = p
         .changes
         .iter()
-        .find(|c| c.id == "tap0")
+        .find(|c| c.object.id == "tap0")
         .expect("tap0 changes");
     let Some(reconcilers::plan::Object::Link(before)) = &c.before else {
         panic!("no before: {c:?}")
@@ -733,7 +733,9 @@ fn only_firewall(f: Firewall) -> State {
 }
 
 fn firewall_change(p: &Plan) -> Option<&reconcilers::plan::Change> {
-    p.changes.iter().find(|c| c.kind == ObjectKind::Firewall)
+    p.changes
+        .iter()
+        .find(|c| c.object.kind == ObjectKind::Firewall)
 }
 
 #[test]

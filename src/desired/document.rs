@@ -2,23 +2,27 @@
 //!
 //! These types are deliberately loose: values that need more than a type check (addresses,
 //! prefixes, names, numbers with ranges) are kept as written, with their source position, and
-//! checked later in `to_state`/`validate`. That way one file yields *all* its errors instead of
+//! checked later by each section's conversion. That way one file yields *all* its errors instead of
 //! stopping at the first bad value, and every message can name the value's line and column.
 //! Numbers are read as `i64` so that out-of-range values get a sentence with the allowed range
 //! instead of the parser's bare "invalid u32". Only structural problems (unknown keys, a list
 //! where a mapping belongs, a syntax error) stop the parse of a file.
 
-use std::fmt;
-use std::marker::PhantomData;
-
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use super::dhcp::DhcpDoc;
+use super::links::LinkDoc;
+use super::managed::ManagedDoc;
+use super::owner::OwnerDoc;
+use super::providers::{MarkDoc, MasqueradeDoc, OptionsDoc, ProviderDoc, RouteRuleDoc};
+use super::routes::RouteDoc;
+use super::rules::RuleDoc;
+use super::yaml::{Entries, Scalar};
+
 /// One desired-state file.
 ///
-/// The service sections (`providers` and its companions, `dhcp`) have their document types in
-/// their own modules; they are expanded into the same model.
+/// Only the list of sections: each section's types live in the module of its kind.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Document {
@@ -40,253 +44,24 @@ pub(crate) struct Document {
     /// Policy rules.
     #[serde(default)]
     pub rules: Option<Vec<Spanned<RuleDoc>>>,
-    /// Shorewall-style providers and their companions (see `providers.rs`).
+    /// Shorewall-style providers and their companions (see `providers/`).
     #[serde(default)]
-    pub providers: Entries<super::providers::ProviderDoc>,
+    pub providers: Entries<ProviderDoc>,
     #[serde(default)]
-    pub provider_options: Option<Spanned<super::providers::OptionsDoc>>,
+    pub provider_options: Option<Spanned<OptionsDoc>>,
     #[serde(default)]
-    pub route_rules: Option<Vec<Spanned<super::providers::RouteRuleDoc>>>,
+    pub route_rules: Option<Vec<Spanned<RouteRuleDoc>>>,
     #[serde(default)]
-    pub masquerade: Option<Vec<Spanned<super::providers::MasqueradeDoc>>>,
+    pub masquerade: Option<Vec<Spanned<MasqueradeDoc>>>,
     #[serde(default)]
-    pub marks: Option<Vec<Spanned<super::providers::MarkDoc>>>,
+    pub marks: Option<Vec<Spanned<MarkDoc>>>,
     /// Written by `show`: which observed objects carry netconverge's ownership marks, so that
     /// `check --observed` can tell its own objects from foreign ones offline. Not desired state.
     #[serde(default)]
     pub managed: Option<ManagedDoc>,
-    /// Bridge → DHCP/DNS service (dnsmasq); see `dhcp.rs`.
+    /// Bridge → DHCP/DNS service (dnsmasq); see `dhcp/`.
     #[serde(default)]
-    pub dhcp: Entries<Spanned<super::dhcp::DhcpDoc>>,
-}
-
-/// `managed:` — ids as plans print them (`tap-centos`, `10.0.0.1/24 on br0`,
-/// `default via 192.168.1.1 dev eth0 table 101`, `10001: from all fwmark 0x1/0xff lookup 101`).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ManagedDoc {
-    #[serde(default)]
-    pub links: Vec<String>,
-    #[serde(default)]
-    pub addresses: Vec<String>,
-    #[serde(default)]
-    pub routes: Vec<String>,
-    #[serde(default)]
-    pub rules: Vec<String>,
-}
-
-/// `owner:`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct OwnerDoc {
-    pub protocol: Option<Spanned<i64>>,
-}
-
-/// One entry of `links:`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct LinkDoc {
-    pub kind: Option<Spanned<String>>,
-    pub addresses: Option<Vec<Spanned<String>>>,
-    pub master: Option<Spanned<String>>,
-    pub mtu: Option<Spanned<i64>>,
-    pub mac: Option<Spanned<String>>,
-    pub up: Option<Spanned<bool>>,
-    pub bridge: Option<Spanned<BridgeDoc>>,
-    pub tap: Option<Spanned<TapDoc>>,
-    pub veth: Option<Spanned<VethDoc>>,
-    pub vxlan: Option<Spanned<VxlanDoc>>,
-    pub macvlan: Option<Spanned<MacvlanDoc>>,
-}
-
-/// `bridge:` block.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct BridgeDoc {
-    pub stp: Option<Spanned<bool>>,
-    pub forward_delay: Option<Spanned<i64>>,
-}
-
-/// `tap:` block.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct TapDoc {
-    pub owner: Option<Spanned<Scalar>>,
-    pub group: Option<Spanned<Scalar>>,
-    pub vnet_hdr: Option<Spanned<bool>>,
-    pub multi_queue: Option<Spanned<bool>>,
-}
-
-/// `veth:` block.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct VethDoc {
-    pub peer: Option<Spanned<String>>,
-}
-
-/// `vxlan:` block.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct VxlanDoc {
-    pub id: Option<Spanned<i64>>,
-    pub local: Option<Spanned<String>>,
-    pub remote: Option<Spanned<String>>,
-    pub dev: Option<Spanned<String>>,
-    pub port: Option<Spanned<i64>>,
-}
-
-/// `macvlan:` block.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct MacvlanDoc {
-    pub link: Option<Spanned<String>>,
-    pub mode: Option<Spanned<String>>,
-}
-
-/// One item of `routes:`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RouteDoc {
-    pub to: Option<Spanned<String>>,
-    pub via: Option<Spanned<String>>,
-    pub dev: Option<Spanned<String>>,
-    pub nexthops: Option<Spanned<Vec<Spanned<NextHopDoc>>>>,
-    pub table: Option<Spanned<Scalar>>,
-    pub metric: Option<Spanned<i64>>,
-    pub src: Option<Spanned<String>>,
-    pub scope: Option<Spanned<String>>,
-    pub onlink: Option<Spanned<bool>>,
-    #[serde(rename = "type")]
-    pub kind: Option<Spanned<String>>,
-    pub mtu: Option<Spanned<i64>>,
-    pub tos: Option<Spanned<i64>>,
-}
-
-/// One item of a route's `nexthops:`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NextHopDoc {
-    pub via: Option<Spanned<String>>,
-    pub dev: Option<Spanned<String>>,
-    pub weight: Option<Spanned<i64>>,
-    pub onlink: Option<Spanned<bool>>,
-}
-
-/// One item of `rules:`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RuleDoc {
-    pub priority: Option<Spanned<i64>>,
-    pub from: Option<Spanned<String>>,
-    pub to: Option<Spanned<String>>,
-    pub fwmark: Option<Spanned<Scalar>>,
-    pub iif: Option<Spanned<String>>,
-    pub oif: Option<Spanned<String>>,
-    pub not: Option<Spanned<bool>>,
-    pub table: Option<Spanned<Scalar>>,
-    pub action: Option<Spanned<String>>,
-    pub family: Option<Spanned<String>>,
-}
-
-/// A YAML scalar of any type, for values that may be written as a string or a bare number or
-/// boolean (sysctl values, table references, tap owners, fwmarks).
-///
-/// A hand-written visitor rather than an untagged enum, because serde buffers untagged enums
-/// and `Spanned` loses its position inside the buffer.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Scalar {
-    Str(String),
-    Int(i128),
-    Bool(bool),
-    Float(f64),
-    Null,
-}
-
-impl<'de> Deserialize<'de> for Scalar {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Scalar;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string, number or boolean")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
-                Ok(Scalar::Str(v.to_owned()))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar, E> {
-                Ok(Scalar::Str(v))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
-                Ok(Scalar::Int(v.into()))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
-                Ok(Scalar::Int(v.into()))
-            }
-            fn visit_i128<E: de::Error>(self, v: i128) -> Result<Scalar, E> {
-                Ok(Scalar::Int(v))
-            }
-            fn visit_u128<E: de::Error>(self, v: u128) -> Result<Scalar, E> {
-                Ok(i128::try_from(v).map_or(Scalar::Float(v as f64), Scalar::Int))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
-                Ok(Scalar::Bool(v))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
-                Ok(Scalar::Float(v))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
-                Ok(Scalar::Null)
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Scalar, E> {
-                Ok(Scalar::Null)
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// A YAML mapping kept in source order with the position of every key.
-///
-/// Not a `BTreeMap<Spanned<String>, V>` because `Spanned` is not `Ord`; and the key positions are
-/// what duplicate-across-files messages point at. A `null` mapping (`links:` with nothing under
-/// it) reads as empty, which is what users mean by it.
-#[derive(Debug)]
-pub(crate) struct Entries<V>(pub Vec<(Spanned<String>, V)>);
-
-impl<V> Default for Entries<V> {
-    fn default() -> Self {
-        Entries(Vec::new())
-    }
-}
-
-impl<'de, V: Deserialize<'de>> Deserialize<'de> for Entries<V> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Vis<V>(PhantomData<V>);
-        impl<'de, V: Deserialize<'de>> Visitor<'de> for Vis<V> {
-            type Value = Entries<V>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a mapping")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries<V>, A::Error> {
-                let mut out = Vec::new();
-                while let Some(key) = map.next_key::<Spanned<String>>()? {
-                    let value = map.next_value()?;
-                    out.push((key, value));
-                }
-                Ok(Entries(out))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Entries<V>, E> {
-                Ok(Entries(Vec::new()))
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Entries<V>, E> {
-                Ok(Entries(Vec::new()))
-            }
-            fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Entries<V>, D2::Error> {
-                d.deserialize_map(self)
-            }
-        }
-        d.deserialize_option(Vis(PhantomData))
-    }
+    pub dhcp: Entries<Spanned<DhcpDoc>>,
 }
 
 #[cfg(test)]

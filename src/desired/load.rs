@@ -13,9 +13,15 @@ use serde::de::IgnoredAny;
 use serde_saphyr::budget::BudgetBreach;
 use serde_saphyr::{DefaultMessageFormatter, Error, MessageFormatter, Spanned};
 
-use super::document::{Document, LinkDoc, OwnerDoc, RouteDoc, RuleDoc, Scalar};
-use super::validate::{self, Ctx, Pos};
-use super::{to_state, Desired, Diagnostic, Diagnostics};
+use super::convert;
+use super::diagnostics::{suggest, Ctx, Diagnostic, Diagnostics, Pos};
+use super::document::Document;
+use super::links::LinkDoc;
+use super::owner::OwnerDoc;
+use super::routes::RouteDoc;
+use super::rules::RuleDoc;
+use super::yaml::Scalar;
+use super::Desired;
 
 /// The largest file read; a network configuration is a few kilobytes, so anything near this is
 /// a mistake (or an attack) rather than a configuration.
@@ -53,8 +59,8 @@ pub(crate) struct Merged {
     pub providers: super::providers::Sections,
     /// `dhcp:` entries by bridge (see `dhcp.rs`).
     pub dhcp: super::dhcp::DhcpEntries,
-    /// `managed:` ids of all files, as `"<kind> <id>"`; `None` when no file has the section.
-    pub managed: Option<std::collections::BTreeSet<String>>,
+    /// `managed:` ids of all files, `None` when no file has the section.
+    pub managed: Option<std::collections::BTreeSet<reconcilers::object::ObjectRef>>,
 }
 
 /// A file's text, or why it could not be read.
@@ -144,8 +150,8 @@ pub(crate) fn load_sources(sources: Vec<Source>) -> Result<Desired, Diagnostics>
     }
     let mut merged = merge(docs, &mut ctx);
     let managed = merged.managed.take();
-    let converted = to_state::convert(&merged, &mut ctx);
-    validate::cross_check(&converted, &mut ctx);
+    let converted = convert::convert(&merged, &mut ctx);
+    convert::cross_check(&converted, &mut ctx);
     let diags = ctx.finish();
     if !diags.is_empty() {
         return Err(Diagnostics(diags));
@@ -189,14 +195,14 @@ fn message(e: &Error) -> String {
         } => format!(
             "unknown key `{field}`; expected one of {}{}",
             expected.join(", "),
-            validate::suggest(field, expected.iter().copied())
+            suggest(field, expected.iter().copied())
         ),
         Error::SerdeUnknownVariant {
             variant, expected, ..
         } => format!(
             "unknown value `{variant}`; expected one of {}{}",
             expected.join(", "),
-            validate::suggest(variant, expected.iter().copied())
+            suggest(variant, expected.iter().copied())
         ),
         Error::DuplicateMappingKey { key: Some(k), .. } => {
             format!("`{k}` appears twice in this mapping")
@@ -244,94 +250,17 @@ fn message(e: &Error) -> String {
 /// naming both places (within one file the parser already rejects duplicate keys).
 fn merge(docs: Vec<(usize, Document)>, ctx: &mut Ctx) -> Merged {
     let mut m = Merged::default();
-    let mut seen_links: Vec<(String, Pos)> = Vec::new();
-    let mut seen_tables: Vec<(String, Pos)> = Vec::new();
-    let mut seen_sysctl: Vec<(String, Pos)> = Vec::new();
-    let mut seen_dhcp: Vec<(String, Pos)> = Vec::new();
-    let dup = |what: &str, seen: &mut Vec<(String, Pos)>, name: &str, at: Pos, ctx: &mut Ctx| {
-        if let Some((_, first)) = seen.iter().find(|(n, _)| n == name) {
-            ctx.err(
-                at,
-                format!(
-                    "{what} {name} is declared twice: {} and {}",
-                    ctx.place(*first),
-                    ctx.place(at)
-                ),
-            );
-            true
-        } else {
-            seen.push((name.to_owned(), at));
-            false
-        }
-    };
     for (file, doc) in docs {
         if let Some(managed) = doc.managed {
-            let set = m.managed.get_or_insert_with(Default::default);
-            for (kind, ids) in [
-                ("link", managed.links),
-                ("address", managed.addresses),
-                ("route", managed.routes),
-                ("rule", managed.rules),
-            ] {
-                set.extend(ids.into_iter().map(|id| format!("{kind} {id}")));
-            }
+            managed.merge_into(m.managed.get_or_insert_with(Default::default));
         }
         if let Some(owner) = doc.owner {
-            let at = Pos::of(file, &owner);
-            match &m.owner {
-                Some((f, first)) => {
-                    let first = Pos::of(*f, first);
-                    ctx.err(
-                        at,
-                        format!(
-                            "owner is declared twice: {} and {}",
-                            ctx.place(first),
-                            ctx.place(at)
-                        ),
-                    );
-                }
-                None => m.owner = Some((file, owner)),
-            }
+            merge_once("owner", file, owner, &mut m.owner, ctx);
         }
-        for (name, id) in doc.tables.0 {
-            if !dup(
-                "table",
-                &mut seen_tables,
-                &name.value,
-                Pos::of(file, &name),
-                ctx,
-            ) {
-                m.tables.push((file, name, id));
-            }
-        }
-        for (name, value) in doc.sysctl.0 {
-            if !dup(
-                "sysctl",
-                &mut seen_sysctl,
-                &name.value,
-                Pos::of(file, &name),
-                ctx,
-            ) {
-                m.sysctl.push((file, name, value));
-            }
-        }
-        for (name, link) in doc.links.0 {
-            if !dup(
-                "link",
-                &mut seen_links,
-                &name.value,
-                Pos::of(file, &name),
-                ctx,
-            ) {
-                m.links.push((file, name, link));
-            }
-        }
-        for (name, entry) in doc.dhcp.0 {
-            let at = Pos::of(file, &name);
-            if !dup("dhcp for", &mut seen_dhcp, &name.value, at, ctx) {
-                m.dhcp.push((file, name, entry));
-            }
-        }
+        merge_named("table", file, doc.tables.0, &mut m.tables, ctx);
+        merge_named("sysctl", file, doc.sysctl.0, &mut m.sysctl, ctx);
+        merge_named("link", file, doc.links.0, &mut m.links, ctx);
+        merge_named("dhcp for", file, doc.dhcp.0, &mut m.dhcp, ctx);
         m.routes
             .extend(doc.routes.into_iter().flatten().map(|r| (file, r)));
         m.rules
@@ -347,6 +276,62 @@ fn merge(docs: Vec<(usize, Document)>, ctx: &mut Ctx) -> Merged {
         );
     }
     m
+}
+
+/// Append one file's named entries to `out`; a name an earlier file already declared is an
+/// error naming both places.
+pub(crate) fn merge_named<V>(
+    what: &str,
+    file: usize,
+    entries: Vec<(Spanned<String>, V)>,
+    out: &mut Vec<(usize, Spanned<String>, V)>,
+    ctx: &mut Ctx,
+) {
+    for (name, value) in entries {
+        let at = Pos::of(file, &name);
+        let first = out
+            .iter()
+            .find(|(_, n, _)| n.value == name.value)
+            .map(|(f, n, _)| Pos::of(*f, n));
+        match first {
+            Some(first) => ctx.err(
+                at,
+                format!(
+                    "{what} {} is declared twice: {} and {}",
+                    name.value,
+                    ctx.place(first),
+                    ctx.place(at)
+                ),
+            ),
+            None => out.push((file, name, value)),
+        }
+    }
+}
+
+/// Keep a section that may be declared once across all files; a second one is an error
+/// naming both places.
+pub(crate) fn merge_once<T>(
+    what: &str,
+    file: usize,
+    value: Spanned<T>,
+    out: &mut Option<(usize, Spanned<T>)>,
+    ctx: &mut Ctx,
+) {
+    let at = Pos::of(file, &value);
+    match out {
+        Some((f, first)) => {
+            let first = Pos::of(*f, first);
+            ctx.err(
+                at,
+                format!(
+                    "{what} is declared twice: {} and {}",
+                    ctx.place(first),
+                    ctx.place(at)
+                ),
+            );
+        }
+        None => *out = Some((file, value)),
+    }
 }
 
 #[cfg(test)]

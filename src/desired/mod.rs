@@ -11,117 +11,32 @@
 //! its own file only; the other files are still checked.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use reconcilers::model::State;
 
+mod addresses;
+mod convert;
 mod dhcp;
+mod diagnostics;
 mod document;
+mod host_facts;
+mod links;
 mod load;
+mod managed;
+mod owner;
 mod providers;
-mod render;
-mod to_state;
-mod validate;
+mod routes;
+mod rules;
+mod show;
+mod sysctl;
+mod tables;
+mod values;
+mod yaml;
 
-pub use render::{render_object, render_state};
-
-/// One problem found in the desired state, pointing at the offending value.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Diagnostic {
-    /// The file the problem is in.
-    pub file: PathBuf,
-    /// 1-based line; 0 when the problem concerns the whole file (it cannot be read).
-    pub line: u32,
-    /// 1-based column; 0 together with `line`.
-    pub column: u32,
-    /// A plain sentence saying what is wrong and, where possible, how to fix it.
-    pub message: String,
-}
-
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line == 0 {
-            write!(f, "{}: {}", self.file.display(), self.message)
-        } else {
-            write!(
-                f,
-                "{}:{}:{}: {}",
-                self.file.display(),
-                self.line,
-                self.column,
-                self.message
-            )
-        }
-    }
-}
-
-/// All problems found in one load, in file and position order.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Diagnostics(pub Vec<Diagnostic>);
-
-impl fmt::Display for Diagnostics {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, d) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{d}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for Diagnostics {}
-
-/// A fact the desired state relies on that only the target host can confirm. `validate` is
-/// host-independent, so these are handed to the caller instead of being errors.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum HostCheck {
-    /// A tap owner given by name must be a user on the host.
-    User {
-        /// The user name.
-        name: String,
-        /// Where it is written; the message says what is needed.
-        at: Diagnostic,
-    },
-    /// A tap group given by name must be a group on the host.
-    Group {
-        /// The group name.
-        name: String,
-        /// Where it is written; the message says what is needed.
-        at: Diagnostic,
-    },
-    /// An `external` link is never created, so it must already exist.
-    ExternalLink {
-        /// The interface name.
-        name: String,
-        /// Where it is declared; the message says what is needed.
-        at: Diagnostic,
-    },
-    /// A program netconverge runs to apply part of the state (`nft` for the nftables
-    /// tables) must be installed.
-    Program {
-        /// The program's name, looked up in `$PATH` and the sbin directories.
-        name: String,
-        /// The Debian package that provides it.
-        package: String,
-        /// The section that needs it; the message says what to install.
-        at: Diagnostic,
-    },
-}
-
-impl HostCheck {
-    /// The position and the sentence to show when the check fails.
-    pub fn at(&self) -> &Diagnostic {
-        match self {
-            HostCheck::User { at, .. }
-            | HostCheck::Group { at, .. }
-            | HostCheck::ExternalLink { at, .. }
-            | HostCheck::Program { at, .. } => at,
-        }
-    }
-}
+pub use diagnostics::{Diagnostic, Diagnostics};
+pub use host_facts::{ForHost, HostCheck};
+pub use show::{render_object, render_state};
 
 /// A loaded, checked desired state.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -141,46 +56,8 @@ pub struct Desired {
     /// The files read, in merge order.
     pub files: Vec<PathBuf>,
     /// From a `show` snapshot's `managed:` section: the objects that carried netconverge's
-    /// marks, as `"<kind> <id>"`. `None` when the files have no such section.
-    pub managed: Option<std::collections::BTreeSet<String>>,
-}
-
-impl Desired {
-    /// This state read as the observed side of a plan, for `check --observed SNAPSHOT`.
-    ///
-    /// `show` writes which objects carry netconverge's marks in a `managed:` section; those
-    /// are marked owned, everything else is foreign (as on the live host). A snapshot without
-    /// the section (hand-written, or from elsewhere) is read as a host netconverge manages
-    /// entirely: everything is owned, so anything the desired state lacks shows as drift.
-    pub fn observed_state(&self) -> State {
-        let mut s = self.state.clone();
-        let owned = |kind: &str, id: &str| {
-            self.managed
-                .as_ref()
-                .is_none_or(|m| m.contains(&format!("{kind} {id}")))
-        };
-        for l in s.links.values_mut() {
-            l.owned = owned("link", &l.name);
-        }
-        // On links netconverge created every address is its own (`show` lists only the others).
-        let owned_links: std::collections::BTreeSet<String> = s
-            .links
-            .values()
-            .filter(|l| l.owned)
-            .map(|l| l.name.clone())
-            .collect();
-        for a in s.addresses.values_mut() {
-            a.owned = owned_links.contains(&a.link)
-                || owned("address", &reconcilers::addresses::id(&a.link, &a.address));
-        }
-        for r in s.routes.values_mut() {
-            r.owned = owned("route", &reconcilers::routes::id(r));
-        }
-        for r in s.rules.values_mut() {
-            r.owned = owned("rule", &reconcilers::rules::id(r));
-        }
-        s
-    }
+    /// marks. `None` when the files have no such section.
+    pub managed: Option<std::collections::BTreeSet<reconcilers::object::ObjectRef>>,
 }
 
 /// Load a file, or every `*.yaml`/`*.yml` file of a directory in name order (dot-files are

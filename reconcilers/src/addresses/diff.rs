@@ -1,7 +1,8 @@
 //! The addresses reconciler.
 
 use crate::model::State;
-use crate::plan::{Action, Change, Object, ObjectKind, Op};
+use crate::object::ObjectRef;
+use crate::plan::{Action, Change, Object, Op};
 
 /// Diff addresses. `observed` must already reflect link replacements (see
 /// `links::without_replaced`): addresses on recreated links are added again, and those on
@@ -15,8 +16,7 @@ pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
         if !observed.addresses.contains_key(key) {
             out.push(Change {
                 action: Action::Add,
-                kind: ObjectKind::Address,
-                id: id(&d.link, &d.address),
+                object: ObjectRef::address(d),
                 before: None,
                 after: Some(Object::Address(d.clone())),
                 note: None,
@@ -28,8 +28,7 @@ pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
         if o.owned && !desired.addresses.contains_key(key) && observed.links.contains_key(&o.link) {
             out.push(Change {
                 action: Action::Remove,
-                kind: ObjectKind::Address,
-                id: id(&o.link, &o.address),
+                object: ObjectRef::address(o),
                 before: Some(Object::Address(o.clone())),
                 after: None,
                 note: None,

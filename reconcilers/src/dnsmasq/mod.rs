@@ -12,7 +12,8 @@
 
 use crate::error::KernelError;
 use crate::model::State;
-use crate::plan::{Action, Change, Object, ObjectKind, Op};
+use crate::object::ObjectRef;
+use crate::plan::{Action, Change, Object, Op};
 
 pub mod config;
 pub mod instance;
@@ -60,8 +61,7 @@ pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
             } else {
                 Action::Add
             },
-            kind: ObjectKind::Dhcp,
-            id: bridge.clone(),
+            object: ObjectRef::dhcp(bridge),
             before: before.cloned().map(Object::Dhcp),
             after: Some(Object::Dhcp(d.clone())),
             note: Some(match before {
@@ -77,8 +77,7 @@ pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
         }
         out.push(Change {
             action: Action::Remove,
-            kind: ObjectKind::Dhcp,
-            id: bridge.clone(),
+            object: ObjectRef::dhcp(bridge),
             before: Some(Object::Dhcp(o.clone())),
             after: None,
             note: Some("stop dnsmasq and remove its files".into()),
@@ -103,6 +102,33 @@ fn how(observed: &DhcpServer, desired: &DhcpServer) -> &'static str {
 /// A failed service operation, for the plan's failure report.
 pub(crate) fn error(operation: &str, bridge: &str, hint: impl Into<String>) -> KernelError {
     KernelError::new(operation, format!("dnsmasq for {bridge}"), None).with_hint(hint)
+}
+
+/// DHCP services in the table of kinds.
+pub struct Dhcp;
+
+/// The DHCP kind.
+pub static KIND: Dhcp = Dhcp;
+
+impl crate::kinds::Kind for Dhcp {
+    fn kind(&self) -> crate::object::ObjectKind {
+        crate::object::ObjectKind::Dhcp
+    }
+
+    /// Every dnsmasq in netconverge's state directory is its own.
+    fn objects(&self, state: &State) -> Vec<(ObjectRef, bool)> {
+        state
+            .dhcp
+            .keys()
+            .map(|b| (ObjectRef::dhcp(b), true))
+            .collect()
+    }
+
+    fn set_owned(&self, _state: &mut State, _owned: &dyn Fn(&ObjectRef) -> bool) {}
+
+    fn diff(&self, cx: &mut crate::kinds::PlanCx<'_>) -> Vec<Change> {
+        diff(cx.desired, cx.observed)
+    }
 }
 
 #[cfg(test)]

@@ -41,27 +41,43 @@ pub trait Kernel {
     /// nothing" checks).
     fn writes(&self) -> u64;
 
+    // The service methods below have defaults for kernels that model only the network (test
+    // doubles that wrap another kernel's `observe` and `apply`): no tables, no services, no
+    // neighbours, and writes refused with EOPNOTSUPP. Both real kernels override them all.
+
     /// netconverge's nftables tables as `nft list table` prints them, the inet table first;
     /// `None` when neither exists (or nftables is not installed, so nothing can have loaded
     /// them). When they cannot be read without privileges the error's errno is EPERM.
-    fn list_firewall(&mut self) -> impl Future<Output = Result<Option<String>, KernelError>>;
+    fn list_firewall(&mut self) -> impl Future<Output = Result<Option<String>, KernelError>> {
+        async { Ok(None) }
+    }
 
     /// Load an nft script (`nft -f`) as one transaction: all of it or nothing.
-    fn load_firewall(&mut self, script: &str) -> impl Future<Output = Result<(), KernelError>>;
+    fn load_firewall(&mut self, script: &str) -> impl Future<Output = Result<(), KernelError>> {
+        let _ = script;
+        async { Err(unsupported("load", "nftables tables")) }
+    }
 
     /// Delete netconverge's tables (both families) in one transaction; nothing to do when they
     /// do not exist.
-    fn delete_firewall(&mut self) -> impl Future<Output = Result<(), KernelError>>;
+    fn delete_firewall(&mut self) -> impl Future<Output = Result<(), KernelError>> {
+        async { Err(unsupported("delete", "nftables tables")) }
+    }
 
     /// The DHCP services of this namespace by bridge: their files as they are and whether their
     /// dnsmasq instance is alive.
     fn dhcp_instances(
         &mut self,
-    ) -> impl Future<Output = Result<BTreeMap<String, DhcpServer>, KernelError>>;
+    ) -> impl Future<Output = Result<BTreeMap<String, DhcpServer>, KernelError>> {
+        async { Ok(BTreeMap::new()) }
+    }
 
     /// Apply one DHCP op: write the files that differ and start, reload (SIGHUP) or restart
     /// the instance, or stop it and remove its files.
-    fn apply_dhcp(&mut self, op: &DhcpOp) -> impl Future<Output = Result<(), KernelError>>;
+    fn apply_dhcp(&mut self, op: &DhcpOp) -> impl Future<Output = Result<(), KernelError>> {
+        let _ = op;
+        async { Err(unsupported("apply", "dnsmasq instances")) }
+    }
 
     /// The link-layer address of `ip` on `dev` in the neighbour table, when the entry is
     /// complete (`None` also when `dev` does not exist).
@@ -69,7 +85,10 @@ pub trait Kernel {
         &mut self,
         ip: IpAddr,
         dev: &str,
-    ) -> impl Future<Output = Result<Option<MacAddr>, KernelError>>;
+    ) -> impl Future<Output = Result<Option<MacAddr>, KernelError>> {
+        let _ = (ip, dev);
+        async { Ok(None) }
+    }
 
     /// Make the kernel resolve `ip` on `dev` (send it a datagram) and wait up to `wait` for its
     /// neighbour entry; `None` when it does not answer in time. Never blocks the executor.
@@ -78,5 +97,14 @@ pub trait Kernel {
         ip: IpAddr,
         dev: &str,
         wait: Duration,
-    ) -> impl Future<Output = Result<Option<MacAddr>, KernelError>>;
+    ) -> impl Future<Output = Result<Option<MacAddr>, KernelError>> {
+        let _ = (ip, dev, wait);
+        async { Ok(None) }
+    }
+}
+
+/// The refusal of a kernel that does not model a service.
+fn unsupported(operation: &str, object: &str) -> KernelError {
+    KernelError::new(operation, object, Some(libc::EOPNOTSUPP))
+        .with_hint("this kernel does not model the services")
 }

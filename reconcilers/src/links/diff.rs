@@ -3,7 +3,8 @@
 use std::collections::BTreeSet;
 
 use crate::model::{Link, LinkKind, State, TapOpts, LINK_ALIAS};
-use crate::plan::{Action, Change, LinkSet, Object, ObjectKind, Op};
+use crate::object::ObjectRef;
+use crate::plan::{Action, Change, LinkSet, Object, Op};
 
 use super::ports;
 
@@ -200,8 +201,7 @@ pub fn diff(desired: &State, observed: &State) -> LinkDiff {
                     });
                 out.changes.push(Change {
                     action: Action::Add,
-                    kind: ObjectKind::Link,
-                    id: d.name.clone(),
+                    object: ObjectRef::link(&d.name),
                     before: None,
                     after: Some(as_applied(d)),
                     note: pair_created_by_peer.then(|| "created with its veth peer".to_string()),
@@ -215,8 +215,7 @@ pub fn diff(desired: &State, observed: &State) -> LinkDiff {
                     ops.extend(create_ops(d, true));
                     out.changes.push(Change {
                         action: Action::Change,
-                        kind: ObjectKind::Link,
-                        id: d.name.clone(),
+                        object: ObjectRef::link(&d.name),
                         before: Some(Object::Link(o.clone())),
                         after: Some(as_applied(d)),
                         note: Some(format!("recreate: {reason}")),
@@ -245,8 +244,7 @@ pub fn diff(desired: &State, observed: &State) -> LinkDiff {
                     if !ops.is_empty() {
                         out.changes.push(Change {
                             action: Action::Change,
-                            kind: ObjectKind::Link,
-                            id: d.name.clone(),
+                            object: ObjectRef::link(&d.name),
                             before: Some(managed_view(o, d)),
                             after: Some(as_applied(d)),
                             note: None,
@@ -270,8 +268,7 @@ pub fn diff(desired: &State, observed: &State) -> LinkDiff {
         }
         out.changes.push(Change {
             action: Action::Remove,
-            kind: ObjectKind::Link,
-            id: o.name.clone(),
+            object: ObjectRef::link(&o.name),
             before: Some(Object::Link(o.clone())),
             after: None,
             note: None,
@@ -285,9 +282,12 @@ pub fn diff(desired: &State, observed: &State) -> LinkDiff {
 /// The observed state as it will be once the link changes are applied, as far as the other
 /// reconcilers are concerned: addresses and routes on deleted or recreated links are gone
 /// (the kernel removes them with the link).
-pub fn without_replaced(observed: &State, replaced: &BTreeSet<String>) -> State {
+pub fn without_replaced<'a>(
+    observed: &'a State,
+    replaced: &BTreeSet<String>,
+) -> std::borrow::Cow<'a, State> {
     if replaced.is_empty() {
-        return observed.clone();
+        return std::borrow::Cow::Borrowed(observed);
     }
     let mut s = observed.clone();
     s.addresses.retain(|(link, _), _| !replaced.contains(link));
@@ -296,5 +296,5 @@ pub fn without_replaced(observed: &State, replaced: &BTreeSet<String>) -> State 
             .iter()
             .any(|n| n.dev.as_ref().is_some_and(|d| replaced.contains(d)))
     });
-    s
+    std::borrow::Cow::Owned(s)
 }

@@ -13,3 +13,41 @@ pub mod ports;
 
 pub(crate) use diff::satisfied;
 pub use diff::{diff, effective_up, without_replaced, LinkDiff};
+
+use crate::kinds::PlanCx;
+use crate::model::State;
+use crate::object::{ObjectKind, ObjectRef};
+use crate::plan::Change;
+
+/// Links in the table of kinds.
+pub struct Links;
+
+/// The links kind.
+pub static KIND: Links = Links;
+
+impl crate::kinds::Kind for Links {
+    fn kind(&self) -> ObjectKind {
+        ObjectKind::Link
+    }
+
+    fn objects(&self, state: &State) -> Vec<(ObjectRef, bool)> {
+        state
+            .links
+            .values()
+            .map(|l| (ObjectRef::link(&l.name), l.owned))
+            .collect()
+    }
+
+    fn set_owned(&self, state: &mut State, owned: &dyn Fn(&ObjectRef) -> bool) {
+        for l in state.links.values_mut() {
+            l.owned = owned(&ObjectRef::link(&l.name));
+        }
+    }
+
+    fn diff(&self, cx: &mut PlanCx<'_>) -> Vec<Change> {
+        let d = diff(cx.desired, cx.observed);
+        cx.after_links = without_replaced(cx.observed, &d.replaced);
+        cx.conflicts.extend(d.conflicts);
+        d.changes
+    }
+}

@@ -46,6 +46,16 @@ pub const TABLE_LOCAL: u32 = 255;
 /// The default routing table id.
 pub const TABLE_DEFAULT: u32 = 253;
 
+/// A table as `ip` prints it: `main`, `local` and `default` by name, the others by number.
+pub fn table_word(id: u32) -> String {
+    match id {
+        TABLE_MAIN => "main".into(),
+        TABLE_LOCAL => "local".into(),
+        TABLE_DEFAULT => "default".into(),
+        n => n.to_string(),
+    }
+}
+
 /// Address family of a route or rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -175,7 +185,7 @@ pub struct State {
     /// Desired side only: where generated objects came from, by `"<kind> <id>"` (e.g.
     /// `"route default via 192.168.1.1 dev eth0 table 1"` → `"provider wrt"`), so plans can
     /// label them. Never compared.
-    pub origins: BTreeMap<String, String>,
+    pub origins: BTreeMap<crate::object::ObjectRef, String>,
 }
 
 impl State {
@@ -194,16 +204,6 @@ impl State {
     /// Insert a rule under its key.
     pub fn add_rule(&mut self, rule: Rule) {
         self.rules.insert(rule.key(), rule);
-    }
-    /// True when the state declares no object at all.
-    pub fn is_empty(&self) -> bool {
-        self.links.is_empty()
-            && self.addresses.is_empty()
-            && self.routes.is_empty()
-            && self.rules.is_empty()
-            && self.sysctls.is_empty()
-            && self.firewall.is_none()
-            && self.dhcp.is_empty()
     }
 }
 

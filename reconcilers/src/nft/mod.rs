@@ -37,7 +37,8 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use crate::model::State;
-use crate::plan::{Action, Change, Object, ObjectKind, Op};
+use crate::object::ObjectRef;
+use crate::plan::{Action, Change, Object, Op};
 
 pub(crate) mod command;
 pub(crate) mod tables;
@@ -234,8 +235,7 @@ pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
         };
         Change {
             action,
-            kind: ObjectKind::Firewall,
-            id: ID.to_string(),
+            object: ObjectRef::firewall(),
             before: before.cloned().map(Object::Firewall),
             after: after.cloned().map(Object::Firewall),
             note,
@@ -275,6 +275,37 @@ pub fn warnings(desired: &State, observed: &State) -> Vec<String> {
             "netconverge's nftables tables were not compared: {why}"
         )],
         _ => Vec::new(),
+    }
+}
+
+/// The firewall in the table of kinds.
+pub struct FirewallKind;
+
+/// The firewall kind.
+pub static KIND: FirewallKind = FirewallKind;
+
+impl crate::kinds::Kind for FirewallKind {
+    fn kind(&self) -> crate::object::ObjectKind {
+        crate::object::ObjectKind::Firewall
+    }
+
+    /// netconverge's tables are its own by name; the desired side owns nothing.
+    fn objects(&self, state: &State) -> Vec<(ObjectRef, bool)> {
+        state
+            .firewall
+            .iter()
+            .map(|_| (ObjectRef::firewall(), true))
+            .collect()
+    }
+
+    fn set_owned(&self, _state: &mut State, _owned: &dyn Fn(&ObjectRef) -> bool) {}
+
+    fn diff(&self, cx: &mut crate::kinds::PlanCx<'_>) -> Vec<Change> {
+        diff(cx.desired, cx.observed)
+    }
+
+    fn warnings(&self, desired: &State, observed: &State) -> Vec<String> {
+        warnings(desired, observed)
     }
 }
 
@@ -378,7 +409,10 @@ table bridge netconverge {
         );
         assert!(diff(&state(Some(d.clone())), &state(Some(o.clone()))).is_empty());
         let add = diff(&state(Some(d.clone())), &state(None));
-        assert_eq!((add[0].action, add[0].id.as_str()), (Action::Add, ID));
+        assert_eq!(
+            (add[0].action, add[0].object.id.as_str()),
+            (Action::Add, ID)
+        );
         assert_eq!(add[0].ops, [Op::Firewall(FirewallOp::Replace(d.clone()))]);
         let rm = diff(&state(None), &state(Some(o.clone())));
         assert_eq!(rm[0].action, Action::Remove);

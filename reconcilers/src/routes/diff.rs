@@ -7,7 +7,8 @@ use ipnet::IpNet;
 
 use crate::links::satisfied;
 use crate::model::{Route, RouteType, State};
-use crate::plan::{Action, Change, Object, ObjectKind, Op};
+use crate::object::ObjectRef;
+use crate::plan::{Action, Change, Object, Op};
 
 /// True when `observed` already is what `desired` asks for (ownership aside).
 fn matches(desired: &Route, observed: &Route) -> bool {
@@ -43,8 +44,7 @@ pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
         match observed.routes.get(key) {
             None => out.push(Change {
                 action: Action::Add,
-                kind: ObjectKind::Route,
-                id: id(d),
+                object: ObjectRef::route(d),
                 before: None,
                 after: Some(Object::Route(d.clone())),
                 note: None,
@@ -53,8 +53,7 @@ pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
             Some(o) if matches(d, o) => {}
             Some(o) => out.push(Change {
                 action: Action::Change,
-                kind: ObjectKind::Route,
-                id: id(d),
+                object: ObjectRef::route(d),
                 before: Some(Object::Route(managed_view(o, d))),
                 after: Some(Object::Route(d.clone())),
                 note: (!o.owned).then(|| "replace foreign route".to_string()),
@@ -66,8 +65,7 @@ pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
         if o.owned && !desired.routes.contains_key(key) {
             out.push(Change {
                 action: Action::Remove,
-                kind: ObjectKind::Route,
-                id: id(o),
+                object: ObjectRef::route(o),
                 before: Some(Object::Route(o.clone())),
                 after: None,
                 note: None,
@@ -106,12 +104,15 @@ pub fn id(r: &Route) -> String {
                 if let Some(v) = n.via {
                     let _ = write!(s, " via {v}");
                 }
+                if let Some(d) = &n.dev {
+                    let _ = write!(s, " dev {d}");
+                }
                 let _ = write!(s, " weight {}", n.weight);
             }
         }
     }
     if r.table != crate::model::TABLE_MAIN {
-        let _ = write!(s, " table {}", r.table);
+        let _ = write!(s, " table {}", crate::model::table_word(r.table));
     }
     if r.metric != Route::default_metric(r.family()) {
         let _ = write!(s, " metric {}", r.metric);

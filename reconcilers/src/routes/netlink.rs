@@ -16,47 +16,12 @@ use netlink_packet_route::AddressFamily;
 
 use crate::error::KernelError;
 use crate::links::netlink::{index_of, IndexByName, NameByIndex};
-use crate::model::{Family, NextHop, Route, RouteType, Scope, TABLE_LOCAL, TABLE_MAIN};
+use crate::model::{Family, NextHop, Route, RouteType, Scope, TABLE_LOCAL};
 
 /// Netlink flags of `Op::AddRoute`: fail if a route with the same key exists.
 pub const ADD_FLAGS: u16 = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
 /// Netlink flags of `Op::ReplaceRoute`: replace the route with the same key (or create it).
 pub const REPLACE_FLAGS: u16 = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
-
-/// The human-readable id of a route in errors: `route default via 192.168.1.254 table 102`.
-pub fn route_id(route: &Route) -> String {
-    let mut s = String::from("route ");
-    if route.kind != RouteType::Unicast {
-        s.push_str(route.kind.name());
-        s.push(' ');
-    }
-    if route.to.prefix_len() == 0 {
-        s.push_str("default");
-    } else {
-        s.push_str(&route.to.to_string());
-    }
-    for nh in &route.nexthops {
-        if let Some(via) = nh.via {
-            s.push_str(&format!(" via {via}"));
-        }
-        if let Some(dev) = &nh.dev {
-            s.push_str(&format!(" dev {dev}"));
-        }
-        if route.nexthops.len() > 1 {
-            s.push_str(&format!(" weight {}", nh.weight));
-        }
-    }
-    if route.table != TABLE_MAIN {
-        s.push_str(&format!(" table {}", route.table));
-    }
-    if route.metric != Route::default_metric(route.family()) {
-        s.push_str(&format!(" metric {}", route.metric));
-    }
-    if route.tos != 0 {
-        s.push_str(&format!(" tos {:#x}", route.tos));
-    }
-    s
-}
 
 /// The table of a dumped route (`RTA_TABLE`, else the header's).
 pub fn table_of(msg: &RouteMessage) -> u32 {
@@ -253,7 +218,7 @@ pub fn route_message(
     our_protocol: u8,
     operation: &str,
 ) -> Result<RouteMessage, KernelError> {
-    let object = route_id(route);
+    let object = crate::object::ObjectRef::route(route).to_string();
     let family = route.family();
     let mut msg = key_message(route);
     msg.header.protocol = RouteProtocol::from(our_protocol);
@@ -507,7 +472,7 @@ mod tests {
     fn ids_read_like_ip_route() {
         let r = route(102, "0.0.0.0/0", vec![hop("192.168.1.254", "eth0", 1)]);
         assert_eq!(
-            route_id(&r),
+            crate::object::ObjectRef::route(&r).to_string(),
             "route default via 192.168.1.254 dev eth0 table 102"
         );
         let e = hint(&r, libc::ENETUNREACH).unwrap();

@@ -3,7 +3,8 @@
 use std::fmt::Write;
 
 use crate::model::{Rule, RuleAction, RuleKey, State};
-use crate::plan::{Action, Change, Object, ObjectKind, Op};
+use crate::object::ObjectRef;
+use crate::plan::{Action, Change, Object, Op};
 
 /// Diff rules. Rules have no in-place replace in the kernel, so a changed rule is deleted and
 /// added again (in the delete and add phases of the plan). Like routes, a foreign rule at a
@@ -14,8 +15,7 @@ pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
         match observed.rules.get(key) {
             None => out.push(Change {
                 action: Action::Add,
-                kind: ObjectKind::Rule,
-                id: id(d),
+                object: ObjectRef::rule(d),
                 before: None,
                 after: Some(Object::Rule(d.clone())),
                 note: None,
@@ -24,8 +24,7 @@ pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
             Some(o) if o.action == d.action => {}
             Some(o) => out.push(Change {
                 action: Action::Change,
-                kind: ObjectKind::Rule,
-                id: id(d),
+                object: ObjectRef::rule(d),
                 before: Some(Object::Rule(o.clone())),
                 after: Some(Object::Rule(d.clone())),
                 note: (!o.owned).then(|| "replace foreign rule".to_string()),
@@ -37,8 +36,7 @@ pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
         if o.owned && !desired.rules.contains_key(key) {
             out.push(Change {
                 action: Action::Remove,
-                kind: ObjectKind::Rule,
-                id: id(o),
+                object: ObjectRef::rule(o),
                 before: Some(Object::Rule(o.clone())),
                 after: None,
                 note: None,
@@ -80,7 +78,7 @@ pub fn id(r: &Rule) -> String {
     }
     match r.action {
         RuleAction::Lookup(t) => {
-            let _ = write!(s, " lookup {t}");
+            let _ = write!(s, " lookup {}", crate::model::table_word(t));
         }
         RuleAction::Blackhole => s.push_str(" blackhole"),
         RuleAction::Unreachable => s.push_str(" unreachable"),

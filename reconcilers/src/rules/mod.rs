@@ -5,3 +5,52 @@ pub mod netlink;
 mod diff;
 
 pub use diff::{diff, id, shadows};
+
+use crate::kinds::{Kind, PlanCx};
+use crate::model::State;
+use crate::object::{ObjectKind, ObjectRef};
+use crate::plan::Change;
+
+/// Rules in the table of kinds.
+pub struct Rules;
+
+/// The rules kind.
+pub static KIND: Rules = Rules;
+
+impl Kind for Rules {
+    fn kind(&self) -> ObjectKind {
+        ObjectKind::Rule
+    }
+
+    fn objects(&self, state: &State) -> Vec<(ObjectRef, bool)> {
+        state
+            .rules
+            .values()
+            .map(|r| (ObjectRef::rule(r), r.owned))
+            .collect()
+    }
+
+    fn set_owned(&self, state: &mut State, owned: &dyn Fn(&ObjectRef) -> bool) {
+        for r in state.rules.values_mut() {
+            r.owned = owned(&ObjectRef::rule(r));
+        }
+    }
+
+    /// Kept means at the same key: a changed gateway or action still keeps the object.
+    fn owned_kept(&self, desired: &State, observed: &State) -> (usize, usize) {
+        let owned = observed.rules.values().filter(|r| r.owned);
+        let kept = owned
+            .clone()
+            .filter(|r| desired.rules.contains_key(&r.key()))
+            .count();
+        (owned.count(), kept)
+    }
+
+    fn diff(&self, cx: &mut PlanCx<'_>) -> Vec<Change> {
+        diff(cx.desired, &cx.after_links)
+    }
+
+    fn warnings(&self, desired: &State, observed: &State) -> Vec<String> {
+        shadows(desired, observed)
+    }
+}

@@ -17,11 +17,6 @@ use crate::model::{Family, Rule, RuleAction, RuleKey};
 /// Netlink flags of `Op::AddRule`: fail if an identical rule exists.
 pub const ADD_FLAGS: u16 = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
 
-/// The human-readable id of a rule in errors: `rule 10001`.
-pub fn rule_id(rule: &Rule) -> String {
-    format!("rule {}", rule.key.priority)
-}
-
 /// Turn one dumped rule into the model; `None` for rules netconverge ignores: the kernel's
 /// default rules, other families, actions other than lookup/blackhole/unreachable/prohibit
 /// (goto, nop), and rules with selectors the model cannot express (tos, ip protocol, ports,
@@ -262,6 +257,9 @@ mod tests {
         let d = delete_message(&r, 157);
         assert!(d.attributes.contains(&RuleAttribute::Priority(10001)));
         assert!(d.attributes.contains(&RuleAttribute::FwMask(0xff)));
-        assert_eq!(rule_id(&r), "rule 10001");
+        assert_eq!(
+            crate::object::ObjectRef::rule(&r).to_string(),
+            "rule 10001: from all fwmark 0x1/0xff lookup 101"
+        );
     }
 }

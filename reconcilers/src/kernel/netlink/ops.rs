@@ -11,6 +11,7 @@ use crate::error::KernelError;
 use crate::kernel::tap;
 use crate::links::netlink::{self as links, IndexByName};
 use crate::model::{Link, LinkKind, Route, TapOpts};
+use crate::object::ObjectRef;
 use crate::plan::{LinkSet, Op};
 use crate::{addresses, routes, rules, sysctl};
 
@@ -54,7 +55,14 @@ impl RtnlKernel {
                     rules::netlink::ADD_FLAGS,
                 )
                 .await
-                .map_err(|f| failure("add", &rules::netlink::rule_id(r), f, rules::netlink::hint)),
+                .map_err(|f| {
+                    failure(
+                        "add",
+                        &ObjectRef::rule(r).to_string(),
+                        f,
+                        rules::netlink::hint,
+                    )
+                }),
             Op::DeleteRule(r) => self
                 .send_delete(RouteNetlinkMessage::DelRule(
                     rules::netlink::delete_message(r, p),
@@ -63,7 +71,7 @@ impl RtnlKernel {
                 .map_err(|f| {
                     failure(
                         "delete",
-                        &rules::netlink::rule_id(r),
+                        &ObjectRef::rule(r).to_string(),
                         f,
                         rules::netlink::hint,
                     )
@@ -99,7 +107,7 @@ impl RtnlKernel {
     /// Add, replace or delete a route.
     async fn route_op(&self, op: &Op, r: &Route, index: &IndexByName) -> Result<(), KernelError> {
         let hint = |e| routes::netlink::hint(r, e);
-        let object = routes::netlink::route_id(r);
+        let object = ObjectRef::route(r).to_string();
         if matches!(op, Op::DeleteRoute(_)) {
             let msg = routes::netlink::delete_message(r, self.protocol);
             return self

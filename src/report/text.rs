@@ -22,7 +22,7 @@ pub fn plan(plan: &Plan, tables: &BTreeMap<String, u32>) -> String {
             Action::Change => '~',
             Action::Remove => '-',
         };
-        let _ = write!(out, "{sign} {} {} {}", c.action.name(), c.kind.name(), c.id);
+        let _ = write!(out, "{sign} {} {}", c.action.name(), c.object);
         if let Some(note) = &c.note {
             let _ = write!(out, "  ({note})");
         }

@@ -4,14 +4,14 @@
 use std::fmt::Write;
 
 use reconcilers::model::State;
-use reconcilers::plan::{Action, Change, ObjectKind, Plan};
+use reconcilers::plan::{Action, Change, Plan};
 use serde_json::Value;
 
 /// One line per drifted object in plain words, then the warnings about foreign objects.
 pub fn drift_text(plan: &Plan) -> String {
     let mut out = String::new();
     if plan.is_empty() {
-        out.push_str(crate::render::text::NO_CHANGES);
+        out.push_str(crate::report::text::NO_CHANGES);
         out.push('\n');
     } else {
         let n = plan.changes.len();
@@ -34,16 +34,13 @@ pub fn drift_text(plan: &Plan) -> String {
 /// `missing link tap-centos`, `extra address 10.0.0.9/24 on br0`,
 /// `changed route default table 102: nexthops`.
 pub fn drift_line(c: &Change) -> String {
-    let kind = c.kind.name();
+    let o = &c.object;
     match c.action {
-        Action::Add => format!("missing {kind} {}", c.id),
-        Action::Remove => format!(
-            "extra   {kind} {} (created by netconverge, no longer desired)",
-            c.id
-        ),
+        Action::Add => format!("missing {o}"),
+        Action::Remove => format!("extra   {o} (created by netconverge, no longer desired)"),
         Action::Change => {
             let fields = changed_fields(c);
-            let mut s = format!("changed {kind} {}", c.id);
+            let mut s = format!("changed {o}");
             if !fields.is_empty() {
                 let _ = write!(
                     s,
@@ -91,14 +88,14 @@ fn xml_escape(s: &str) -> String {
 /// object netconverge would remove.
 pub fn junit(plan: &Plan, desired: &State, hostname: &str) -> String {
     let mut cases = Vec::new();
-    for (kind, id) in reconcilers::planner::object_ids(desired) {
-        let change = plan.changes.iter().find(|c| c.kind == kind && c.id == id);
-        cases.push((kind, id, change));
+    for object in reconcilers::planner::object_ids(desired) {
+        let change = plan.changes.iter().find(|c| c.object == object);
+        cases.push((object, change));
     }
     for c in plan.changes.iter().filter(|c| c.action == Action::Remove) {
-        cases.push((c.kind, c.id.clone(), Some(c)));
+        cases.push((c.object.clone(), Some(c)));
     }
-    let failures = cases.iter().filter(|c| c.2.is_some()).count();
+    let failures = cases.iter().filter(|c| c.1.is_some()).count();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
@@ -111,12 +108,12 @@ pub fn junit(plan: &Plan, desired: &State, hostname: &str) -> String {
         xml_escape(hostname),
         cases.len()
     );
-    for (kind, id, change) in &cases {
+    for (object, change) in &cases {
         let _ = write!(
             out,
             "    <testcase classname=\"{}\" name=\"{}\"",
-            kind_name(*kind),
-            xml_escape(id)
+            object.kind,
+            xml_escape(&object.id)
         );
         match change {
             None => out.push_str("/>\n"),
@@ -141,25 +138,17 @@ pub fn junit(plan: &Plan, desired: &State, hostname: &str) -> String {
     out
 }
 
-fn kind_name(k: ObjectKind) -> &'static str {
-    k.name()
-}
-
 /// Prometheus textfile-collector metrics: drifted objects per kind and the check's time.
 pub fn prometheus(plan: &Plan, now_unix: f64) -> String {
     let mut out = String::new();
     out.push_str("# HELP netconverge_drift_objects Objects that differ from the desired state.\n");
     out.push_str("# TYPE netconverge_drift_objects gauge\n");
-    for kind in [
-        ObjectKind::Link,
-        ObjectKind::Address,
-        ObjectKind::Route,
-        ObjectKind::Rule,
-        ObjectKind::Sysctl,
-        ObjectKind::Firewall,
-        ObjectKind::Dhcp,
-    ] {
-        let n = plan.changes.iter().filter(|c| c.kind == kind).count();
+    for kind in reconcilers::kinds::KINDS.iter().map(|k| k.kind()) {
+        let n = plan
+            .changes
+            .iter()
+            .filter(|c| c.object.kind == kind)
+            .count();
         let _ = writeln!(
             out,
             "netconverge_drift_objects{{kind=\"{}\"}} {n}",

@@ -43,8 +43,8 @@ pub fn plan(plan: &Plan, applied: Option<&Applied>) -> String {
             .iter()
             .map(|c| JsonChange {
                 action: c.action.name(),
-                kind: c.kind.name(),
-                id: &c.id,
+                kind: c.object.kind.name(),
+                id: &c.object.id,
                 before: serde_json::to_value(&c.before).unwrap_or(Value::Null),
                 after: serde_json::to_value(&c.after).unwrap_or(Value::Null),
                 note: c.note.as_deref(),

@@ -1,0 +1,218 @@
+//! The table of object kinds: the one list that everything "for each kind" goes through —
+//! planning, object ids, ownership counting for the empty-state guard, `State::is_empty`, the
+//! ownership projection of `check --observed`, and the per-kind reports.
+//!
+//! A kind is a module with a [`Kind`] implementation; adding one means writing that module
+//! and adding it to [`KINDS`] (its `ObjectKind` variant and `State` field make the compiler
+//! point at the rest).
+
+use std::borrow::Cow;
+
+use crate::model::State;
+use crate::object::{ObjectKind, ObjectRef};
+use crate::plan::Change;
+
+/// What the planner hands each kind, in [`KINDS`] order.
+pub struct PlanCx<'a> {
+    /// The desired state (resolved for this host).
+    pub desired: &'a State,
+    /// The observed state, as read.
+    pub observed: &'a State,
+    /// The observed state as it will be once the links being deleted or recreated are gone,
+    /// with the addresses and routes the kernel drops along with them. Set by the links kind,
+    /// which plans first; kinds that live on links diff against this.
+    pub after_links: Cow<'a, State>,
+    /// Desired objects that cannot be reached without touching foreign ones.
+    pub conflicts: Vec<String>,
+}
+
+impl<'a> PlanCx<'a> {
+    /// A context before any kind has planned.
+    pub fn new(desired: &'a State, observed: &'a State) -> PlanCx<'a> {
+        PlanCx {
+            desired,
+            observed,
+            after_links: Cow::Borrowed(observed),
+            conflicts: Vec::new(),
+        }
+    }
+}
+
+/// One object kind, as the planner, the guards and the reports see it.
+pub trait Kind: Sync {
+    /// Which kind this is.
+    fn kind(&self) -> ObjectKind;
+
+    /// Every object of this kind in `state`, with whether netconverge owns it: observed
+    /// objects that carry its marks, and the objects only netconverge makes (its nftables
+    /// tables, its dnsmasq instances). Desired links, addresses, routes and rules are unmarked.
+    fn objects(&self, state: &State) -> Vec<(ObjectRef, bool)>;
+
+    /// Set the ownership marks of this kind's objects in `state` from `owned` (a snapshot read
+    /// as the observed side, whose marks `show` wrote down). Runs in [`KINDS`] order, so a
+    /// kind may look at the marks of the kinds before it.
+    fn set_owned(&self, state: &mut State, owned: &dyn Fn(&ObjectRef) -> bool);
+
+    /// How many of this kind's objects in `observed` netconverge owns, and how many of those
+    /// `desired` keeps (at the same key, whatever it changes), for the empty-state guard. By
+    /// default an object is kept when `desired` has one of the same identity; kinds whose id
+    /// says more than their key override this.
+    fn owned_kept(&self, desired: &State, observed: &State) -> (usize, usize) {
+        let wanted: std::collections::BTreeSet<ObjectRef> =
+            self.objects(desired).into_iter().map(|(r, _)| r).collect();
+        let owned: Vec<ObjectRef> = self
+            .objects(observed)
+            .into_iter()
+            .filter_map(|(r, owned)| owned.then_some(r))
+            .collect();
+        let kept = owned.iter().filter(|r| wanted.contains(*r)).count();
+        (owned.len(), kept)
+    }
+
+    /// This kind's changes from `cx.observed` (or `cx.after_links`) to `cx.desired`.
+    fn diff(&self, cx: &mut PlanCx<'_>) -> Vec<Change>;
+
+    /// Foreign objects of this kind that take precedence over desired ones, or that could not
+    /// be compared: not drift, but worth a warning.
+    fn warnings(&self, _desired: &State, _observed: &State) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// Every kind, in plan order: links first (the others live on them), services last.
+pub static KINDS: [&dyn Kind; 7] = [
+    &crate::links::KIND,
+    &crate::sysctl::KIND,
+    &crate::addresses::KIND,
+    &crate::routes::KIND,
+    &crate::rules::KIND,
+    &crate::nft::KIND,
+    &crate::dnsmasq::KIND,
+];
+
+/// Every object of `state` in plan order, with its ownership mark.
+pub fn objects(state: &State) -> Vec<(ObjectRef, bool)> {
+    KINDS.iter().flat_map(|k| k.objects(state)).collect()
+}
+
+/// The empty-state guard: true when applying `desired` would remove every object
+/// netconverge owns in `observed` (and it owns at least one) — what an empty or truncated
+/// desired file looks like.
+pub fn removes_everything_owned(desired: &State, observed: &State) -> bool {
+    let (owned, kept) = KINDS
+        .iter()
+        .map(|k| k.owned_kept(desired, observed))
+        .fold((0, 0), |(o, k), (o2, k2)| (o + o2, k + k2));
+    owned > 0 && kept == 0
+}
+
+impl State {
+    /// True when the state holds no object of any kind.
+    pub fn is_empty(&self) -> bool {
+        KINDS.iter().all(|k| k.objects(self).is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Address, Link, LinkKind, NextHop, Route, RouteType, Scope};
+
+    #[test]
+    fn every_object_kind_is_in_the_table_once() {
+        let kinds: Vec<ObjectKind> = KINDS.iter().map(|k| k.kind()).collect();
+        for k in [
+            ObjectKind::Link,
+            ObjectKind::Address,
+            ObjectKind::Route,
+            ObjectKind::Rule,
+            ObjectKind::Sysctl,
+            ObjectKind::Firewall,
+            ObjectKind::Dhcp,
+        ] {
+            assert_eq!(kinds.iter().filter(|x| **x == k).count(), 1, "{k}");
+        }
+        assert_eq!(kinds[0], ObjectKind::Link, "links plan first");
+    }
+
+    fn route(via: &str, owned: bool) -> Route {
+        Route {
+            table: 1,
+            to: "0.0.0.0/0".parse().unwrap(),
+            tos: 0,
+            metric: 0,
+            kind: RouteType::Unicast,
+            nexthops: vec![NextHop {
+                via: Some(via.parse().unwrap()),
+                dev: Some("eth0".into()),
+                weight: 1,
+                onlink: false,
+            }],
+            src: None,
+            scope: Scope::Global,
+            mtu: None,
+            owned,
+        }
+    }
+
+    #[test]
+    fn the_guard_counts_every_kind_and_keeps_by_key() {
+        let mut observed = State::default();
+        observed.add_route(route("192.168.1.1", true));
+        // A route whose gateway changes is kept (same key), not removed.
+        let mut desired = State::default();
+        desired.add_route(route("192.168.1.254", false));
+        assert!(!removes_everything_owned(&desired, &observed));
+        assert!(removes_everything_owned(&State::default(), &observed));
+        // Foreign objects do not count.
+        let mut foreign = State::default();
+        foreign.add_route(route("192.168.1.1", false));
+        assert!(!removes_everything_owned(&State::default(), &foreign));
+        // The firewall is netconverge's own: an empty desired state would remove it.
+        let fw = State {
+            firewall: Some(crate::nft::Firewall::new(
+                "table inet netconverge {}".into(),
+            )),
+            ..State::default()
+        };
+        assert!(removes_everything_owned(&State::default(), &fw));
+        assert!(!removes_everything_owned(&fw, &fw));
+    }
+
+    #[test]
+    fn is_empty_sees_every_kind() {
+        assert!(State::default().is_empty());
+        let mut s = State::default();
+        s.sysctls.insert("net.ipv4.ip_forward".into(), "1".into());
+        assert!(!s.is_empty());
+        let fw = State {
+            firewall: Some(crate::nft::Firewall::new(String::new())),
+            ..State::default()
+        };
+        assert!(!fw.is_empty());
+    }
+
+    #[test]
+    fn a_snapshot_marks_addresses_on_owned_links_as_owned() {
+        let mut s = State::default();
+        s.add_link(Link::new("br0", LinkKind::Bridge(Default::default())));
+        s.add_link(Link::new("eth0", LinkKind::External));
+        for (link, a) in [("br0", "10.0.0.1/24"), ("eth0", "192.168.1.20/24")] {
+            s.add_address(Address {
+                link: link.into(),
+                address: a.parse().unwrap(),
+                owned: false,
+            });
+        }
+        let only_br0 = |r: &ObjectRef| *r == ObjectRef::link("br0");
+        for k in &KINDS {
+            k.set_owned(&mut s, &only_br0);
+        }
+        let owned: Vec<String> = objects(&s)
+            .into_iter()
+            .filter(|(_, o)| *o)
+            .map(|(r, _)| r.to_string())
+            .collect();
+        assert_eq!(owned, ["link br0", "address 10.0.0.1/24 on br0"]);
+    }
+}

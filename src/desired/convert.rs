@@ -1,0 +1,112 @@
+//! Conversion of the merged documents into the canonical model: each section converts its
+//! own items (checking every value on the way), then the checks across objects run on what
+//! converted.
+//!
+//! Canonical means what the observed side produces for the same kernel object: destination
+//! prefixes without host bits, the kernel's default metric and scope filled in, nexthops
+//! sorted, a single nexthop with weight 1, fwmark masks explicit, sysctl values
+//! whitespace-normalised. An object with any error is left out, and its errors are recorded.
+
+use std::collections::BTreeMap;
+
+use reconcilers::model::{Address, State};
+
+use super::diagnostics::Ctx;
+use super::host_facts::HostCheck;
+use super::links::{self, LinkInfo};
+use super::load::Merged;
+use super::routes::{self, RouteInfo};
+use super::rules::{self, RuleInfo};
+use super::tables::Tables;
+use super::{dhcp, owner, providers, sysctl};
+
+/// Everything that converted, before cross-object checks.
+pub(crate) struct Converted {
+    pub protocol: u8,
+    pub tables: BTreeMap<String, u32>,
+    pub links: Vec<LinkInfo>,
+    pub addresses: Vec<Address>,
+    pub routes: Vec<RouteInfo>,
+    pub rules: Vec<RuleInfo>,
+    pub sysctls: BTreeMap<String, String>,
+    pub host_checks: Vec<HostCheck>,
+    /// Labels of generated objects (`providers.rs`), by `"<kind> <id>"`.
+    pub origins: BTreeMap<reconcilers::object::ObjectRef, String>,
+    /// netconverge's nftables tables, generated from the provider sections.
+    pub firewall: Option<reconcilers::nft::Firewall>,
+    /// The provider sections, checked (for `optional`, decided on the host).
+    pub providers: reconcilers::providers::Providers,
+    /// DHCP/DNS services by bridge (`dhcp.rs`; converted after the links they serve).
+    pub dhcp: BTreeMap<String, reconcilers::dnsmasq::DhcpServer>,
+}
+
+impl Converted {
+    /// The model state of everything converted.
+    pub fn into_state(self) -> State {
+        let mut s = State::default();
+        for l in self.links {
+            s.add_link(l.link);
+        }
+        for a in self.addresses {
+            s.add_address(a);
+        }
+        for r in self.routes {
+            s.add_route(r.route);
+        }
+        for r in self.rules {
+            s.add_rule(r.rule);
+        }
+        s.sysctls = self.sysctls;
+        s.origins = self.origins;
+        s.firewall = self.firewall;
+        s.dhcp = self.dhcp;
+        s
+    }
+}
+
+/// Convert all merged documents, recording every error in `ctx`.
+pub(crate) fn convert(m: &Merged, ctx: &mut Ctx) -> Converted {
+    let protocol = owner::protocol(m, ctx);
+    let tables = Tables::new(m, ctx);
+    let mut c = Converted {
+        protocol,
+        tables: tables.ids.clone(),
+        links: Vec::new(),
+        addresses: Vec::new(),
+        routes: Vec::new(),
+        rules: Vec::new(),
+        sysctls: BTreeMap::new(),
+        host_checks: Vec::new(),
+        origins: BTreeMap::new(),
+        firewall: None,
+        providers: Default::default(),
+        dhcp: BTreeMap::new(),
+    };
+    for (file, name, value) in &m.sysctl {
+        sysctl::convert(*file, name, value, ctx, &mut c.sysctls);
+    }
+    for (file, name, doc) in &m.links {
+        links::convert(*file, name, doc, ctx, &mut c);
+    }
+    for (file, item) in &m.routes {
+        if let Some(r) = routes::convert(*file, item, &tables, ctx) {
+            c.routes.push(r);
+        }
+    }
+    for (file, item) in &m.rules {
+        if let Some(r) = rules::convert(*file, item, &tables, ctx) {
+            c.rules.push(r);
+        }
+    }
+    dhcp::convert(m, &mut c, ctx);
+    providers::convert(m, ctx, &mut c);
+    c
+}
+
+/// All checks that need more than one object.
+pub(crate) fn cross_check(c: &Converted, ctx: &mut Ctx) {
+    links::check(&c.links, ctx);
+    routes::checks::gateways(c, ctx);
+    routes::checks::duplicates(c, ctx);
+    rules::check(c, ctx);
+}

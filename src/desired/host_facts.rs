@@ -1,0 +1,149 @@
+//! Host facts: what a desired state relies on that only the target host can confirm (users,
+//! groups, existing interfaces, installed programs, which optional providers are up).
+//! `validate` is host-independent, so the sections hand these over as [`HostCheck`]s and
+//! host hooks; [`Desired::for_host`] runs them all once the host has been observed, before
+//! anything is planned or written.
+
+use reconcilers::model::State;
+
+use super::diagnostics::{Diagnostic, Diagnostics};
+use super::{links, providers, Desired};
+
+/// A fact the desired state relies on that only the target host can confirm. `validate` is
+/// host-independent, so these are handed to the caller instead of being errors.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostCheck {
+    /// A tap owner given by name must be a user on the host.
+    User {
+        /// The user name.
+        name: String,
+        /// Where it is written; the message says what is needed.
+        at: Diagnostic,
+    },
+    /// A tap group given by name must be a group on the host.
+    Group {
+        /// The group name.
+        name: String,
+        /// Where it is written; the message says what is needed.
+        at: Diagnostic,
+    },
+    /// An `external` link is never created, so it must already exist.
+    ExternalLink {
+        /// The interface name.
+        name: String,
+        /// Where it is declared; the message says what is needed.
+        at: Diagnostic,
+    },
+    /// A program netconverge runs to apply part of the state (`nft` for the nftables
+    /// tables) must be installed.
+    Program {
+        /// The program's name, looked up in `$PATH` and the sbin directories.
+        name: String,
+        /// The Debian package that provides it.
+        package: String,
+        /// The section that needs it; the message says what to install.
+        at: Diagnostic,
+    },
+}
+
+impl HostCheck {
+    /// The position and the sentence to show when the check fails.
+    pub fn at(&self) -> &Diagnostic {
+        match self {
+            HostCheck::User { at, .. }
+            | HostCheck::Group { at, .. }
+            | HostCheck::ExternalLink { at, .. }
+            | HostCheck::Program { at, .. } => at,
+        }
+    }
+}
+
+impl HostCheck {
+    /// Whether the host provides what this check needs.
+    fn holds(&self, observed: &State) -> bool {
+        match self {
+            HostCheck::User { name, .. } => crate::host::user_id(name).is_some(),
+            HostCheck::Group { name, .. } => crate::host::group_id(name).is_some(),
+            HostCheck::ExternalLink { name, .. } => observed.links.contains_key(name),
+            HostCheck::Program { name, .. } => reconcilers::programs::find(name).is_some(),
+        }
+    }
+}
+
+/// The desired state as this host can apply it.
+#[derive(Debug)]
+pub struct ForHost {
+    /// The state to plan: names resolved to ids, unavailable optional providers left out.
+    pub state: State,
+    /// Host facts that do not hold, each at the place that needs it. `reconcile` and `check`
+    /// refuse when there are any; a dry run shows them as warnings.
+    pub failed: Diagnostics,
+    /// What the host decided that the plan should mention (a provider left out).
+    pub warnings: Vec<String>,
+}
+
+impl Desired {
+    /// Check every host fact against the host and run each kind's host hook (tap owners by
+    /// name become ids; optional providers that are down are left out). Every failing fact is
+    /// reported at the place it is written (three taps owned by a missing user give three
+    /// errors, one per tap); names are resolved only when every fact holds.
+    pub fn for_host(&self, observed: &State) -> ForHost {
+        let mut state = self.state.clone();
+        let mut failed: Vec<Diagnostic> = self
+            .host_checks
+            .iter()
+            .filter(|c| !c.holds(observed))
+            .map(|c| c.at().clone())
+            .collect();
+        if failed.is_empty() {
+            failed = links::tap::resolve_owners(&mut state);
+        }
+        let warnings = providers::skip_unavailable(self, &mut state, observed);
+        ForHost {
+            state,
+            failed: Diagnostics(failed),
+            warnings,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use reconcilers::model::{Ident, LinkKind};
+
+    use crate::desired::load_str;
+
+    #[test]
+    fn names_resolve_only_when_every_fact_holds() {
+        let yaml = "links:\n  tap0: { kind: tap, tap: { owner: root, group: root } }\n";
+        let d = load_str(yaml, Path::new("t.yaml")).expect("valid");
+        let h = d.for_host(&Default::default());
+        assert!(h.failed.0.is_empty(), "{}", h.failed);
+        let LinkKind::Tap(t) = &h.state.links["tap0"].kind else {
+            panic!("a tap")
+        };
+        assert_eq!(
+            (t.owner.clone(), t.group.clone()),
+            (Some(Ident::Id(0)), Some(Ident::Id(0)))
+        );
+
+        let yaml = "links:\n  tap0: { kind: tap, tap: { owner: root } }\n  tap1: { kind: tap, tap: { owner: no-such-user-nc } }\n  eth9: { kind: external }\n";
+        let d = load_str(yaml, Path::new("t.yaml")).expect("valid");
+        let h = d.for_host(&Default::default());
+        let failed: Vec<String> = h.failed.0.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            failed,
+            [
+                "t.yaml:3:36: tap owner `no-such-user-nc` does not exist on this host",
+                "t.yaml:4:3: external link `eth9` does not exist on this host",
+            ]
+        );
+        // Nothing is resolved while a fact fails: the plan would be wrong anyway.
+        let LinkKind::Tap(t) = &h.state.links["tap0"].kind else {
+            panic!("a tap")
+        };
+        assert_eq!(t.owner, Some(Ident::Name("root".into())));
+    }
+}

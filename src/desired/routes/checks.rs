@@ -1,0 +1,106 @@
+//! The checks across routes: every gateway is reachable on its device, and no route key is
+//! declared twice.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use reconcilers::model::{Family, RouteKey, RouteType};
+use reconcilers::object::ObjectRef;
+
+use crate::desired::convert::Converted;
+use crate::desired::diagnostics::{Ctx, Pos};
+use crate::desired::values::is_v6_link_local;
+
+/// A gateway must be reachable: when the route names a declared device with declared
+/// addresses of the gateway's family, the gateway must sit in one of those subnets (or in a
+/// declared device route on it), unless the route says `onlink`.
+pub(crate) fn gateways(c: &Converted, ctx: &mut Ctx) {
+    let mut subnets: BTreeMap<&str, Vec<IpNet>> = BTreeMap::new();
+    let mut own: BTreeMap<IpAddr, &str> = BTreeMap::new();
+    for a in &c.addresses {
+        subnets.entry(a.link.as_str()).or_default().push(a.address);
+        own.entry(a.address.addr()).or_insert(a.link.as_str());
+    }
+    let declared: BTreeSet<&str> = c.links.iter().map(|l| l.link.name.as_str()).collect();
+    // Device routes (no gateway) also make their prefix reachable on that device.
+    let mut dev_routes: BTreeMap<&str, Vec<IpNet>> = BTreeMap::new();
+    for r in &c.routes {
+        if r.route.kind == RouteType::Unicast {
+            for h in &r.route.nexthops {
+                if let (None, Some(dev)) = (h.via, &h.dev) {
+                    dev_routes.entry(dev.as_str()).or_default().push(r.route.to);
+                }
+            }
+        }
+    }
+    for r in &c.routes {
+        for g in &r.gateways {
+            if let Some(link) = own.get(&g.via) {
+                ctx.err(
+                    g.at,
+                    format!(
+                        "gateway {} is an address of this host (declared on {link}); a gateway must be another machine",
+                        g.via
+                    ),
+                );
+                continue;
+            }
+            let Some(dev) = g.dev.as_deref() else {
+                continue;
+            };
+            if g.onlink || is_v6_link_local(&g.via) || !declared.contains(dev) {
+                continue;
+            }
+            let fam = Family::of(&g.via);
+            let nets: Vec<IpNet> = subnets
+                .get(dev)
+                .map(|v| {
+                    v.iter()
+                        .copied()
+                        .filter(|n| Family::of_net(n) == fam)
+                        .collect()
+                })
+                .unwrap_or_default();
+            if nets.is_empty() {
+                continue;
+            }
+            let reachable = nets.iter().any(|n| n.contains(&g.via))
+                || dev_routes
+                    .get(dev)
+                    .is_some_and(|v| v.iter().any(|n| n.contains(&g.via)));
+            if !reachable {
+                let list: Vec<String> = nets.iter().map(ToString::to_string).collect();
+                ctx.err(
+                    g.at,
+                    format!(
+                        "gateway {} is not in any subnet of {dev} ({}); add `onlink: true` if it is reachable anyway",
+                        g.via,
+                        list.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// The same route key declared twice.
+pub(crate) fn duplicates(c: &Converted, ctx: &mut Ctx) {
+    let mut seen: BTreeMap<RouteKey, Pos> = BTreeMap::new();
+    for r in &c.routes {
+        let key = r.route.key();
+        if let Some(first) = seen.get(&key) {
+            ctx.err(
+                r.at,
+                format!(
+                    "{} is declared twice: {} and {} (one route per destination, table, metric and tos)",
+                    ObjectRef::route(&r.route),
+                    ctx.place(*first),
+                    ctx.place(r.at)
+                ),
+            );
+        } else {
+            seen.insert(key, r.at);
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! A route's gateways: `via`/`dev` on the route or a `nexthops:` list, canonicalised the way
+//! the kernel reports them, and written back in the same two shapes.
+
+use std::fmt::Write as _;
+
+use reconcilers::model::NextHop;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::{Gateway, RouteDoc};
+use crate::desired::diagnostics::{Ctx, Pos};
+use crate::desired::values::{ifname_at, ip, num, u32_of};
+use crate::desired::yaml::{addr, scalar};
+
+/// One item of a route's `nexthops:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NextHopDoc {
+    pub via: Option<Spanned<String>>,
+    pub dev: Option<Spanned<String>>,
+    pub weight: Option<Spanned<i64>>,
+    pub onlink: Option<Spanned<bool>>,
+}
+
+/// A nexthop before canonicalisation, with the positions to report at.
+pub(crate) struct Hop {
+    pub hop: NextHop,
+    pub via_at: Option<Pos>,
+    pub dev_at: Option<Pos>,
+}
+
+/// Where `onlink` is written, if it is set.
+type Onlink = Option<Pos>;
+
+fn hop(
+    file: usize,
+    via: Option<&Spanned<String>>,
+    dev: Option<&Spanned<String>>,
+    weight: u32,
+    onlink: Onlink,
+    ctx: &mut Ctx,
+) -> Hop {
+    // The kernel rejects RTNH_F_ONLINK without a gateway.
+    if let (Some(o_at), None) = (onlink, via) {
+        ctx.err(o_at, "`onlink` needs a `via`");
+    }
+    Hop {
+        hop: NextHop {
+            via: via.and_then(|s| ctx.check(Pos::of(file, s), ip(&s.value, "gateway"))),
+            dev: dev.and_then(|s| ifname_at(file, s, ctx)),
+            weight,
+            onlink: onlink.is_some(),
+        },
+        via_at: via.map(|s| Pos::of(file, s)),
+        dev_at: dev.map(|s| Pos::of(file, s)),
+    }
+}
+
+fn nexthop(file: usize, h: &Spanned<NextHopDoc>, ctx: &mut Ctx) -> Option<Hop> {
+    let d = &h.value;
+    if d.via.is_none() && d.dev.is_none() {
+        ctx.err(Pos::of(file, h), "a nexthop needs `via`, `dev` or both");
+        return None;
+    }
+    let weight = match &d.weight {
+        None => 1,
+        Some(w) => num(file, w, 1, 256, "weight", ctx).map_or(1, u32_of),
+    };
+    let onlink = d
+        .onlink
+        .as_ref()
+        .filter(|o| o.value)
+        .map(|o| Pos::of(file, o));
+    Some(hop(
+        file,
+        d.via.as_ref(),
+        d.dev.as_ref(),
+        weight,
+        onlink,
+        ctx,
+    ))
+}
+
+/// The route's hops as written: route-level `via`/`dev`, or the `nexthops:` list (not both).
+pub(crate) fn convert(file: usize, d: &RouteDoc, ctx: &mut Ctx) -> Vec<Hop> {
+    let mut hops: Vec<Hop> = Vec::new();
+    if let Some(list) = &d.nexthops {
+        let list_at = Pos::of(file, list);
+        if d.via.is_some() || d.dev.is_some() {
+            ctx.err(
+                list_at,
+                "`via`/`dev` and `nexthops` cannot be combined; put every gateway under `nexthops`",
+            );
+        }
+        if let Some(o) = &d.onlink {
+            ctx.err(
+                Pos::of(file, o),
+                "route-level `onlink` cannot be combined with `nexthops`; set it on each nexthop",
+            );
+        }
+        if list.value.is_empty() {
+            ctx.err(list_at, "`nexthops` is empty");
+        }
+        hops.extend(list.value.iter().filter_map(|h| nexthop(file, h, ctx)));
+    } else if d.via.is_some() || d.dev.is_some() {
+        let onlink = d
+            .onlink
+            .as_ref()
+            .filter(|o| o.value)
+            .map(|o| Pos::of(file, o));
+        hops.push(hop(file, d.via.as_ref(), d.dev.as_ref(), 1, onlink, ctx));
+    } else if let Some(o) = d.onlink.as_ref().filter(|o| o.value) {
+        ctx.err(Pos::of(file, o), "`onlink` needs a `via`");
+    }
+    hops
+}
+
+/// The nexthops as the kernel reports them: sorted, and a single one with weight 1 (the
+/// kernel keeps no weight for a route with one nexthop).
+pub(crate) fn canonical(hops: &[Hop]) -> Vec<NextHop> {
+    let mut nexthops: Vec<NextHop> = hops.iter().map(|h| h.hop.clone()).collect();
+    nexthops.sort();
+    if let [only] = nexthops.as_mut_slice() {
+        only.weight = 1;
+    }
+    nexthops
+}
+
+/// The gateways, with their positions, for the reachability check.
+pub(crate) fn gateways(hops: &[Hop]) -> Vec<Gateway> {
+    hops.iter()
+        .filter_map(|h| {
+            Some(Gateway {
+                via: h.hop.via?,
+                dev: h.hop.dev.clone(),
+                onlink: h.hop.onlink,
+                at: h.via_at?,
+            })
+        })
+        .collect()
+}
+
+/// The gateways as `show` writes them: on the route for one hop, else a `nexthops:` list.
+pub(crate) fn render(s: &mut String, hops: &[NextHop]) {
+    match hops {
+        [] => {}
+        [h] => {
+            if let Some(v) = h.via {
+                let _ = writeln!(s, "    via: {}", addr(&v));
+            }
+            if let Some(d) = &h.dev {
+                let _ = writeln!(s, "    dev: {}", scalar(d));
+            }
+            if h.onlink {
+                s.push_str("    onlink: true\n");
+            }
+        }
+        hops => {
+            s.push_str("    nexthops:\n");
+            for h in hops {
+                let mut fields: Vec<String> = Vec::new();
+                if let Some(v) = h.via {
+                    fields.push(format!("via: {}", addr(&v)));
+                }
+                if let Some(d) = &h.dev {
+                    fields.push(format!("dev: {}", scalar(d)));
+                }
+                fields.push(format!("weight: {}", h.weight));
+                if h.onlink {
+                    fields.push("onlink: true".into());
+                }
+                for (i, f) in fields.iter().enumerate() {
+                    let lead = if i == 0 { "      - " } else { "        " };
+                    let _ = writeln!(s, "{lead}{f}");
+                }
+            }
+        }
+    }
+}

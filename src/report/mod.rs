@@ -1,0 +1,5 @@
+//! Reports of plans and results: for people (text) and programs (JSON, JUnit, Prometheus).
+
+pub mod check;
+pub mod json;
+pub mod text;

@@ -1,0 +1,294 @@
+//! The daemon's loop on an in-memory kernel and a paused clock: which triggers lead to which
+//! passes, and exactly when. (The root tests in `tests/watch.rs` run the real thing.)
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Duration;
+
+use reconcilers::kernel::fake::FakeKernel;
+use reconcilers::kernel::{Kernel, KernelError};
+use reconcilers::model::State;
+use reconcilers::plan::Op;
+use tokio::time::{sleep_until, Instant};
+
+use super::trigger::Trigger::{self, *};
+use super::{Daemon, WatchOptions};
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub(super) struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        let p = std::env::temp_dir().join(format!("nc-watch-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Scratch(p)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What the probe kernel holds and saw; shared with the test, which also injects failures.
+struct Seen {
+    kernel: FakeKernel,
+    t0: Instant,
+    /// When each pass began (its observation), from `t0`.
+    passes: Vec<Duration>,
+    /// How many of the next apply calls fail.
+    failing_applies: usize,
+}
+
+/// A `FakeKernel` that records when it is observed and can be made to fail.
+#[derive(Clone)]
+struct Probe(Rc<RefCell<Seen>>);
+
+impl Kernel for Probe {
+    async fn observe(&mut self, sysctls: &[String]) -> Result<State, KernelError> {
+        let mut k = {
+            let mut seen = self.0.borrow_mut();
+            let at = seen.t0.elapsed();
+            seen.passes.push(at);
+            seen.kernel.clone()
+        };
+        k.observe(sysctls).await
+    }
+
+    async fn apply(&mut self, ops: &[Op]) -> Vec<Result<(), KernelError>> {
+        let mut k = {
+            let mut seen = self.0.borrow_mut();
+            if seen.failing_applies > 0 {
+                seen.failing_applies -= 1;
+                let busy = || Err(KernelError::new("apply", "test op", Some(libc::EBUSY)));
+                return ops.iter().map(|_| busy()).collect();
+            }
+            seen.kernel.clone()
+        };
+        let results = k.apply(ops).await;
+        self.0.borrow_mut().kernel = k;
+        results
+    }
+
+    fn writes(&self) -> u64 {
+        self.0.borrow().kernel.writes()
+    }
+}
+
+const BR0: &str = "links:\n  br0:\n    kind: bridge\n";
+const BR01: &str = "links:\n  br0:\n    kind: bridge\n  br1:\n    kind: bridge\n";
+const BR012: &str =
+    "links:\n  br0:\n    kind: bridge\n  br1:\n    kind: bridge\n  br2:\n    kind: bridge\n";
+
+/// One step of a test's script, at a time from the start.
+enum Step {
+    Send(Trigger),
+    /// Write host.yaml (as an edit would, without the file watcher: the test sends `File`).
+    Write(&'static str),
+    FailApplies(usize),
+    /// Delete a link behind the daemon's back (drift).
+    DeleteLink(&'static str),
+}
+
+struct Harness {
+    dir: Scratch,
+    seen: Rc<RefCell<Seen>>,
+}
+
+impl Harness {
+    fn new(name: &str, desired: &str) -> Harness {
+        let dir = Scratch::new(name);
+        std::fs::write(dir.0.join("host.yaml"), desired).unwrap();
+        let seen = Rc::new(RefCell::new(Seen {
+            kernel: FakeKernel::default(),
+            t0: Instant::now(),
+            passes: Vec::new(),
+            failing_applies: 0,
+        }));
+        Harness { dir, seen }
+    }
+
+    fn opts(&self, once: bool) -> WatchOptions {
+        WatchOptions {
+            path: self.dir.0.clone(),
+            debounce: Duration::from_millis(200),
+            resync: Duration::from_secs(300),
+            once,
+            allow_empty: false,
+            netns: None,
+        }
+    }
+
+    /// Run the daemon with `script` played beside it (in the same task: the probe is not
+    /// `Send`); returns when the daemon does.
+    async fn run(&self, once: bool, script: Vec<(u64, Step)>) {
+        let probe = Probe(self.seen.clone());
+        let daemon = Daemon::new(self.opts(once), move |_| Ok(probe.clone()));
+        let tx = daemon.sender();
+        let t0 = self.seen.borrow().t0;
+        let file = self.dir.0.join("host.yaml");
+        let play = async {
+            for (ms, step) in script {
+                sleep_until(t0 + Duration::from_millis(ms)).await;
+                self.step(&file, step, &tx);
+            }
+            // Keep the sender: the script ends with a stop, or the daemon stops by itself.
+            std::future::pending::<()>().await
+        };
+        tokio::select! {
+            done = daemon.run() => done.unwrap(),
+            _ = play => unreachable!(),
+        }
+    }
+
+    fn step(&self, file: &Path, step: Step, tx: &tokio::sync::mpsc::UnboundedSender<Trigger>) {
+        match step {
+            Step::Send(t) => tx.send(t).unwrap(),
+            Step::Write(s) => std::fs::write(file, s).unwrap(),
+            Step::FailApplies(n) => self.seen.borrow_mut().failing_applies = n,
+            Step::DeleteLink(name) => {
+                self.seen.borrow_mut().kernel.state.links.remove(name);
+            }
+        }
+    }
+
+    /// When each pass began, in milliseconds from the start.
+    fn passes(&self) -> Vec<u128> {
+        self.seen
+            .borrow()
+            .passes
+            .iter()
+            .map(|d| d.as_millis())
+            .collect()
+    }
+
+    fn links(&self) -> Vec<String> {
+        self.seen
+            .borrow()
+            .kernel
+            .state
+            .links
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.seen.borrow().t0.elapsed()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn five_file_events_reload_once_a_debounce_after_the_last() {
+    let h = Harness::new("burst", BR0);
+    let mut script = vec![(1000, Step::Write(BR01))];
+    script.extend((0..5).map(|i| (1000 + i * 50, Step::Send(File))));
+    script.push((3000, Step::Send(Stop)));
+    h.run(false, script).await;
+    // The first pass applies br0 and is verified once the echoes have settled (15 ms); the
+    // burst's one reload comes 200 ms after its last event (1200 ms), then its verification.
+    assert_eq!(h.passes(), [0, 15, 1400, 1415]);
+    assert_eq!(h.links(), ["br0", "br1"]);
+    assert_eq!(h.elapsed(), Duration::from_secs(3), "stopped on the stop");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_apply_is_retried_after_1_2_4_s_and_a_success_resets_the_backoff() {
+    let h = Harness::new("retry", BR0);
+    h.seen.borrow_mut().failing_applies = 3;
+    let script = vec![
+        (10_000, Step::FailApplies(1)),
+        (10_000, Step::Write(BR01)),
+        (10_000, Step::Send(File)),
+        (20_000, Step::Send(Stop)),
+    ];
+    h.run(false, script).await;
+    // A retry is a burst of its own: it settles 15 ms like a kernel event before its pass.
+    // Fails at 0, 1015 and 3030 (waits 1, 2, 4 s), applies at 7045, verified at 7060. The
+    // edit's pass fails at 10200 and, the backoff reset by the success, is retried 1 s later.
+    assert_eq!(
+        h.passes(),
+        [0, 1015, 3030, 7045, 7060, 10_200, 11_215, 11_230]
+    );
+    assert_eq!(h.links(), ["br0", "br1"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_while_a_retry_is_pending_neither_reschedules_nor_advances_the_backoff() {
+    let h = Harness::new("pending", BR0);
+    h.seen.borrow_mut().failing_applies = 3;
+    let script = vec![(500, Step::Send(Kernel)), (10_000, Step::Send(Stop))];
+    h.run(false, script).await;
+    // Today's semantics (see `backoff::Retry`): the kernel event passes at once (515) and
+    // fails without a retry of its own; the pending retry (1015) fails and waits 2 s, not 4.
+    assert_eq!(h.passes(), [0, 515, 1015, 3030, 3045]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn echoes_are_dropped_and_a_file_event_among_them_is_kept() {
+    let h = Harness::new("echoes", BR0);
+    let script = vec![
+        // Echoes of the first apply, within its 15 ms settle: dropped.
+        (5, Step::Send(Kernel)),
+        (5, Step::Send(Kernel)),
+        (1000, Step::Write(BR01)),
+        (1000, Step::Send(File)),
+        // An edit among the echoes of the apply at 1200: the burst it begins is debounced.
+        (1205, Step::Send(Kernel)),
+        (1205, Step::Write(BR012)),
+        (1205, Step::Send(File)),
+        (1210, Step::Send(Kernel)),
+        (2000, Step::Send(Stop)),
+    ];
+    h.run(false, script).await;
+    // Kept echoes would have made a settled pass at 30; the kept edit makes no verify pass
+    // at 1215 but a reload 200 ms after the settle.
+    assert_eq!(h.passes(), [0, 15, 1200, 1415, 1430]);
+    assert_eq!(h.links(), ["br0", "br1", "br2"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalid_and_refused_edits_keep_the_last_good_state_in_force() {
+    let h = Harness::new("lastgood", BR0);
+    let script = vec![
+        (1000, Step::Write("links:\n  br0\n")),
+        (1000, Step::Send(File)),
+        // Truncated: refused by the empty-desired guard.
+        (2000, Step::Write("")),
+        (2000, Step::Send(File)),
+        // Drift afterwards is repaired from the last good state, not the empty one.
+        (3000, Step::DeleteLink("br0")),
+        (3000, Step::Send(Kernel)),
+        (4000, Step::Send(Stop)),
+    ];
+    h.run(false, script).await;
+    assert_eq!(h.passes(), [0, 15, 1200, 2200, 3015, 3030]);
+    assert_eq!(h.links(), ["br0"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_during_the_debounce_ends_the_daemon_without_the_pass() {
+    let h = Harness::new("stop", BR0);
+    let script = vec![
+        (1000, Step::Write(BR01)),
+        (1000, Step::Send(File)),
+        (1050, Step::Send(Stop)),
+    ];
+    h.run(false, script).await;
+    assert_eq!(h.passes(), [0, 15]);
+    assert_eq!(h.elapsed(), Duration::from_millis(1050));
+    assert_eq!(h.links(), ["br0"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn once_applies_and_returns_without_waiting_for_triggers() {
+    let h = Harness::new("once", BR0);
+    h.run(true, vec![]).await;
+    assert_eq!(h.passes(), [0]);
+    assert_eq!(h.links(), ["br0"]);
+    // Only the settle of its own echoes.
+    assert_eq!(h.elapsed(), Duration::from_millis(15));
+}

@@ -1,0 +1,187 @@
+//! The event filter: what wakes the daemon ([`Trigger`]), what a burst of triggers means
+//! ([`Burst::action`]: stop, reload the files, or only re-plan), and the filter that drops the
+//! kernel's echoes of the daemon's own writes ([`drain_echoes`]).
+//!
+//! A burst is a set, not a list: events only say *that* something changed, so twenty kernel
+//! events ask for the same pass as one, and the order within a burst never matters.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::sleep;
+
+/// Why the daemon wakes up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// A file in the desired directory changed.
+    File,
+    /// The kernel reported a change.
+    Kernel,
+    /// SIGHUP: reload the files.
+    Reload,
+    /// The periodic resync.
+    Resync,
+    /// A failed apply's retry is due.
+    Retry,
+    /// SIGTERM/SIGINT.
+    Stop,
+}
+
+/// What the daemon does with a burst of triggers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Exit: a stop wins over everything else in the burst, so SIGTERM is never delayed by
+    /// the pass an edit would ask for.
+    Stop,
+    /// Read the files again, then run a pass.
+    Reload,
+    /// Run a pass on the desired state already loaded: the kernel, the resync tick and a
+    /// retry say nothing about the files.
+    Replan,
+}
+
+/// The triggers of one burst, coalesced into a set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Burst(u8);
+
+impl Burst {
+    /// Add a trigger (a second one of the same kind changes nothing).
+    pub fn push(&mut self, t: Trigger) {
+        self.0 |= Self::bit(t);
+    }
+
+    /// Whether the burst holds a trigger of this kind.
+    pub fn contains(self, t: Trigger) -> bool {
+        self.0 & Self::bit(t) != 0
+    }
+
+    /// True when nothing has arrived.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// What the burst asks the daemon to do.
+    pub fn action(self) -> Action {
+        if self.contains(Trigger::Stop) {
+            Action::Stop
+        } else if self.contains(Trigger::File) || self.contains(Trigger::Reload) {
+            Action::Reload
+        } else {
+            Action::Replan
+        }
+    }
+
+    fn bit(t: Trigger) -> u8 {
+        1 << t as u8
+    }
+}
+
+impl FromIterator<Trigger> for Burst {
+    fn from_iter<I: IntoIterator<Item = Trigger>>(iter: I) -> Self {
+        let mut b = Burst::default();
+        for t in iter {
+            b.push(t);
+        }
+        b
+    }
+}
+
+/// Wait `settle`, then drop the kernel events queued meanwhile and return the other triggers.
+///
+/// Called right after an apply: the kernel announces each of the daemon's own writes, and
+/// re-planning on those echoes would only find nothing to do. A real change hidden among them
+/// is caught by the verifying pass the daemon runs next, so dropping them loses nothing.
+pub async fn drain_echoes(rx: &mut mpsc::UnboundedReceiver<Trigger>, settle: Duration) -> Burst {
+    sleep(settle).await;
+    let mut keep = Burst::default();
+    while let Ok(t) = rx.try_recv() {
+        if t != Trigger::Kernel {
+            keep.push(t);
+        }
+    }
+    keep
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::time::Instant;
+    use Trigger::*;
+
+    const ALL: [Trigger; 6] = [File, Kernel, Reload, Resync, Retry, Stop];
+
+    #[test]
+    fn each_trigger_has_its_own_place_in_a_burst() {
+        for t in ALL {
+            let b = Burst::from_iter([t]);
+            for u in ALL {
+                assert_eq!(b.contains(u), t == u, "{t:?} in a burst of {u:?}");
+            }
+        }
+        assert!(Burst::default().is_empty());
+        assert!(!Burst::from_iter([Kernel]).is_empty());
+    }
+
+    #[test]
+    fn files_and_sighup_reload_the_rest_only_replans() {
+        assert_eq!(Burst::from_iter([File]).action(), Action::Reload);
+        assert_eq!(Burst::from_iter([Reload]).action(), Action::Reload);
+        assert_eq!(Burst::from_iter([Kernel]).action(), Action::Replan);
+        assert_eq!(Burst::from_iter([Resync]).action(), Action::Replan);
+        assert_eq!(Burst::from_iter([Retry]).action(), Action::Replan);
+        assert_eq!(
+            Burst::from_iter([Kernel, Retry, File]).action(),
+            Action::Reload
+        );
+    }
+
+    #[test]
+    fn a_stop_wins_over_everything_in_its_burst() {
+        assert_eq!(Burst::from_iter(ALL).action(), Action::Stop);
+        assert_eq!(Burst::from_iter([File, Stop]).action(), Action::Stop);
+    }
+
+    #[test]
+    fn a_burst_of_many_events_coalesces_to_one_of_each_kind() {
+        let many: Burst = std::iter::repeat_n(Kernel, 1000)
+            .chain([File, Kernel, File])
+            .collect();
+        assert_eq!(many, Burst::from_iter([File, Kernel]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn drain_echoes_waits_the_settle_and_keeps_only_non_kernel_triggers() {
+        let settle = Duration::from_millis(15);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let t0 = Instant::now();
+        for t in [Kernel, Kernel, File, Kernel, Retry] {
+            tx.send(t).unwrap();
+        }
+        // Echoes keep arriving during the settle: these are dropped too.
+        let late = tx.clone();
+        tokio::spawn(async move {
+            sleep(Duration::from_millis(10)).await;
+            late.send(Kernel).unwrap();
+            late.send(Resync).unwrap();
+        });
+        let kept = drain_echoes(&mut rx, settle).await;
+        assert_eq!(t0.elapsed(), settle);
+        assert_eq!(kept, Burst::from_iter([File, Retry, Resync]));
+        assert!(rx.try_recv().is_err(), "the queue is drained");
+
+        // What arrives after the settle is left for the next burst.
+        tx.send(Kernel).unwrap();
+        assert_eq!(rx.try_recv(), Ok(Kernel));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn drain_echoes_of_echoes_only_is_empty() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        for _ in 0..50 {
+            tx.send(Kernel).unwrap();
+        }
+        assert!(drain_echoes(&mut rx, Duration::from_millis(15))
+            .await
+            .is_empty());
+    }
+}
