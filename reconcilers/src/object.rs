@@ -3,71 +3,14 @@
 //! lookup 1`). Plans, origins, `managed:` ids, errors and logs all name objects this way; each
 //! kind's module owns the words for its id.
 
-use std::fmt;
-
-use serde::Serialize;
-
 use crate::model::{Address, Route, Rule};
 
-/// The kind of object a change is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ObjectKind {
-    /// A network interface (including its bridge port membership).
-    Link,
-    /// An interface address.
-    Address,
-    /// A route.
-    Route,
-    /// A policy rule.
-    Rule,
-    /// A sysctl.
-    Sysctl,
-    /// netconverge's nftables table(s).
-    Firewall,
-    /// A bridge's DHCP/DNS service (dnsmasq).
-    Dhcp,
-}
+// The identity types are data and live in the model (`State::origins` is keyed by them); this
+// module gives each kind its constructor, in the kind's own words.
+pub use crate::model::object::{ObjectKind, ObjectRef};
 
-impl ObjectKind {
-    /// The word used in plans and JSON.
-    pub fn name(self) -> &'static str {
-        match self {
-            ObjectKind::Link => "link",
-            ObjectKind::Address => "address",
-            ObjectKind::Route => "route",
-            ObjectKind::Rule => "rule",
-            ObjectKind::Sysctl => "sysctl",
-            ObjectKind::Firewall => "firewall",
-            ObjectKind::Dhcp => "dhcp",
-        }
-    }
-}
-
-impl fmt::Display for ObjectKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// An object's identity: its kind and its id within the kind.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct ObjectRef {
-    /// The kind.
-    pub kind: ObjectKind,
-    /// The id, in `ip`'s words (`tap-centos`, `10.0.0.1/24 on br0`, `default table 101`).
-    pub id: String,
-}
-
+// The constructors need each kind's id words, so they live here rather than in the model.
 impl ObjectRef {
-    /// An object of `kind` with id `id`.
-    pub fn new(kind: ObjectKind, id: impl Into<String>) -> ObjectRef {
-        ObjectRef {
-            kind,
-            id: id.into(),
-        }
-    }
-
     /// A link, by name.
     pub fn link(name: &str) -> ObjectRef {
         ObjectRef::new(ObjectKind::Link, name)
@@ -106,46 +49,6 @@ impl ObjectRef {
         ObjectRef::new(ObjectKind::Dhcp, bridge)
     }
 }
-
-impl fmt::Display for ObjectRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.kind, self.id)
-    }
-}
-
-/// An object that carries netconverge's ownership mark in the kernel (link alias, protocol).
-pub trait Marked {
-    /// Its identity.
-    fn object_ref(&self) -> ObjectRef;
-    /// Whether it carries the mark (observed) — always false on the desired side.
-    fn owned(&self) -> bool;
-    /// Set the mark (for a snapshot read as the observed side).
-    fn set_owned(&mut self, owned: bool);
-}
-
-macro_rules! marked {
-    ($t:ty, $ctor:expr) => {
-        impl Marked for $t {
-            fn object_ref(&self) -> ObjectRef {
-                $ctor(self)
-            }
-            fn owned(&self) -> bool {
-                self.owned
-            }
-            fn set_owned(&mut self, owned: bool) {
-                self.owned = owned;
-            }
-        }
-    };
-}
-
-marked!(
-    crate::model::Link,
-    |l: &crate::model::Link| ObjectRef::link(&l.name)
-);
-marked!(Address, ObjectRef::address);
-marked!(Route, ObjectRef::route);
-marked!(Rule, ObjectRef::rule);
 
 #[cfg(test)]
 mod tests {

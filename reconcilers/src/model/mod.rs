@@ -20,6 +20,7 @@ pub mod address;
 pub mod dhcp;
 pub mod firewall;
 pub mod link;
+pub mod object;
 pub mod route;
 pub mod rule;
 
@@ -185,7 +186,7 @@ pub struct State {
     /// Desired side only: where generated objects came from, by `"<kind> <id>"` (e.g.
     /// `"route default via 192.168.1.1 dev eth0 table 1"` → `"provider wrt"`), so plans can
     /// label them. Never compared.
-    pub origins: BTreeMap<crate::object::ObjectRef, String>,
+    pub origins: BTreeMap<object::ObjectRef, String>,
 }
 
 impl State {
