@@ -109,10 +109,10 @@ pub enum Command {
     /// apply. Sends READY=1 to systemd when run as a Type=notify unit.
     Watch {
         /// Quiet time after a file event before reloading (e.g. 200ms, 1s)
-        #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = parse_duration)]
+        #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = humantime::parse_duration)]
         debounce: std::time::Duration,
         /// Period of the full resync (e.g. 30s, 5m, 1h)
-        #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+        #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
         resync: std::time::Duration,
         /// Reconcile once and exit (for scripts)
         #[arg(long)]
@@ -152,12 +152,8 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     match result {
         Ok(code) => code,
-        Err(Failure::Invalid(d)) => {
-            eprintln!("error: the desired state is invalid:\n{d}");
-            ExitCode::from(2)
-        }
-        Err(Failure::Message(m)) | Err(Failure::Refused(m)) => {
-            eprintln!("error: {m}");
+        Err(f) => {
+            eprintln!("error: {f}");
             ExitCode::from(2)
         }
     }
@@ -353,7 +349,7 @@ fn reconcile(cli: &Cli, dry_run: bool, allow_empty: bool) -> Result<ExitCode, Fa
                     .into(),
             ));
         }
-        Some(lock::acquire(cli.netns.as_deref()).map_err(Failure::Message)?)
+        Some(lock::acquire(cli.netns.as_deref())?)
     };
     let mode = if dry_run { Mode::DryRun } else { Mode::Apply };
     let (desired, p) = load_and_pass(cli, mode, allow_empty)?;
@@ -448,32 +444,13 @@ fn only_text_or_json(cli: &Cli, command: &str) -> Result<(), Failure> {
     }
 }
 
-/// Parse `200ms`, `5s`, `5m`, `1h`.
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration (e.g. 200ms, 5s, 5m, 1h)"))?;
-    let ms = match unit {
-        "ms" => n,
-        "s" => n * 1000,
-        "m" => n * 60_000,
-        "h" => n * 3_600_000,
-        "" => return Err(format!("`{s}` needs a unit: ms, s, m or h")),
-        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use ms, s, m or h)")),
-    };
-    Ok(std::time::Duration::from_millis(ms))
-}
-
 fn watch(cli: &Cli, opts: crate::watch::WatchOptions) -> Result<ExitCode, Failure> {
     if !has_net_admin() {
         return Err(Failure::Message(
             "watch needs CAP_NET_ADMIN to change the network: run it as root".into(),
         ));
     }
-    let _lock = lock::acquire(cli.netns.as_deref()).map_err(Failure::Message)?;
+    let _lock = lock::acquire(cli.netns.as_deref())?;
     run_in_netns(cli.netns.as_deref(), move || crate::watch::run(opts))??;
     Ok(ExitCode::SUCCESS)
 }

@@ -22,29 +22,59 @@ pub fn lock_path(netns: Option<&str>) -> PathBuf {
     PathBuf::from(LOCK_DIR).join(format!("{}.lock", netns.unwrap_or("host")))
 }
 
+/// Why the lock could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another process holds it.
+    #[error("another netconverge is already reconciling namespace {netns} (lock {} is held)", path.display())]
+    Held {
+        /// The namespace, in words.
+        netns: String,
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// The lock file could not be created, opened or locked.
+    #[error("cannot {operation} {}: {source}", path.display())]
+    Io {
+        /// What was being done (`create`, `open lock file`, `lock`).
+        operation: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+}
+
 /// Take the namespace's lock without waiting; an error says who holds it.
-pub fn acquire(netns: Option<&str>) -> Result<Lock, String> {
+pub fn acquire(netns: Option<&str>) -> Result<Lock, LockError> {
     let path = lock_path(netns);
-    fs::create_dir_all(LOCK_DIR).map_err(|e| format!("cannot create {LOCK_DIR}: {e}"))?;
+    let io_err = |operation, path: &PathBuf| {
+        let path = path.clone();
+        move |source| LockError::Io {
+            operation,
+            path,
+            source,
+        }
+    };
+    fs::create_dir_all(LOCK_DIR).map_err(io_err("create", &PathBuf::from(LOCK_DIR)))?;
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|e| format!("cannot open lock file {}: {e}", path.display()))?;
+        .map_err(io_err("open lock file", &path))?;
     // SAFETY: flock on a valid, owned file descriptor.
     let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if rc != 0 {
         let e = io::Error::last_os_error();
-        return Err(if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
-            format!(
-                "another netconverge is already reconciling namespace {} (lock {} is held)",
-                netns.unwrap_or("of this host"),
-                path.display()
-            )
-        } else {
-            format!("cannot lock {}: {e}", path.display())
-        });
+        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Err(LockError::Held {
+                netns: netns.unwrap_or("of this host").to_string(),
+                path,
+            });
+        }
+        return Err(io_err("lock", &path)(e));
     }
     Ok(Lock { _file: file, path })
 }

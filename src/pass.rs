@@ -9,30 +9,24 @@ use crate::desired::{Desired, Diagnostics, ForHost};
 use crate::engine::{self, Applied};
 
 /// Why a command failed (exit 2).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum Failure {
     /// Bad input, with places.
+    #[error("the desired state is invalid:\n{0}")]
     Invalid(Diagnostics),
     /// The desired state is well-formed but refused before any write (it would remove
     /// everything netconverge owns, or conflicts with objects it does not own).
+    #[error("{0}")]
     Refused(String),
+    /// The kernel refused an operation (observing, or a write outside a plan).
+    #[error(transparent)]
+    Kernel(#[from] KernelError),
+    /// Another run holds the namespace's lock, or the lock file cannot be used.
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
     /// Anything else, as one paragraph.
+    #[error("{0}")]
     Message(String),
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Failure::Invalid(d) => write!(f, "the desired state is invalid:\n{d}"),
-            Failure::Refused(m) | Failure::Message(m) => f.write_str(m),
-        }
-    }
-}
-
-impl From<KernelError> for Failure {
-    fn from(e: KernelError) -> Self {
-        Failure::Message(e.to_string())
-    }
 }
 
 impl From<Diagnostics> for Failure {

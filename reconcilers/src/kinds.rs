@@ -7,9 +7,10 @@
 //! point at the rest).
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use crate::model::State;
-use crate::object::{ObjectKind, ObjectRef};
+use crate::object::{Marked, ObjectKind, ObjectRef};
 use crate::plan::Change;
 
 /// What the planner hands each kind, in [`KINDS`] order.
@@ -89,6 +90,38 @@ pub static KINDS: [&dyn Kind; 7] = [
     &crate::nft::KIND,
     &crate::dnsmasq::KIND,
 ];
+
+/// The objects of a marked kind with their marks (for [`Kind::objects`]).
+pub fn marked_objects<'a, V: Marked + 'a>(
+    items: impl Iterator<Item = &'a V>,
+) -> Vec<(ObjectRef, bool)> {
+    items.map(|v| (v.object_ref(), v.owned())).collect()
+}
+
+/// Set the marks of a marked kind from `owned` (for [`Kind::set_owned`]).
+pub fn set_marks<'a, V: Marked + 'a>(
+    items: impl Iterator<Item = &'a mut V>,
+    owned: &dyn Fn(&ObjectRef) -> bool,
+) {
+    for v in items {
+        let o = owned(&v.object_ref());
+        v.set_owned(o);
+    }
+}
+
+/// Owned objects of `observed` and how many of them `desired` keeps at their key (for
+/// [`Kind::owned_kept`] of kinds whose id says more than their key).
+pub fn owned_kept_by_key<K: Ord, V: Marked>(
+    desired: &BTreeMap<K, V>,
+    observed: &BTreeMap<K, V>,
+) -> (usize, usize) {
+    let owned = observed.iter().filter(|(_, v)| v.owned());
+    let kept = owned
+        .clone()
+        .filter(|(k, _)| desired.contains_key(*k))
+        .count();
+    (owned.count(), kept)
+}
 
 /// Every object of `state` in plan order, with its ownership mark.
 pub fn objects(state: &State) -> Vec<(ObjectRef, bool)> {

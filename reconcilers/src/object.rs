@@ -50,6 +50,40 @@ impl ObjectRef {
     }
 }
 
+/// An object that carries netconverge's ownership mark in the kernel (link alias, protocol).
+pub trait Marked {
+    /// Its identity.
+    fn object_ref(&self) -> ObjectRef;
+    /// Whether it carries the mark (observed) — always false on the desired side.
+    fn owned(&self) -> bool;
+    /// Set the mark (for a snapshot read as the observed side).
+    fn set_owned(&mut self, owned: bool);
+}
+
+macro_rules! marked {
+    ($t:ty, $ctor:expr) => {
+        impl Marked for $t {
+            fn object_ref(&self) -> ObjectRef {
+                $ctor(self)
+            }
+            fn owned(&self) -> bool {
+                self.owned
+            }
+            fn set_owned(&mut self, owned: bool) {
+                self.owned = owned;
+            }
+        }
+    };
+}
+
+marked!(
+    crate::model::Link,
+    |l: &crate::model::Link| ObjectRef::link(&l.name)
+);
+marked!(Address, ObjectRef::address);
+marked!(Route, ObjectRef::route);
+marked!(Rule, ObjectRef::rule);
+
 #[cfg(test)]
 mod tests {
     use super::*;

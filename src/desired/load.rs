@@ -64,7 +64,7 @@ pub(crate) struct Merged {
 }
 
 /// A file's text, or why it could not be read.
-type Source = (PathBuf, Result<String, String>);
+type Source = (PathBuf, Result<String, ReadError>);
 
 pub(crate) fn load_path(path: &Path) -> Result<Desired, Diagnostics> {
     let fail = |message: String| {
@@ -114,21 +114,27 @@ pub(crate) fn load_path(path: &Path) -> Result<Desired, Diagnostics> {
     load_sources(sources)
 }
 
-fn read(path: &Path) -> Result<String, String> {
-    let meta = fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+/// Why a desired-state file could not be read as text.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ReadError {
+    /// The file system refused.
+    #[error("cannot read: {0}")]
+    Io(#[from] std::io::Error),
+    /// Larger than any configuration.
+    #[error("the file is {0} bytes; a desired-state file may be at most {MAX_FILE_BYTES}")]
+    TooLarge(u64),
+    /// Not text.
+    #[error("the file is not UTF-8 text (invalid byte at offset {0})")]
+    NotUtf8(usize),
+}
+
+fn read(path: &Path) -> Result<String, ReadError> {
+    let meta = fs::metadata(path)?;
     if meta.len() > MAX_FILE_BYTES {
-        return Err(format!(
-            "the file is {} bytes; a desired-state file may be at most {MAX_FILE_BYTES}",
-            meta.len()
-        ));
+        return Err(ReadError::TooLarge(meta.len()));
     }
-    let bytes = fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    String::from_utf8(bytes).map_err(|e| {
-        format!(
-            "the file is not UTF-8 text (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        )
-    })
+    let bytes = fs::read(path)?;
+    String::from_utf8(bytes).map_err(|e| ReadError::NotUtf8(e.utf8_error().valid_up_to()))
 }
 
 /// Parse, merge, convert and check; the common tail of every load.
@@ -138,7 +144,7 @@ pub(crate) fn load_sources(sources: Vec<Source>) -> Result<Desired, Diagnostics>
     let mut docs = Vec::new();
     for (i, (_, text)) in sources.into_iter().enumerate() {
         let parsed = text
-            .map_err(|m| (Pos::file(i), m))
+            .map_err(|e| (Pos::file(i), e.to_string()))
             .and_then(|t| parse(&t, i));
         match parsed {
             Ok(doc) => docs.push((i, doc)),

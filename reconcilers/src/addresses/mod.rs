@@ -23,11 +23,7 @@ impl Kind for Addresses {
     }
 
     fn objects(&self, state: &State) -> Vec<(ObjectRef, bool)> {
-        state
-            .addresses
-            .values()
-            .map(|a| (ObjectRef::address(a), a.owned))
-            .collect()
+        crate::kinds::marked_objects(state.addresses.values())
     }
 
     /// Every address on a link netconverge created is its own (`show` lists only the others),

@@ -31,17 +31,11 @@ impl crate::kinds::Kind for Links {
     }
 
     fn objects(&self, state: &State) -> Vec<(ObjectRef, bool)> {
-        state
-            .links
-            .values()
-            .map(|l| (ObjectRef::link(&l.name), l.owned))
-            .collect()
+        crate::kinds::marked_objects(state.links.values())
     }
 
     fn set_owned(&self, state: &mut State, owned: &dyn Fn(&ObjectRef) -> bool) {
-        for l in state.links.values_mut() {
-            l.owned = owned(&ObjectRef::link(&l.name));
-        }
+        crate::kinds::set_marks(state.links.values_mut(), owned);
     }
 
     fn diff(&self, cx: &mut PlanCx<'_>) -> Vec<Change> {

@@ -6,7 +6,7 @@ mod diff;
 
 pub use diff::{diff, id, shadows};
 
-use crate::kinds::{Kind, PlanCx};
+use crate::kinds::{self, Kind, PlanCx};
 use crate::model::State;
 use crate::object::{ObjectKind, ObjectRef};
 use crate::plan::Change;
@@ -23,27 +23,16 @@ impl Kind for Rules {
     }
 
     fn objects(&self, state: &State) -> Vec<(ObjectRef, bool)> {
-        state
-            .rules
-            .values()
-            .map(|r| (ObjectRef::rule(r), r.owned))
-            .collect()
+        kinds::marked_objects(state.rules.values())
     }
 
     fn set_owned(&self, state: &mut State, owned: &dyn Fn(&ObjectRef) -> bool) {
-        for r in state.rules.values_mut() {
-            r.owned = owned(&ObjectRef::rule(r));
-        }
+        kinds::set_marks(state.rules.values_mut(), owned);
     }
 
     /// Kept means at the same key: a changed gateway or action still keeps the object.
     fn owned_kept(&self, desired: &State, observed: &State) -> (usize, usize) {
-        let owned = observed.rules.values().filter(|r| r.owned);
-        let kept = owned
-            .clone()
-            .filter(|r| desired.rules.contains_key(&r.key()))
-            .count();
-        (owned.count(), kept)
+        kinds::owned_kept_by_key(&desired.rules, &observed.rules)
     }
 
     fn diff(&self, cx: &mut PlanCx<'_>) -> Vec<Change> {

@@ -29,6 +29,31 @@ pub(super) fn convert(
         return None;
     }
     let ra = d.ra.as_ref().is_none_or(|r| r.value);
+    let ranges = ranges(file, b, d, ctx);
+    if !ra && d.ranges.as_ref().is_none_or(Vec::is_empty) {
+        ctx.err(at, "ipv6 with `ra: false` and no ranges does nothing; set `ra: true` (SLAAC) or add ranges (DHCPv6)");
+        return None;
+    }
+    // Prefixes without a DHCPv6 range are advertised for SLAAC, which only works on a /64.
+    let mut ra_prefixes: Vec<Ipv6Net> = if ra {
+        b.v6.iter()
+            .map(Ipv6Net::trunc)
+            .filter(|p| p.prefix_len() == 64 && !ranges.iter().any(|r| r.prefix == *p))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    ra_prefixes.dedup();
+    Some(Dhcp6 {
+        ra,
+        ranges,
+        ra_prefixes,
+    })
+}
+
+/// The DHCPv6 ranges: each inside one of the bridge's prefixes (a /64 or longer), clear of
+/// its own addresses, not overlapping.
+fn ranges(file: usize, b: &Bridge<'_>, d: &Ipv6Doc, ctx: &mut Ctx) -> Vec<Range6> {
     let mut ranges: Vec<Range6> = Vec::new();
     let mut taken: Vec<(Ipv6Addr, Ipv6Addr, Pos)> = Vec::new();
     for r in d.ranges.iter().flatten() {
@@ -78,23 +103,5 @@ pub(super) fn convert(
             prefix,
         });
     }
-    if !ra && d.ranges.as_ref().is_none_or(Vec::is_empty) {
-        ctx.err(at, "ipv6 with `ra: false` and no ranges does nothing; set `ra: true` (SLAAC) or add ranges (DHCPv6)");
-        return None;
-    }
-    // Prefixes without a DHCPv6 range are advertised for SLAAC, which only works on a /64.
-    let mut ra_prefixes: Vec<Ipv6Net> = if ra {
-        b.v6.iter()
-            .map(Ipv6Net::trunc)
-            .filter(|p| p.prefix_len() == 64 && !ranges.iter().any(|r| r.prefix == *p))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    ra_prefixes.dedup();
-    Some(Dhcp6 {
-        ra,
-        ranges,
-        ra_prefixes,
-    })
+    ranges
 }

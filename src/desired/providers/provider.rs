@@ -406,8 +406,12 @@ pub(super) fn check_together(providers: &[Provider], at: &[Pos], s: &Sections, c
             }
         }
     }
-    // Shorewall deletes any `from LOCAL` rule before adding its own, so of two providers
-    // sharing a local address only the last one's rule survives; say so instead.
+    shared_locals(providers, at, ctx);
+}
+
+/// Shorewall deletes any `from LOCAL` rule before adding its own, so of two providers
+/// sharing a local address only the last one's rule survives; say so instead.
+fn shared_locals(providers: &[Provider], at: &[Pos], ctx: &mut Ctx) {
     let mut by_local: BTreeMap<Ipv4Addr, Vec<usize>> = BTreeMap::new();
     for (i, p) in providers.iter().enumerate() {
         if !p.loose {
