@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use reconcilers::kernel::{Kernel, KernelError};
+use reconcilers::error::KernelError;
+use reconcilers::kernel::Kernel;
 use reconcilers::model::State;
 use reconcilers::plan::{Plan, Summary};
 

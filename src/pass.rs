@@ -1,7 +1,8 @@
 //! One reconcile pass on an open kernel: observe → check host facts → plan → guards → apply.
 //! Shared by the one-shot commands and the watch daemon.
 
-use reconcilers::kernel::{Kernel, KernelError};
+use reconcilers::error::KernelError;
+use reconcilers::kernel::Kernel;
 use reconcilers::model::State;
 use reconcilers::plan::Plan;
 

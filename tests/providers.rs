@@ -858,7 +858,7 @@ fn the_example_expands_with_labels_and_provider_table_names() {
         assert!(
             d.state
                 .origins
-                .contains_key(&reconcilers::object::ObjectRef::route(r)),
+                .contains_key(&reconcilers::model::object::ObjectRef::route(r)),
             "{r:?}"
         );
     }

@@ -2,83 +2,13 @@
 //! planning, object ids, ownership counting for the empty-state guard, `State::is_empty`, the
 //! ownership projection of `check --observed`, and the per-kind reports.
 //!
-//! A kind is a module with a [`Kind`] implementation; adding one means writing that module
-//! and adding it to [`KINDS`] (its `ObjectKind` variant and `State` field make the compiler
-//! point at the rest).
+//! A kind is a module with a [`Kind`] implementation (see [`crate::kind`]); adding one means
+//! writing that module and adding it to [`KINDS`] (its `ObjectKind` variant and `State` field
+//! make the compiler point at the rest).
 
-use std::borrow::Cow;
-use std::collections::BTreeMap;
-
+use crate::kind::Kind;
+use crate::model::object::ObjectRef;
 use crate::model::State;
-use crate::object::{Marked, ObjectKind, ObjectRef};
-use crate::plan::Change;
-
-/// What the planner hands each kind, in [`KINDS`] order.
-pub struct PlanCx<'a> {
-    /// The desired state (resolved for this host).
-    pub desired: &'a State,
-    /// The observed state, as read.
-    pub observed: &'a State,
-    /// The observed state as it will be once the links being deleted or recreated are gone,
-    /// with the addresses and routes the kernel drops along with them. Set by the links kind,
-    /// which plans first; kinds that live on links diff against this.
-    pub after_links: Cow<'a, State>,
-    /// Desired objects that cannot be reached without touching foreign ones.
-    pub conflicts: Vec<String>,
-}
-
-impl<'a> PlanCx<'a> {
-    /// A context before any kind has planned.
-    pub fn new(desired: &'a State, observed: &'a State) -> PlanCx<'a> {
-        PlanCx {
-            desired,
-            observed,
-            after_links: Cow::Borrowed(observed),
-            conflicts: Vec::new(),
-        }
-    }
-}
-
-/// One object kind, as the planner, the guards and the reports see it.
-pub trait Kind: Sync {
-    /// Which kind this is.
-    fn kind(&self) -> ObjectKind;
-
-    /// Every object of this kind in `state`, with whether netconverge owns it: observed
-    /// objects that carry its marks, and the objects only netconverge makes (its nftables
-    /// tables, its dnsmasq instances). Desired links, addresses, routes and rules are unmarked.
-    fn objects(&self, state: &State) -> Vec<(ObjectRef, bool)>;
-
-    /// Set the ownership marks of this kind's objects in `state` from `owned` (a snapshot read
-    /// as the observed side, whose marks `show` wrote down). Runs in [`KINDS`] order, so a
-    /// kind may look at the marks of the kinds before it.
-    fn set_owned(&self, state: &mut State, owned: &dyn Fn(&ObjectRef) -> bool);
-
-    /// How many of this kind's objects in `observed` netconverge owns, and how many of those
-    /// `desired` keeps (at the same key, whatever it changes), for the empty-state guard. By
-    /// default an object is kept when `desired` has one of the same identity; kinds whose id
-    /// says more than their key override this.
-    fn owned_kept(&self, desired: &State, observed: &State) -> (usize, usize) {
-        let wanted: std::collections::BTreeSet<ObjectRef> =
-            self.objects(desired).into_iter().map(|(r, _)| r).collect();
-        let owned: Vec<ObjectRef> = self
-            .objects(observed)
-            .into_iter()
-            .filter_map(|(r, owned)| owned.then_some(r))
-            .collect();
-        let kept = owned.iter().filter(|r| wanted.contains(*r)).count();
-        (owned.len(), kept)
-    }
-
-    /// This kind's changes from `cx.observed` (or `cx.after_links`) to `cx.desired`.
-    fn diff(&self, cx: &mut PlanCx<'_>) -> Vec<Change>;
-
-    /// Foreign objects of this kind that take precedence over desired ones, or that could not
-    /// be compared: not drift, but worth a warning.
-    fn warnings(&self, _desired: &State, _observed: &State) -> Vec<String> {
-        Vec::new()
-    }
-}
 
 /// Every kind, in plan order: links first (the others live on them), services last.
 pub static KINDS: [&dyn Kind; 7] = [
@@ -90,38 +20,6 @@ pub static KINDS: [&dyn Kind; 7] = [
     &crate::nft::KIND,
     &crate::dnsmasq::KIND,
 ];
-
-/// The objects of a marked kind with their marks (for [`Kind::objects`]).
-pub fn marked_objects<'a, V: Marked + 'a>(
-    items: impl Iterator<Item = &'a V>,
-) -> Vec<(ObjectRef, bool)> {
-    items.map(|v| (v.object_ref(), v.owned())).collect()
-}
-
-/// Set the marks of a marked kind from `owned` (for [`Kind::set_owned`]).
-pub fn set_marks<'a, V: Marked + 'a>(
-    items: impl Iterator<Item = &'a mut V>,
-    owned: &dyn Fn(&ObjectRef) -> bool,
-) {
-    for v in items {
-        let o = owned(&v.object_ref());
-        v.set_owned(o);
-    }
-}
-
-/// Owned objects of `observed` and how many of them `desired` keeps at their key (for
-/// [`Kind::owned_kept`] of kinds whose id says more than their key).
-pub fn owned_kept_by_key<K: Ord, V: Marked>(
-    desired: &BTreeMap<K, V>,
-    observed: &BTreeMap<K, V>,
-) -> (usize, usize) {
-    let owned = observed.iter().filter(|(_, v)| v.owned());
-    let kept = owned
-        .clone()
-        .filter(|(k, _)| desired.contains_key(*k))
-        .count();
-    (owned.count(), kept)
-}
 
 /// Every object of `state` in plan order, with its ownership mark.
 pub fn objects(state: &State) -> Vec<(ObjectRef, bool)> {
@@ -149,6 +47,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::object::ObjectKind;
     use crate::model::{Address, Link, LinkKind, NextHop, Route, RouteType, Scope};
 
     #[test]
@@ -203,7 +102,7 @@ mod tests {
         assert!(!removes_everything_owned(&State::default(), &foreign));
         // The firewall is netconverge's own: an empty desired state would remove it.
         let fw = State {
-            firewall: Some(crate::nft::Firewall::new(
+            firewall: Some(crate::model::firewall::Firewall::new(
                 "table inet netconverge {}".into(),
             )),
             ..State::default()
@@ -219,7 +118,7 @@ mod tests {
         s.sysctls.insert("net.ipv4.ip_forward".into(), "1".into());
         assert!(!s.is_empty());
         let fw = State {
-            firewall: Some(crate::nft::Firewall::new(String::new())),
+            firewall: Some(crate::model::firewall::Firewall::new(String::new())),
             ..State::default()
         };
         assert!(!fw.is_empty());

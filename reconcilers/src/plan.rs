@@ -36,7 +36,7 @@ impl Action {
     }
 }
 
-pub use crate::object::{ObjectKind, ObjectRef};
+pub use crate::model::object::{ObjectKind, ObjectRef};
 
 /// One object's state before or after a change.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -3,9 +3,10 @@
 //! state after the links being replaced are gone ([`PlanCx::after_links`]), which tells the
 //! kinds that live on links what the kernel will drop along with them.
 
-use crate::kinds::{PlanCx, KINDS};
+use crate::kind::PlanCx;
+use crate::kinds::KINDS;
+use crate::model::object::ObjectRef;
 use crate::model::State;
-use crate::object::ObjectRef;
 use crate::plan::Plan;
 
 /// Plan the changes that turn `observed` into `desired`.

@@ -29,12 +29,12 @@ use std::net::{IpAddr, Ipv4Addr};
 use ipnet::IpNet;
 
 use crate::model::firewall::{self as fw, Firewall};
+use crate::model::object::ObjectRef;
 use crate::model::{
     Family, LinkKind, NextHop, Route, RouteType, Rule, RuleAction, RuleKey, State, TABLE_DEFAULT,
     TABLE_MAIN,
 };
 use crate::nft;
-use crate::object::ObjectRef;
 
 /// First priority of the fwmark rules: provider N's rule sits at `MARK_RULE_BASE + N - 1`.
 pub const MARK_RULE_BASE: u32 = 10000;
@@ -710,8 +710,8 @@ mod tests {
 
     fn ids(s: &State) -> (Vec<String>, Vec<String>) {
         (
-            s.routes.values().map(crate::routes::id).collect(),
-            s.rules.values().map(crate::rules::id).collect(),
+            s.routes.values().map(|r| r.id()).collect(),
+            s.rules.values().map(|r| r.id()).collect(),
         )
     }
 
@@ -788,7 +788,7 @@ mod tests {
             .routes
             .values()
             .filter(|r| r.table == TABLE_MAIN)
-            .map(crate::routes::id)
+            .map(|r| r.id())
             .collect();
         assert_eq!(main, ["default via 192.168.1.1 dev eth0"]);
     }
@@ -800,7 +800,7 @@ mod tests {
         p.providers[0].fallback = Some(Fallback::Metric);
         p.providers[1].fallback = Some(Fallback::Weight(2));
         let e = generate(&p, &base());
-        let ids: Vec<String> = e.routes.iter().map(|(r, _)| crate::routes::id(r)).collect();
+        let ids: Vec<String> = e.routes.iter().map(|(r, _)| r.id()).collect();
         assert!(
             ids.contains(&"default via 192.168.1.1 dev eth0 table default metric 1".to_string()),
             "{ids:?}"
@@ -866,7 +866,7 @@ mod tests {
             .routes
             .iter()
             .filter(|(r, _)| r.table == 1)
-            .map(|(r, _)| crate::routes::id(r))
+            .map(|(r, _)| r.id())
             .collect();
         assert_eq!(
             t1,

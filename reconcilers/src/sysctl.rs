@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::error::{KernelError, SysctlNameError};
+use crate::model::object::{ObjectKind, ObjectRef};
 use crate::model::{normalize_sysctl_value, State};
-use crate::object::{ObjectKind, ObjectRef};
 use crate::plan::{Action, Change, Object, Op};
 
 /// Root of the sysctl tree.
@@ -113,7 +113,7 @@ pub struct Sysctls;
 /// The sysctls kind.
 pub static KIND: Sysctls = Sysctls;
 
-impl crate::kinds::Kind for Sysctls {
+impl crate::kind::Kind for Sysctls {
     fn kind(&self) -> ObjectKind {
         ObjectKind::Sysctl
     }
@@ -129,7 +129,7 @@ impl crate::kinds::Kind for Sysctls {
 
     fn set_owned(&self, _state: &mut State, _owned: &dyn Fn(&ObjectRef) -> bool) {}
 
-    fn diff(&self, cx: &mut crate::kinds::PlanCx<'_>) -> Vec<Change> {
+    fn diff(&self, cx: &mut crate::kind::PlanCx<'_>) -> Vec<Change> {
         diff(cx.desired, cx.observed)
     }
 }

@@ -15,9 +15,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
+use reconcilers::error::KernelError;
 use reconcilers::kernel::netlink::RtnlKernel;
 use reconcilers::kernel::netns::run_in_netns;
-use reconcilers::kernel::{Kernel, KernelError};
+use reconcilers::kernel::Kernel;
 use reconcilers::model::firewall::{FirewallOp, Masq, Spec, Track};
 use reconcilers::model::{
     Address, BridgeOpts, Family, Ident, Link, LinkKind, MacAddr, MacvlanMode, MacvlanOpts, NextHop,

@@ -31,13 +31,13 @@ pub(crate) struct Converted {
     pub sysctls: BTreeMap<String, String>,
     pub host_checks: Vec<HostCheck>,
     /// Labels of generated objects (`providers.rs`), by `"<kind> <id>"`.
-    pub origins: BTreeMap<reconcilers::object::ObjectRef, String>,
+    pub origins: BTreeMap<reconcilers::model::object::ObjectRef, String>,
     /// netconverge's nftables tables, generated from the provider sections.
-    pub firewall: Option<reconcilers::nft::Firewall>,
+    pub firewall: Option<reconcilers::model::firewall::Firewall>,
     /// The provider sections, checked (for `optional`, decided on the host).
     pub providers: reconcilers::providers::Providers,
     /// DHCP/DNS services by bridge (`dhcp.rs`; converted after the links they serve).
-    pub dhcp: BTreeMap<String, reconcilers::dnsmasq::DhcpServer>,
+    pub dhcp: BTreeMap<String, reconcilers::model::dhcp::DhcpServer>,
 }
 
 impl Converted {

@@ -60,7 +60,7 @@ pub(crate) struct Merged {
     /// `dhcp:` entries by bridge (see `dhcp.rs`).
     pub dhcp: super::dhcp::DhcpEntries,
     /// `managed:` ids of all files, `None` when no file has the section.
-    pub managed: Option<std::collections::BTreeSet<reconcilers::object::ObjectRef>>,
+    pub managed: Option<std::collections::BTreeSet<reconcilers::model::object::ObjectRef>>,
 }
 
 /// A file's text, or why it could not be read.

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use reconcilers::kinds;
+use reconcilers::model::object::{ObjectKind, ObjectRef};
 use reconcilers::model::State;
-use reconcilers::object::{ObjectKind, ObjectRef};
 use serde::Deserialize;
 
 use super::yaml::quote;

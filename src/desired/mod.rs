@@ -57,7 +57,7 @@ pub struct Desired {
     pub files: Vec<PathBuf>,
     /// From a `show` snapshot's `managed:` section: the objects that carried netconverge's
     /// marks. `None` when the files have no such section.
-    pub managed: Option<std::collections::BTreeSet<reconcilers::object::ObjectRef>>,
+    pub managed: Option<std::collections::BTreeSet<reconcilers::model::object::ObjectRef>>,
 }
 
 /// Load a file, or every `*.yaml`/`*.yml` file of a directory in name order (dot-files are

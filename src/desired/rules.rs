@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use ipnet::IpNet;
+use reconcilers::model::object::ObjectRef;
 use reconcilers::model::{
     Family, Rule, RuleAction, RuleKey, State, TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN,
 };
-use reconcilers::object::ObjectRef;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 

@@ -23,8 +23,9 @@ pub mod trigger;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use reconcilers::error::KernelError;
 use reconcilers::kernel::netlink::RtnlKernel;
-use reconcilers::kernel::{events, Kernel, KernelError};
+use reconcilers::kernel::{events, Kernel};
 use reconcilers::plan::Plan;
 use tokio::sync::mpsc;
 

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
 
+use reconcilers::error::KernelError;
 use reconcilers::kernel::fake::FakeKernel;
-use reconcilers::kernel::{Kernel, KernelError};
+use reconcilers::kernel::Kernel;
 use reconcilers::model::State;
 use reconcilers::plan::Op;
 use tokio::time::{sleep_until, Instant};

@@ -1,7 +1,7 @@
 //! The addresses reconciler.
 
+use crate::model::object::ObjectRef;
 use crate::model::State;
-use crate::object::ObjectRef;
 use crate::plan::{Action, Change, Object, Op};
 
 /// Diff addresses. `observed` must already reflect link replacements (see
@@ -37,9 +37,4 @@ pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
         }
     }
     out
-}
-
-/// How an address is named in plans.
-pub fn id(link: &str, address: &ipnet::IpNet) -> String {
-    format!("{address} on {link}")
 }

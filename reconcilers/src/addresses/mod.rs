@@ -4,11 +4,11 @@ pub mod netlink;
 
 mod diff;
 
-pub use diff::{diff, id};
+pub use diff::diff;
 
-use crate::kinds::{Kind, PlanCx};
+use crate::kind::{Kind, PlanCx};
+use crate::model::object::{ObjectKind, ObjectRef};
 use crate::model::State;
-use crate::object::{ObjectKind, ObjectRef};
 use crate::plan::Change;
 
 /// Addresses in the table of kinds.
@@ -23,7 +23,7 @@ impl Kind for Addresses {
     }
 
     fn objects(&self, state: &State) -> Vec<(ObjectRef, bool)> {
-        crate::kinds::marked_objects(state.addresses.values())
+        crate::kind::marked_objects(state.addresses.values())
     }
 
     /// Every address on a link netconverge created is its own (`show` lists only the others),

@@ -11,8 +11,8 @@
 //! anything else restarts the instance.
 
 use crate::error::KernelError;
+use crate::model::object::ObjectRef;
 use crate::model::State;
-use crate::object::ObjectRef;
 use crate::plan::{Action, Change, Object, Op};
 
 pub mod config;
@@ -20,11 +20,7 @@ pub mod instance;
 
 pub use instance::{Paths, RUN_DIR};
 
-// The data types live in the model; these paths are kept for the binary crate until it imports
-// them from there.
-pub use crate::model::dhcp::{
-    Dhcp6, DhcpOp, DhcpServer, DhcpSettings, Lease, Range4, Range6, StaticHost,
-};
+use crate::model::dhcp::{DhcpOp, DhcpServer, DhcpSettings};
 
 /// The Debian package with the dnsmasq daemon and not its system-wide service (`dnsmasq`
 /// would also start one on the host, listening everywhere).
@@ -110,9 +106,9 @@ pub struct Dhcp;
 /// The DHCP kind.
 pub static KIND: Dhcp = Dhcp;
 
-impl crate::kinds::Kind for Dhcp {
-    fn kind(&self) -> crate::object::ObjectKind {
-        crate::object::ObjectKind::Dhcp
+impl crate::kind::Kind for Dhcp {
+    fn kind(&self) -> crate::model::object::ObjectKind {
+        crate::model::object::ObjectKind::Dhcp
     }
 
     /// Every dnsmasq in netconverge's state directory is its own.
@@ -126,7 +122,7 @@ impl crate::kinds::Kind for Dhcp {
 
     fn set_owned(&self, _state: &mut State, _owned: &dyn Fn(&ObjectRef) -> bool) {}
 
-    fn diff(&self, cx: &mut crate::kinds::PlanCx<'_>) -> Vec<Change> {
+    fn diff(&self, cx: &mut crate::kind::PlanCx<'_>) -> Vec<Change> {
         diff(cx.desired, cx.observed)
     }
 }
@@ -134,6 +130,7 @@ impl crate::kinds::Kind for Dhcp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::dhcp::{Range4, StaticHost};
 
     fn server(hosts: &[(&str, &str)], range: (&str, &str)) -> DhcpServer {
         let settings = DhcpSettings {

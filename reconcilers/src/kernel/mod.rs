@@ -13,8 +13,7 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::time::Duration;
 
-// Kept at its old path: the binary crate imports it from here.
-pub use crate::error::KernelError;
+use crate::error::KernelError;
 use crate::model::dhcp::{DhcpOp, DhcpServer};
 use crate::model::{MacAddr, State};
 use crate::plan::Op;

@@ -86,9 +86,13 @@ pub(crate) async fn apply_firewall<K: Kernel>(
         .map_err(|e| {
             // Reported as part of the load it belongs to.
             let hint = e.hint.clone().unwrap_or_else(|| e.to_string());
-            KernelError::new("load", format!("nftables table {}", nft::ID), e.errno)
-                .with_hint(hint)
-                .with_source(e)
+            KernelError::new(
+                "load",
+                format!("nftables table {}", crate::model::firewall::ID),
+                e.errno,
+            )
+            .with_hint(hint)
+            .with_source(e)
         })?
         .unwrap_or_default();
     k.load_firewall(&nft::load_script(f, &macs, Some(&listing)))

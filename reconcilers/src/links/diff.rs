@@ -2,8 +2,8 @@
 
 use std::collections::BTreeSet;
 
+use crate::model::object::ObjectRef;
 use crate::model::{Link, LinkKind, State, TapOpts, LINK_ALIAS};
-use crate::object::ObjectRef;
 use crate::plan::{Action, Change, LinkSet, Object, Op};
 
 use super::ports;

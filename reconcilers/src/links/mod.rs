@@ -14,9 +14,9 @@ pub mod ports;
 pub(crate) use diff::satisfied;
 pub use diff::{diff, effective_up, without_replaced, LinkDiff};
 
-use crate::kinds::PlanCx;
+use crate::kind::PlanCx;
+use crate::model::object::{ObjectKind, ObjectRef};
 use crate::model::State;
-use crate::object::{ObjectKind, ObjectRef};
 use crate::plan::Change;
 
 /// Links in the table of kinds.
@@ -25,17 +25,17 @@ pub struct Links;
 /// The links kind.
 pub static KIND: Links = Links;
 
-impl crate::kinds::Kind for Links {
+impl crate::kind::Kind for Links {
     fn kind(&self) -> ObjectKind {
         ObjectKind::Link
     }
 
     fn objects(&self, state: &State) -> Vec<(ObjectRef, bool)> {
-        crate::kinds::marked_objects(state.links.values())
+        crate::kind::marked_objects(state.links.values())
     }
 
     fn set_owned(&self, state: &mut State, owned: &dyn Fn(&ObjectRef) -> bool) {
-        crate::kinds::set_marks(state.links.values_mut(), owned);
+        crate::kind::set_marks(state.links.values_mut(), owned);
     }
 
     fn diff(&self, cx: &mut PlanCx<'_>) -> Vec<Change> {

@@ -19,6 +19,11 @@ pub struct Address {
 }
 
 impl Address {
+    /// How an address is named in plans: `10.0.0.1/24 on br0`.
+    pub fn id(&self) -> String {
+        format!("{} on {}", self.address, self.link)
+    }
+
     /// The key of this address.
     pub fn key(&self) -> AddressKey {
         (self.link.clone(), self.address)

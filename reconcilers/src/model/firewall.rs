@@ -9,6 +9,10 @@ use std::net::Ipv4Addr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+/// How the tables are named in plans (`+ add firewall inet netconverge`) and in
+/// `State::origins` keys.
+pub const ID: &str = "inet netconverge";
+
 /// The desired or observed content of netconverge's nftables tables.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Firewall {

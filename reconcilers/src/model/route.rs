@@ -1,5 +1,6 @@
 //! Routes: the data types of a route, its key, type, scope and next hops.
 
+use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -113,6 +114,54 @@ pub struct Route {
 }
 
 impl Route {
+    /// How a route is named in plans and errors, in `ip route` words:
+    /// `default via 192.168.1.254 dev eth0 table 102`.
+    pub fn id(&self) -> String {
+        let r = self;
+        let mut s = String::new();
+        if r.kind != RouteType::Unicast {
+            let _ = write!(s, "{} ", r.kind.name());
+        }
+        if r.to.prefix_len() == 0 {
+            s.push_str("default");
+        } else {
+            let _ = write!(s, "{}", r.to);
+        }
+        match r.nexthops.as_slice() {
+            [one] => {
+                if let Some(v) = one.via {
+                    let _ = write!(s, " via {v}");
+                }
+                if let Some(d) = &one.dev {
+                    let _ = write!(s, " dev {d}");
+                }
+            }
+            [] => {}
+            many => {
+                let _ = write!(s, " nexthops");
+                for n in many {
+                    if let Some(v) = n.via {
+                        let _ = write!(s, " via {v}");
+                    }
+                    if let Some(d) = &n.dev {
+                        let _ = write!(s, " dev {d}");
+                    }
+                    let _ = write!(s, " weight {}", n.weight);
+                }
+            }
+        }
+        if r.table != super::TABLE_MAIN {
+            let _ = write!(s, " table {}", super::table_word(r.table));
+        }
+        if r.metric != Route::default_metric(r.family()) {
+            let _ = write!(s, " metric {}", r.metric);
+        }
+        if r.tos != 0 {
+            let _ = write!(s, " tos {:#x}", r.tos);
+        }
+        s
+    }
+
     /// The kernel's key of this route.
     pub fn key(&self) -> RouteKey {
         RouteKey {

@@ -1,5 +1,7 @@
 //! Rules: the data types of a policy routing rule, its selector and its action.
 
+use std::fmt::Write as _;
+
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
@@ -71,6 +73,47 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// How a rule is named in plans and errors, in `ip rule` words:
+    /// `10001: from all fwmark 0x1/0xff lookup 101`.
+    pub fn id(&self) -> String {
+        let r = self;
+        let k = &r.key;
+        let mut s = format!("{}:", k.priority);
+        if k.not {
+            s.push_str(" not");
+        }
+        match &k.from {
+            Some(f) => {
+                let _ = write!(s, " from {f}");
+            }
+            None => s.push_str(" from all"),
+        }
+        if let Some(t) = &k.to {
+            let _ = write!(s, " to {t}");
+        }
+        if let Some((mark, mask)) = k.fwmark {
+            let _ = write!(s, " fwmark {mark:#x}");
+            if mask != u32::MAX {
+                let _ = write!(s, "/{mask:#x}");
+            }
+        }
+        if let Some(i) = &k.iif {
+            let _ = write!(s, " iif {i}");
+        }
+        if let Some(o) = &k.oif {
+            let _ = write!(s, " oif {o}");
+        }
+        match r.action {
+            RuleAction::Lookup(t) => {
+                let _ = write!(s, " lookup {}", super::table_word(t));
+            }
+            RuleAction::Blackhole => s.push_str(" blackhole"),
+            RuleAction::Unreachable => s.push_str(" unreachable"),
+            RuleAction::Prohibit => s.push_str(" prohibit"),
+        }
+        s
+    }
+
     /// The kernel's key of this rule.
     pub fn key(&self) -> RuleKey {
         self.key.clone()

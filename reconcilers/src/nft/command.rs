@@ -8,8 +8,9 @@
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
-use super::{tables, ID, PACKAGE, TABLE};
+use super::{tables, PACKAGE, TABLE};
 use crate::error::{KernelError, ProgramError};
+use crate::model::firewall::ID;
 
 fn missing_nft() -> KernelError {
     KernelError::new("load", format!("nftables table {ID}"), Some(libc::ENOENT)).with_hint(format!(

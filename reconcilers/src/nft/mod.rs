@@ -36,8 +36,8 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+use crate::model::object::ObjectRef;
 use crate::model::State;
-use crate::object::ObjectRef;
 use crate::plan::{Action, Change, Object, Op};
 
 pub(crate) mod command;
@@ -45,9 +45,6 @@ pub(crate) mod tables;
 
 pub(crate) use tables::{gateway_sets, load_script, observed, unreadable};
 
-/// How the tables are named in plans (`+ add firewall inet netconverge`) and in
-/// `State::origins` keys.
-pub const ID: &str = "inet netconverge";
 /// The name of both tables.
 pub const TABLE: &str = "netconverge";
 /// The Debian package that provides `nft`, named in errors.
@@ -55,11 +52,7 @@ pub const PACKAGE: &str = "nftables";
 /// How long applying waits for a gateway to answer the neighbour probe.
 pub(crate) const NEIGHBOUR_WAIT: Duration = Duration::from_millis(1500);
 
-// The data types live in the model; these paths are kept for the binary crate until it imports
-// them from there.
-pub use crate::model::firewall::{
-    Firewall, FirewallOp, Mark, MarkLayer, Masq, Problem, Spec, Track,
-};
+use crate::model::firewall::{Firewall, FirewallOp, Mark, MarkLayer, Problem, Spec};
 
 // ---------------------------------------------------------------------------------------------
 // What to render
@@ -284,9 +277,9 @@ pub struct FirewallKind;
 /// The firewall kind.
 pub static KIND: FirewallKind = FirewallKind;
 
-impl crate::kinds::Kind for FirewallKind {
-    fn kind(&self) -> crate::object::ObjectKind {
-        crate::object::ObjectKind::Firewall
+impl crate::kind::Kind for FirewallKind {
+    fn kind(&self) -> crate::model::object::ObjectKind {
+        crate::model::object::ObjectKind::Firewall
     }
 
     /// netconverge's tables are its own by name; the desired side owns nothing.
@@ -300,7 +293,7 @@ impl crate::kinds::Kind for FirewallKind {
 
     fn set_owned(&self, _state: &mut State, _owned: &dyn Fn(&ObjectRef) -> bool) {}
 
-    fn diff(&self, cx: &mut crate::kinds::PlanCx<'_>) -> Vec<Change> {
+    fn diff(&self, cx: &mut crate::kind::PlanCx<'_>) -> Vec<Change> {
         diff(cx.desired, cx.observed)
     }
 
@@ -312,6 +305,7 @@ impl crate::kinds::Kind for FirewallKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::firewall::{Masq, Track};
     use crate::model::firewall::digest;
 
     pub(crate) fn spec() -> Spec {
@@ -411,7 +405,7 @@ table bridge netconverge {
         let add = diff(&state(Some(d.clone())), &state(None));
         assert_eq!(
             (add[0].action, add[0].object.id.as_str()),
-            (Action::Add, ID)
+            (Action::Add, crate::model::firewall::ID)
         );
         assert_eq!(add[0].ops, [Op::Firewall(FirewallOp::Replace(d.clone()))]);
         let rm = diff(&state(None), &state(Some(o.clone())));

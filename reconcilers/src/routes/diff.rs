@@ -1,13 +1,12 @@
 //! The routes reconciler.
 
 use std::collections::HashMap;
-use std::fmt::Write;
 
 use ipnet::IpNet;
 
 use crate::links::satisfied;
-use crate::model::{Route, RouteType, State};
-use crate::object::ObjectRef;
+use crate::model::object::ObjectRef;
+use crate::model::{Route, State};
 use crate::plan::{Action, Change, Object, Op};
 
 /// True when `observed` already is what `desired` asks for (ownership aside).
@@ -76,53 +75,6 @@ pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
     out
 }
 
-/// How a route is named in plans and errors, in `ip route` words:
-/// `default via 192.168.1.254 dev eth0 table 102`.
-pub fn id(r: &Route) -> String {
-    let mut s = String::new();
-    if r.kind != RouteType::Unicast {
-        let _ = write!(s, "{} ", r.kind.name());
-    }
-    if r.to.prefix_len() == 0 {
-        s.push_str("default");
-    } else {
-        let _ = write!(s, "{}", r.to);
-    }
-    match r.nexthops.as_slice() {
-        [one] => {
-            if let Some(v) = one.via {
-                let _ = write!(s, " via {v}");
-            }
-            if let Some(d) = &one.dev {
-                let _ = write!(s, " dev {d}");
-            }
-        }
-        [] => {}
-        many => {
-            let _ = write!(s, " nexthops");
-            for n in many {
-                if let Some(v) = n.via {
-                    let _ = write!(s, " via {v}");
-                }
-                if let Some(d) = &n.dev {
-                    let _ = write!(s, " dev {d}");
-                }
-                let _ = write!(s, " weight {}", n.weight);
-            }
-        }
-    }
-    if r.table != crate::model::TABLE_MAIN {
-        let _ = write!(s, " table {}", crate::model::table_word(r.table));
-    }
-    if r.metric != Route::default_metric(r.family()) {
-        let _ = write!(s, " metric {}", r.metric);
-    }
-    if r.tos != 0 {
-        let _ = write!(s, " tos {:#x}", r.tos);
-    }
-    s
-}
-
 /// Foreign routes that take precedence over a desired route without sitting at its key: same
 /// table and destination, lower metric. They do not make the host drift (netconverge leaves
 /// them alone) but they decide where the traffic goes, so `check` warns about them.
@@ -138,8 +90,8 @@ pub fn shadows(desired: &State, observed: &State) -> Vec<String> {
             if o.metric < d.metric {
                 out.push(format!(
                     "foreign route {} shadows desired route {} (lower metric {} < {})",
-                    id(o),
-                    id(d),
+                    o.id(),
+                    d.id(),
                     o.metric,
                     d.metric
                 ));

@@ -218,7 +218,7 @@ pub fn route_message(
     our_protocol: u8,
     operation: &str,
 ) -> Result<RouteMessage, KernelError> {
-    let object = crate::object::ObjectRef::route(route).to_string();
+    let object = crate::model::object::ObjectRef::route(route).to_string();
     let family = route.family();
     let mut msg = key_message(route);
     msg.header.protocol = RouteProtocol::from(our_protocol);
@@ -472,7 +472,7 @@ mod tests {
     fn ids_read_like_ip_route() {
         let r = route(102, "0.0.0.0/0", vec![hop("192.168.1.254", "eth0", 1)]);
         assert_eq!(
-            crate::object::ObjectRef::route(&r).to_string(),
+            crate::model::object::ObjectRef::route(&r).to_string(),
             "route default via 192.168.1.254 dev eth0 table 102"
         );
         let e = hint(&r, libc::ENETUNREACH).unwrap();

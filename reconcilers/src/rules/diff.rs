@@ -1,9 +1,7 @@
 //! The policy rules reconciler.
 
-use std::fmt::Write;
-
-use crate::model::{Rule, RuleAction, RuleKey, State};
-use crate::object::ObjectRef;
+use crate::model::object::ObjectRef;
+use crate::model::{RuleKey, State};
 use crate::plan::{Action, Change, Object, Op};
 
 /// Diff rules. Rules have no in-place replace in the kernel, so a changed rule is deleted and
@@ -47,46 +45,6 @@ pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
     out
 }
 
-/// How a rule is named in plans and errors, in `ip rule` words:
-/// `10001: from all fwmark 0x1/0xff lookup 101`.
-pub fn id(r: &Rule) -> String {
-    let k = &r.key;
-    let mut s = format!("{}:", k.priority);
-    if k.not {
-        s.push_str(" not");
-    }
-    match &k.from {
-        Some(f) => {
-            let _ = write!(s, " from {f}");
-        }
-        None => s.push_str(" from all"),
-    }
-    if let Some(t) = &k.to {
-        let _ = write!(s, " to {t}");
-    }
-    if let Some((mark, mask)) = k.fwmark {
-        let _ = write!(s, " fwmark {mark:#x}");
-        if mask != u32::MAX {
-            let _ = write!(s, "/{mask:#x}");
-        }
-    }
-    if let Some(i) = &k.iif {
-        let _ = write!(s, " iif {i}");
-    }
-    if let Some(o) = &k.oif {
-        let _ = write!(s, " oif {o}");
-    }
-    match r.action {
-        RuleAction::Lookup(t) => {
-            let _ = write!(s, " lookup {}", crate::model::table_word(t));
-        }
-        RuleAction::Blackhole => s.push_str(" blackhole"),
-        RuleAction::Unreachable => s.push_str(" unreachable"),
-        RuleAction::Prohibit => s.push_str(" prohibit"),
-    }
-    s
-}
-
 /// Foreign rules evaluated before a desired rule with the same selector but another action:
 /// the desired rule never matches. `check` warns about them.
 pub fn shadows(desired: &State, observed: &State) -> Vec<String> {
@@ -104,8 +62,8 @@ pub fn shadows(desired: &State, observed: &State) -> Vec<String> {
             {
                 out.push(format!(
                     "foreign rule {} shadows desired rule {} (same selector, earlier priority)",
-                    id(o),
-                    id(d)
+                    o.id(),
+                    d.id()
                 ));
             }
         }

@@ -4,11 +4,11 @@ pub mod netlink;
 
 mod diff;
 
-pub use diff::{diff, id, shadows};
+pub use diff::{diff, shadows};
 
-use crate::kinds::{self, Kind, PlanCx};
+use crate::kind::{self, Kind, PlanCx};
+use crate::model::object::{ObjectKind, ObjectRef};
 use crate::model::State;
-use crate::object::{ObjectKind, ObjectRef};
 use crate::plan::Change;
 
 /// Rules in the table of kinds.
@@ -23,16 +23,16 @@ impl Kind for Rules {
     }
 
     fn objects(&self, state: &State) -> Vec<(ObjectRef, bool)> {
-        kinds::marked_objects(state.rules.values())
+        kind::marked_objects(state.rules.values())
     }
 
     fn set_owned(&self, state: &mut State, owned: &dyn Fn(&ObjectRef) -> bool) {
-        kinds::set_marks(state.rules.values_mut(), owned);
+        kind::set_marks(state.rules.values_mut(), owned);
     }
 
     /// Kept means at the same key: a changed gateway or action still keeps the object.
     fn owned_kept(&self, desired: &State, observed: &State) -> (usize, usize) {
-        kinds::owned_kept_by_key(&desired.rules, &observed.rules)
+        kind::owned_kept_by_key(&desired.rules, &observed.rules)
     }
 
     fn diff(&self, cx: &mut PlanCx<'_>) -> Vec<Change> {

@@ -258,7 +258,7 @@ mod tests {
         assert!(d.attributes.contains(&RuleAttribute::Priority(10001)));
         assert!(d.attributes.contains(&RuleAttribute::FwMask(0xff)));
         assert_eq!(
-            crate::object::ObjectRef::rule(&r).to_string(),
+            crate::model::object::ObjectRef::rule(&r).to_string(),
             "rule 10001: from all fwmark 0x1/0xff lookup 101"
         );
     }

@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use reconcilers::dnsmasq::{DhcpSettings, StaticHost};
+use reconcilers::model::dhcp::{DhcpSettings, StaticHost};
 use reconcilers::model::MacAddr;
 
 use super::ranges::reserved_v4;

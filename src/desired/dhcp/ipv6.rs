@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv6Addr};
 
 use ipnet::Ipv6Net;
-use reconcilers::dnsmasq::{Dhcp6, Range6};
+use reconcilers::model::dhcp::{Dhcp6, Range6};
 
 use super::ranges::range;
 use super::{Bridge, Ipv6Doc};

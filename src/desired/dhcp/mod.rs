@@ -21,7 +21,8 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use reconcilers::dnsmasq::{DhcpServer, DhcpSettings, Lease, PACKAGE};
+use reconcilers::dnsmasq::PACKAGE;
+use reconcilers::model::dhcp::{DhcpServer, DhcpSettings, Lease};
 use reconcilers::model::LinkKind;
 use serde::Deserialize;
 use serde_saphyr::Spanned;

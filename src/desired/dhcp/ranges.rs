@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::Ipv4Net;
-use reconcilers::dnsmasq::Range4;
+use reconcilers::model::dhcp::Range4;
 
 use super::{Bridge, DhcpDoc};
 use crate::desired::diagnostics::{Ctx, Pos};

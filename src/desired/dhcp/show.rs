@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use reconcilers::dnsmasq::DhcpServer;
+use reconcilers::model::dhcp::DhcpServer;
 use reconcilers::model::State;
 
 use crate::desired::yaml::{quote, scalar};

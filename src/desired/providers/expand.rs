@@ -2,7 +2,7 @@
 //! nftables tables join the declared ones, each labelled with the provider (or section) it
 //! came from and reported at its position; the providers' names become table names.
 
-use reconcilers::object::ObjectRef;
+use reconcilers::model::object::ObjectRef;
 use reconcilers::providers::{
     generate, DefaultTable, Fallback, Origin, Provider, Providers, TABLE_BALANCE,
 };

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use reconcilers::model::object::ObjectRef;
 use reconcilers::model::{Family, RouteKey, RouteType};
-use reconcilers::object::ObjectRef;
 
 use crate::desired::convert::Converted;
 use crate::desired::diagnostics::{Ctx, Pos};

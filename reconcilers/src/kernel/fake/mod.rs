@@ -189,7 +189,7 @@ impl FakeKernel {
 
     /// Add a route, or with `replace` put it in place of the one with its key.
     fn add_route(&mut self, r: &Route, replace: bool) -> Result<(), KernelError> {
-        let obj = format!("route {}", crate::routes::id(r));
+        let obj = format!("route {}", r.id());
         if !replace && self.state.routes.contains_key(&r.key()) {
             return err("add", obj, libc::EEXIST);
         }
@@ -209,7 +209,7 @@ impl FakeKernel {
 
     fn add_rule(&mut self, r: &Rule) -> Result<(), KernelError> {
         if self.state.rules.contains_key(&r.key()) {
-            return err("add", format!("rule {}", crate::rules::id(r)), libc::EEXIST);
+            return err("add", format!("rule {}", r.id()), libc::EEXIST);
         }
         self.state.add_rule(Rule {
             owned: true,

@@ -10,8 +10,8 @@ use super::{Failure, RtnlKernel};
 use crate::error::KernelError;
 use crate::kernel::tap;
 use crate::links::netlink::{self as links, IndexByName};
+use crate::model::object::ObjectRef;
 use crate::model::{Link, LinkKind, Route, TapOpts};
-use crate::object::ObjectRef;
 use crate::plan::{LinkSet, Op};
 use crate::{addresses, routes, rules, sysctl};
 
