@@ -17,8 +17,8 @@ pub static KINDS: [&dyn Kind; 7] = [
     &crate::addresses::KIND,
     &crate::routes::KIND,
     &crate::rules::KIND,
-    &crate::nft::KIND,
-    &crate::dnsmasq::KIND,
+    &crate::firewall::KIND,
+    &crate::dhcp::KIND,
 ];
 
 /// Every object of `state` in plan order, with its ownership mark.

@@ -3,14 +3,14 @@
 #![warn(missing_docs)]
 
 pub mod addresses;
-pub mod dnsmasq;
+pub mod dhcp;
 pub mod error;
+pub mod firewall;
 pub mod kernel;
 pub mod kind;
 pub mod kinds;
 pub mod links;
 pub mod model;
-pub mod nft;
 pub mod plan;
 pub mod planner;
 pub mod programs;

@@ -28,13 +28,13 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
 
+use crate::firewall;
 use crate::model::firewall::{self as fw, Firewall};
 use crate::model::object::ObjectRef;
 use crate::model::{
     Family, LinkKind, NextHop, Route, RouteType, Rule, RuleAction, RuleKey, State, TABLE_DEFAULT,
     TABLE_MAIN,
 };
-use crate::nft;
 
 /// First priority of the fwmark rules: provider N's rule sits at `MARK_RULE_BASE + N - 1`.
 pub const MARK_RULE_BASE: u32 = 10000;
@@ -645,7 +645,7 @@ fn firewall(p: &Providers, base: &State) -> Option<Firewall> {
             out: m.out.clone(),
         })
         .collect();
-    (!spec.is_empty()).then(|| nft::render(&spec))
+    (!spec.is_empty()).then(|| firewall::render(&spec))
 }
 
 #[cfg(test)]

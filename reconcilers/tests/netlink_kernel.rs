@@ -1095,7 +1095,7 @@ fn the_firewall_is_loaded_observed_and_deleted_through_the_trait() {
     }
     let Some(peer) = Netns::create() else { return };
     let nb1 = neighbour_lab(&ns, &peer);
-    let desired = reconcilers::nft::render(&Spec {
+    let desired = reconcilers::firewall::render(&Spec {
         mask: 0xff,
         track: vec![Track {
             provider: "p3".into(),

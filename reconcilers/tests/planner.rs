@@ -360,7 +360,7 @@ prop_compose! {
         if masquerade {
             spec.masquerade.push(Masq { from: Some(net("10.0.0.0/16")), out: "eth0".into() });
         }
-        ((!spec.is_empty()).then(|| reconcilers::nft::render(&spec)), behaviour)
+        ((!spec.is_empty()).then(|| reconcilers::firewall::render(&spec)), behaviour)
     }
 }
 
@@ -714,7 +714,7 @@ fn shared_eth0_firewall() -> Firewall {
         interface: "eth0".into(),
         gateway: Some(gateway_ip(n)),
     };
-    reconcilers::nft::render(&Spec {
+    reconcilers::firewall::render(&Spec {
         mask: 0xff,
         track: vec![track(1), track(2)],
         marks: vec![],

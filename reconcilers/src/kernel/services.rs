@@ -4,16 +4,16 @@
 //! Both kernels end their `observe` with [`observe`] and hand service ops to [`apply`], so the
 //! fake kernel runs the very sequence of list, load and neighbour calls the real one does, and
 //! the planner's tests cover it. What the text of the tables means (digests, gateway sets) is
-//! `crate::nft`'s; this module only decides what to ask the kernel, in which order.
+//! `crate::firewall`'s; this module only decides what to ask the kernel, in which order.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::Kernel;
 use crate::error::KernelError;
+use crate::firewall;
 use crate::model::firewall::{Firewall, FirewallOp};
 use crate::model::{MacAddr, State};
-use crate::nft;
 use crate::plan::Op;
 
 /// True for the ops [`apply`] handles (firewall and DHCP), which are no netlink writes.
@@ -43,21 +43,21 @@ async fn observe_firewall<K: Kernel>(k: &mut K) -> Result<Option<Firewall>, Kern
         Ok(None) => return Ok(None),
         Ok(Some(listing)) => listing,
         // An unprivileged `check` cannot list them: the plan warns instead of failing.
-        Err(e) if e.errno == Some(libc::EPERM) => return Ok(Some(nft::unreadable(&e))),
+        Err(e) if e.errno == Some(libc::EPERM) => return Ok(Some(firewall::unreadable(&e))),
         Err(e) => return Err(e),
     };
     let mut macs: BTreeMap<(Ipv4Addr, String), MacAddr> = BTreeMap::new();
-    for g in nft::gateway_sets(&listing) {
+    for g in firewall::gateway_sets(&listing) {
         if let Some(mac) = lookup(k, g.gateway, &g.dev).await {
             macs.insert((g.gateway, g.dev), mac);
         }
     }
-    Ok(Some(nft::observed(listing, |ip, dev| {
+    Ok(Some(firewall::observed(listing, |ip, dev| {
         macs.get(&(ip, dev.to_string())).copied()
     })))
 }
 
-/// Replace or delete the tables. A replace loads them twice (see `crate::nft`): once with the
+/// Replace or delete the tables. A replace loads them twice (see `crate::firewall`): once with the
 /// desired digest, then — after listing what nft made of it — with the listing's digest too.
 pub(crate) async fn apply_firewall<K: Kernel>(
     k: &mut K,
@@ -68,7 +68,7 @@ pub(crate) async fn apply_firewall<K: Kernel>(
         FirewallOp::Replace(f) => f,
     };
     let mut macs = Vec::new();
-    for g in nft::gateway_sets(&f.ruleset) {
+    for g in firewall::gateway_sets(&f.ruleset) {
         match resolve(k, g.gateway, &g.dev).await {
             Some(mac) => macs.push((g.set, mac)),
             None => tracing::warn!(
@@ -79,7 +79,8 @@ pub(crate) async fn apply_firewall<K: Kernel>(
             ),
         }
     }
-    k.load_firewall(&nft::load_script(f, &macs, None)).await?;
+    k.load_firewall(&firewall::load_script(f, &macs, None))
+        .await?;
     let listing = k
         .list_firewall()
         .await
@@ -95,7 +96,7 @@ pub(crate) async fn apply_firewall<K: Kernel>(
             .with_source(e)
         })?
         .unwrap_or_default();
-    k.load_firewall(&nft::load_script(f, &macs, Some(&listing)))
+    k.load_firewall(&firewall::load_script(f, &macs, Some(&listing)))
         .await
 }
 
@@ -118,7 +119,7 @@ async fn resolve<K: Kernel>(k: &mut K, gateway: Ipv4Addr, dev: &str) -> Option<M
         return Some(mac);
     }
     match k
-        .probe_neighbour(IpAddr::V4(gateway), dev, nft::NEIGHBOUR_WAIT)
+        .probe_neighbour(IpAddr::V4(gateway), dev, firewall::NEIGHBOUR_WAIT)
         .await
     {
         Ok(mac) => mac,

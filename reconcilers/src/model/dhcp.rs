@@ -1,7 +1,7 @@
 //! DHCP: the data types of a bridge's DHCP/DNS service (desired and observed), its settings,
 //! lease times, and the writes to it.
 //!
-//! Rendering the dnsmasq files, diffing and running dnsmasq are in `crate::dnsmasq`; this
+//! Rendering the dnsmasq files, diffing and running dnsmasq are in `crate::dhcp`; this
 //! module only says what the values are.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

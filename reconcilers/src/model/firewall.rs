@@ -1,7 +1,7 @@
 //! The firewall: the data types of netconverge's nftables tables (desired and observed), the
 //! writes to them, and the packet handling that providers, marks and masquerade ask for.
 //!
-//! Rendering, diffing and talking to nft are in `crate::nft`; this module only says what the
+//! Rendering, diffing and talking to nft are in `crate::firewall`; this module only says what the
 //! values are.
 
 use std::net::Ipv4Addr;
@@ -57,7 +57,7 @@ pub enum FirewallOp {
     Delete,
 }
 
-/// The packet handling the provider sections ask for, rendered by `crate::nft::render`.
+/// The packet handling the provider sections ask for, rendered by `crate::firewall::render`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Spec {
     /// The bits of the mark that select a provider.

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use reconcilers::dnsmasq::PACKAGE;
+use reconcilers::dhcp::PACKAGE;
 use reconcilers::model::dhcp::{DhcpServer, DhcpSettings, Lease};
 use reconcilers::model::LinkKind;
 use serde::Deserialize;

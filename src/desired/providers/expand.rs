@@ -96,12 +96,12 @@ pub(super) fn add(m: &Merged, k: Checked, c: &mut Converted, ctx: &mut Ctx) {
         c.firewall = Some(f);
         c.host_checks.push(HostCheck::Program {
             name: "nft".into(),
-            package: reconcilers::nft::PACKAGE.into(),
+            package: reconcilers::firewall::PACKAGE.into(),
             at: ctx.diag(
                 places.section_at,
                 format!(
                     "track, marks and masquerade need the `nft` program: install the Debian package `{}`",
-                    reconcilers::nft::PACKAGE
+                    reconcilers::firewall::PACKAGE
                 ),
             ),
         });

@@ -4,14 +4,14 @@
 //!
 //! The services are kept the way the real host keeps them, so that their observe and apply
 //! sequences (`kernel::services`) run unchanged: netconverge's nftables tables as the text nft
-//! would list (see [`nft::FakeNft`]), a neighbour table, and the dnsmasq instances as their
+//! would list (see [`firewall::FakeNft`]), a neighbour table, and the dnsmasq instances as their
 //! files plus a running flag.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::dnsmasq::config;
+use crate::dhcp::config;
 use crate::model::dhcp::{DhcpOp, DhcpServer};
 use crate::model::firewall::FirewallOp;
 use crate::model::{
@@ -22,7 +22,7 @@ use crate::plan::{LinkSet, Op};
 use super::{services, Kernel};
 use crate::error::KernelError;
 
-pub mod nft;
+pub mod firewall;
 
 /// A fake kernel holding its state in memory.
 #[derive(Clone, Debug, Default)]
@@ -32,7 +32,7 @@ pub struct FakeKernel {
     /// lives in `nft` and the services in `dhcp`, as on a real host.
     pub state: State,
     /// netconverge's nftables tables.
-    pub nft: nft::FakeNft,
+    pub nft: firewall::FakeNft,
     /// Complete neighbour entries: (address, device) → MAC.
     pub neighbours: BTreeMap<(IpAddr, String), MacAddr>,
     /// Hosts that answer a neighbour probe: probing one enters it into `neighbours`.

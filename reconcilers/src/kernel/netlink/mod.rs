@@ -31,7 +31,7 @@ use crate::links::netlink::{self as links, IndexByName};
 use crate::model::dhcp::{DhcpOp, DhcpServer};
 use crate::model::{MacAddr, State};
 use crate::plan::Op;
-use crate::{addresses, dnsmasq, nft, routes, rules, sysctl};
+use crate::{addresses, dhcp, firewall, routes, rules, sysctl};
 
 mod neighbours;
 mod ops;
@@ -422,23 +422,23 @@ impl Kernel for RtnlKernel {
     }
 
     async fn list_firewall(&mut self) -> Result<Option<String>, KernelError> {
-        nft::command::list()
+        firewall::command::list()
     }
 
     async fn load_firewall(&mut self, script: &str) -> Result<(), KernelError> {
-        nft::command::load(script)
+        firewall::command::load(script)
     }
 
     async fn delete_firewall(&mut self) -> Result<(), KernelError> {
-        nft::command::delete()
+        firewall::command::delete()
     }
 
     async fn dhcp_instances(&mut self) -> Result<BTreeMap<String, DhcpServer>, KernelError> {
-        dnsmasq::instance::observe(self.netns.as_deref())
+        dhcp::instance::observe(self.netns.as_deref())
     }
 
     async fn apply_dhcp(&mut self, op: &DhcpOp) -> Result<(), KernelError> {
-        dnsmasq::instance::apply(op, self.netns.as_deref()).await
+        dhcp::instance::apply(op, self.netns.as_deref()).await
     }
 
     async fn neighbour(&mut self, ip: IpAddr, dev: &str) -> Result<Option<MacAddr>, KernelError> {

@@ -305,8 +305,8 @@ impl crate::kind::Kind for FirewallKind {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::firewall::{Masq, Track};
     use crate::model::firewall::digest;
+    use crate::model::firewall::{Masq, Track};
 
     pub(crate) fn spec() -> Spec {
         Spec {

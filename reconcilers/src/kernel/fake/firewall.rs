@@ -10,8 +10,8 @@
 use std::collections::BTreeMap;
 
 use crate::error::KernelError;
+use crate::firewall::TABLE;
 use crate::model::firewall::ID;
-use crate::nft::TABLE;
 
 /// The families netconverge's tables exist in, in listing order.
 const FAMILIES: [&str; 2] = ["inet", "bridge"];

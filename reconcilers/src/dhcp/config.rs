@@ -362,7 +362,7 @@ mod tests {
     /// dnsmasq itself accepts what is rendered (where it is installed; CI installs it).
     #[test]
     fn dnsmasq_accepts_the_configuration() {
-        let Some(bin) = crate::dnsmasq::instance::binary() else {
+        let Some(bin) = crate::dhcp::instance::binary() else {
             eprintln!("skipped: dnsmasq is not installed");
             return;
         };
