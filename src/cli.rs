@@ -234,7 +234,7 @@ fn show(cli: &Cli, all: bool) -> Result<ExitCode, Failure> {
     let desired = desired::load_path(&desired_path(cli)).ok();
     let mut names: Vec<String> = desired
         .as_ref()
-        .map(|d| d.state.sysctls.keys().cloned().collect())
+        .map(|d| reconcilers::kinds::scope(&d.state).sysctls)
         .unwrap_or_default();
     if all {
         names.extend(SHOW_ALL_SYSCTLS.iter().map(|s| s.to_string()));
@@ -303,8 +303,9 @@ fn load_and_pass(cli: &Cli, mode: Mode, allow_empty: bool) -> Result<(Desired, P
             };
             let (mut kernel, observed) = if desired.protocol == DEFAULT_PROTOCOL {
                 let mut observed = early?;
-                let names: Vec<String> = desired.state.sysctls.keys().cloned().collect();
-                observed.sysctls = reconcilers::sysctl::read_all(&names)?;
+                let scope = reconcilers::kinds::scope(&desired.state);
+                observed.sysctls =
+                    reconcilers::kernel::Kernel::read_sysctls(&mut kernel, &scope.sysctls).await?;
                 (kernel, observed)
             } else {
                 let mut kernel = RtnlKernel::connect_in(desired.protocol, netns)?;

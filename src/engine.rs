@@ -29,10 +29,12 @@ impl Applied {
     }
 }
 
-/// Read what the kernel has, including the sysctls the desired state names.
+/// Read what the kernel has, including what the kinds of the desired state need read (its
+/// sysctls).
 pub async fn observe<K: Kernel>(kernel: &mut K, desired: &State) -> Result<State, KernelError> {
-    let names: Vec<String> = desired.sysctls.keys().cloned().collect();
-    kernel.observe(&names).await
+    kernel
+        .observe(&reconcilers::kinds::scope(desired).sysctls)
+        .await
 }
 
 /// Plan the changes from `observed` to `desired` (both canonical and resolved).

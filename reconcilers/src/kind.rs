@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use crate::kernel::Scope;
 use crate::model::object::{Marked, ObjectKind, ObjectRef};
 use crate::model::State;
 use crate::plan::Change;
@@ -65,6 +66,9 @@ pub trait Kind: Sync {
         let kept = owned.iter().filter(|r| wanted.contains(*r)).count();
         (owned.len(), kept)
     }
+
+    /// What observing must read for this kind of `desired` beyond the kernel's dumps.
+    fn scope(&self, _desired: &State, _scope: &mut Scope) {}
 
     /// This kind's changes from `cx.observed` (or `cx.after_links`) to `cx.desired`.
     fn diff(&self, cx: &mut PlanCx<'_>) -> Vec<Change>;

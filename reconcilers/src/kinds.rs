@@ -6,6 +6,7 @@
 //! writing that module and adding it to [`KINDS`] (its `ObjectKind` variant and `State` field
 //! make the compiler point at the rest).
 
+use crate::kernel::Scope;
 use crate::kind::Kind;
 use crate::model::object::ObjectRef;
 use crate::model::State;
@@ -20,6 +21,15 @@ pub static KINDS: [&dyn Kind; 7] = [
     &crate::firewall::KIND,
     &crate::dhcp::KIND,
 ];
+
+/// What observing must read for `desired`, from every kind.
+pub fn scope(desired: &State) -> Scope {
+    let mut scope = Scope::default();
+    for k in &KINDS {
+        k.scope(desired, &mut scope);
+    }
+    scope
+}
 
 /// Every object of `state` in plan order, with its ownership mark.
 pub fn objects(state: &State) -> Vec<(ObjectRef, bool)> {

@@ -129,6 +129,11 @@ impl crate::kind::Kind for Sysctls {
 
     fn set_owned(&self, _state: &mut State, _owned: &dyn Fn(&ObjectRef) -> bool) {}
 
+    /// The desired sysctls are read with the observation (there is no dump of them all).
+    fn scope(&self, desired: &State, scope: &mut crate::kernel::Scope) {
+        scope.sysctls.extend(desired.sysctls.keys().cloned());
+    }
+
     fn diff(&self, cx: &mut crate::kind::PlanCx<'_>) -> Vec<Change> {
         diff(cx.desired, cx.observed)
     }

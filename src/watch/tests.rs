@@ -59,6 +59,14 @@ impl Kernel for Probe {
         k.observe(sysctls).await
     }
 
+    async fn read_sysctls(
+        &mut self,
+        names: &[String],
+    ) -> Result<std::collections::BTreeMap<String, String>, KernelError> {
+        let mut k = self.0.borrow().kernel.clone();
+        k.read_sysctls(names).await
+    }
+
     async fn apply(&mut self, ops: &[Op]) -> Vec<Result<(), KernelError>> {
         let mut k = {
             let mut seen = self.0.borrow_mut();

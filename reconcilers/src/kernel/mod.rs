@@ -40,6 +40,13 @@ pub trait Kernel {
     /// nothing" checks).
     fn writes(&self) -> u64;
 
+    /// Read the sysctls named in `names` (missing ones are left out), as `observe` does; for
+    /// callers that observed before they knew which sysctls matter.
+    fn read_sysctls(
+        &mut self,
+        names: &[String],
+    ) -> impl Future<Output = Result<BTreeMap<String, String>, KernelError>>;
+
     // The service methods below have defaults for kernels that model only the network (test
     // doubles that wrap another kernel's `observe` and `apply`): no tables, no services, no
     // neighbours, and writes refused with EOPNOTSUPP. Both real kernels override them all.
@@ -106,4 +113,12 @@ pub trait Kernel {
 fn unsupported(operation: &str, object: &str) -> KernelError {
     KernelError::new(operation, object, Some(libc::EOPNOTSUPP))
         .with_hint("this kernel does not model the services")
+}
+
+/// What an observation must read beyond the kernel's own dumps, gathered from the kinds of a
+/// desired state (`crate::kinds::scope`): today the sysctls it names.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// Sysctls by dotted name.
+    pub sysctls: Vec<String>,
 }

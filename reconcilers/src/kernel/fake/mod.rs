@@ -309,6 +309,15 @@ impl Kernel for FakeKernel {
         self.writes
     }
 
+    async fn read_sysctls(
+        &mut self,
+        names: &[String],
+    ) -> Result<BTreeMap<String, String>, KernelError> {
+        let mut s = self.state.sysctls.clone();
+        s.retain(|k, _| names.contains(k));
+        Ok(s)
+    }
+
     async fn list_firewall(&mut self) -> Result<Option<String>, KernelError> {
         Ok(self.nft.listing())
     }

@@ -421,6 +421,13 @@ impl Kernel for RtnlKernel {
         self.writes.load(Ordering::Relaxed)
     }
 
+    async fn read_sysctls(
+        &mut self,
+        names: &[String],
+    ) -> Result<BTreeMap<String, String>, KernelError> {
+        sysctl::read_all(names)
+    }
+
     async fn list_firewall(&mut self) -> Result<Option<String>, KernelError> {
         firewall::command::list()
     }
