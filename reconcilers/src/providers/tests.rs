@@ -1,0 +1,405 @@
+//! Tests of the providers expansion: the seed's layout, Shorewall's words, weights, fallback,
+//! the balance table, `duplicate`, marks and optional providers.
+
+use super::generate::{hop, route};
+use super::*;
+
+/// The label of the generated object printed as `id`.
+fn origin<'a>(s: &'a State, id: &str) -> &'a str {
+    s.origins
+        .iter()
+        .find(|(r, _)| r.to_string() == id)
+        .map(|(_, label)| label.as_str())
+        .unwrap_or_else(|| panic!("no origin for {id}: {:?}", s.origins.keys()))
+}
+use crate::model::{Address, Link, LinkKind, Scope, TABLE_MAIN};
+
+/// The seed host's two providers as in the issue: both on eth0, both balanced and tracked,
+/// fw loose (two providers sharing an address cannot both have the from-rule).
+pub(crate) fn seed() -> Providers {
+    let pr = |name: &str, number: u32, gw: [u8; 4], loose: bool| Provider {
+        name: name.into(),
+        number,
+        mark: Some(number),
+        interface: "eth0".into(),
+        gateway: Ipv4Addr::from(gw),
+        local: Ipv4Addr::new(192, 168, 1, 20),
+        balance: Some(1),
+        fallback: None,
+        track: true,
+        loose,
+        duplicate: false,
+        copy: vec![],
+        optional: false,
+    };
+    Providers {
+        providers: vec![
+            pr("wrt", 1, [192, 168, 1, 1], false),
+            pr("fw", 2, [192, 168, 1, 254], true),
+        ],
+        ..Providers::default()
+    }
+}
+
+fn base() -> State {
+    let mut s = State::default();
+    s.add_link(Link::new("eth0", LinkKind::External));
+    let mut br = Link::new("br0", LinkKind::Bridge(Default::default()));
+    br.up = Some(true);
+    s.add_link(br);
+    let mut tap = Link::new("tap-centos", LinkKind::External);
+    tap.master = Some("br0".into());
+    s.add_link(tap);
+    for (link, a) in [("eth0", "192.168.1.20/24"), ("br0", "10.0.0.1/24")] {
+        s.add_address(Address {
+            link: link.into(),
+            address: a.parse().unwrap(),
+            owned: false,
+        });
+    }
+    s
+}
+
+fn ids(s: &State) -> (Vec<String>, Vec<String>) {
+    (
+        s.routes.values().map(|r| r.id()).collect(),
+        s.rules.values().map(|r| r.id()).collect(),
+    )
+}
+
+#[test]
+fn seed_providers_expand_like_shorewall() {
+    let mut s = base();
+    expand(&seed(), &mut s);
+    let (routes, rules) = ids(&s);
+    assert_eq!(
+        routes,
+        [
+            "default via 192.168.1.1 dev eth0 table 1",
+            "192.168.1.1/32 dev eth0 table 1",
+            "default via 192.168.1.254 dev eth0 table 2",
+            "192.168.1.254/32 dev eth0 table 2",
+            "default nexthops via 192.168.1.1 dev eth0 weight 1 via 192.168.1.254 dev eth0 weight 1",
+        ]
+    );
+    assert_eq!(
+        rules,
+        [
+            "10000: from all fwmark 0x1/0xff lookup 1",
+            "10001: from all fwmark 0x2/0xff lookup 2",
+            "20000: from 192.168.1.20/32 lookup 1",
+        ]
+    );
+    let host = s
+        .routes
+        .values()
+        .find(|r| r.table == 1 && r.to.prefix_len() == 32)
+        .unwrap();
+    assert_eq!(host.scope, Scope::Link);
+    assert_eq!(host.src, Some("192.168.1.20".parse().unwrap()));
+    let def = s
+        .routes
+        .values()
+        .find(|r| r.table == 2 && r.to.prefix_len() == 0)
+        .unwrap();
+    assert_eq!(def.scope, Scope::Global);
+    assert_eq!(def.src, Some("192.168.1.20".parse().unwrap()));
+    assert_eq!(s.sysctls["net.ipv4.ip_forward"], "1");
+    assert_eq!(s.sysctls["net.ipv4.conf.all.rp_filter"], "2");
+    assert_eq!(s.sysctls["net.ipv4.conf.eth0.rp_filter"], "2");
+    assert_eq!(
+        origin(&s, "route default via 192.168.1.1 dev eth0 table 1"),
+        "provider wrt"
+    );
+    assert_eq!(
+        origin(&s, "rule 10001: from all fwmark 0x2/0xff lookup 2"),
+        "provider fw"
+    );
+    assert_eq!(
+        origin(&s, "route default nexthops via 192.168.1.1 dev eth0 weight 1 via 192.168.1.254 dev eth0 weight 1"),
+        "providers wrt, fw (balance)"
+    );
+    // Both track on a shared interface: told apart by the gateways' MACs.
+    let fw = s.firewall.as_ref().expect("track needs the firewall");
+    assert!(
+        fw.ruleset
+            .contains("comment \"gateway 192.168.1.254 dev eth0\""),
+        "{}",
+        fw.ruleset
+    );
+    assert!(fw.ruleset.contains("ether saddr @gw_2"), "{}", fw.ruleset);
+}
+
+#[test]
+fn a_single_balanced_provider_gives_a_plain_default() {
+    let mut p = seed();
+    p.providers[1].balance = None;
+    let mut s = base();
+    expand(&p, &mut s);
+    let main: Vec<String> = s
+        .routes
+        .values()
+        .filter(|r| r.table == TABLE_MAIN)
+        .map(|r| r.id())
+        .collect();
+    assert_eq!(main, ["default via 192.168.1.1 dev eth0"]);
+}
+
+#[test]
+fn weights_and_fallback() {
+    let mut p = seed();
+    p.providers[0].balance = Some(3);
+    p.providers[0].fallback = Some(Fallback::Metric);
+    p.providers[1].fallback = Some(Fallback::Weight(2));
+    let e = generate(&p, &base());
+    let ids: Vec<String> = e.routes.iter().map(|(r, _)| r.id()).collect();
+    assert!(
+        ids.contains(&"default via 192.168.1.1 dev eth0 table default metric 1".to_string()),
+        "{ids:?}"
+    );
+    assert!(
+        ids.contains(&"default via 192.168.1.254 dev eth0 table default".to_string()),
+        "{ids:?}"
+    );
+    assert!(
+        ids.contains(
+            &"default nexthops via 192.168.1.1 dev eth0 weight 3 via 192.168.1.254 dev eth0 weight 1".to_string()
+        ),
+        "{ids:?}"
+    );
+}
+
+#[test]
+fn balance_table_layout() {
+    let mut p = seed();
+    p.options.default_table = DefaultTable::BalanceTable;
+    let mut s = base();
+    expand(&p, &mut s);
+    let (routes, rules) = ids(&s);
+    assert!(
+        routes.contains(
+            &"default nexthops via 192.168.1.1 dev eth0 weight 1 via 192.168.1.254 dev eth0 weight 1 table 250"
+                .to_string()
+        ),
+        "{routes:?}"
+    );
+    assert!(!routes
+        .iter()
+        .any(|r| r.starts_with("default nexthops") && !r.ends_with("table 250")));
+    assert_eq!(rules.first().unwrap(), "999: from all lookup main");
+    assert_eq!(rules.last().unwrap(), "32765: from all lookup 250");
+}
+
+#[test]
+fn duplicate_main_copies_routes_through_the_interface_and_copy_links() {
+    let mut p = seed();
+    p.providers[0].duplicate = true;
+    p.providers[0].copy = vec!["br0".into()];
+    let mut b = base();
+    b.add_address(Address {
+        link: "other".into(),
+        address: "172.16.0.1/16".parse().unwrap(),
+        owned: false,
+    });
+    b.add_route(route(
+        TABLE_MAIN,
+        "10.9.0.0/16".parse().unwrap(),
+        vec![hop(Some("10.0.0.9".parse().unwrap()), "br0", 1)],
+        None,
+    ));
+    b.add_route(route(
+        TABLE_MAIN,
+        "10.8.0.0/16".parse().unwrap(),
+        vec![hop(Some("172.16.0.9".parse().unwrap()), "other", 1)],
+        None,
+    ));
+    let e = generate(&p, &b);
+    let t1: Vec<String> = e
+        .routes
+        .iter()
+        .filter(|(r, _)| r.table == 1)
+        .map(|(r, _)| r.id())
+        .collect();
+    assert_eq!(
+        t1,
+        [
+            "192.168.1.1/32 dev eth0 table 1",
+            "default via 192.168.1.1 dev eth0 table 1",
+            "10.0.0.0/24 dev br0 table 1",
+            "192.168.1.0/24 dev eth0 table 1",
+            "10.9.0.0/16 via 10.0.0.9 dev br0 table 1",
+        ]
+    );
+    let subnet = e
+        .routes
+        .iter()
+        .find(|(r, _)| r.table == 1 && r.to.to_string() == "10.0.0.0/24")
+        .unwrap();
+    assert_eq!(subnet.0.src, Some("10.0.0.1".parse().unwrap()));
+    assert_eq!(subnet.0.scope, Scope::Link);
+}
+
+#[test]
+fn track_without_mark_gets_the_number_in_the_mask() {
+    // The converter assigns it; expand only uses `mark`.
+    let mut p = seed();
+    p.providers[0].mark = None;
+    p.providers[0].track = false;
+    let e = generate(&p, &base());
+    assert!(!e.rules.iter().any(|(r, _)| r.key.priority == 10000));
+}
+
+#[test]
+fn route_rules_and_origins() {
+    let mut p = seed();
+    p.route_rules = vec![
+        RouteRule {
+            from: Some("10.0.0.0/25".parse().unwrap()),
+            to: None,
+            iif: None,
+            provider: "fw".into(),
+            table: 2,
+            priority: 1000,
+        },
+        RouteRule {
+            from: None,
+            to: Some("8.8.8.8/32".parse().unwrap()),
+            iif: None,
+            provider: "wrt".into(),
+            table: 1,
+            priority: 11000,
+        },
+    ];
+    let mut s = base();
+    expand(&p, &mut s);
+    assert_eq!(
+        origin(&s, "rule 1000: from 10.0.0.0/25 lookup 2"),
+        "route_rules: provider fw"
+    );
+    assert_eq!(
+        origin(&s, "rule 11000: from all to 8.8.8.8/32 lookup 1"),
+        "route_rules: provider wrt"
+    );
+}
+
+#[test]
+fn marks_on_bridge_ports_go_to_the_bridge_family() {
+    let p = Providers {
+        marks: vec![
+            MarkRule {
+                iif: Some("tap-centos".into()),
+                from: None,
+                to: None,
+                mark: 2,
+            },
+            MarkRule {
+                iif: Some("eth0".into()),
+                from: None,
+                to: None,
+                mark: 1,
+            },
+            MarkRule {
+                iif: Some("undeclared".into()),
+                from: None,
+                to: None,
+                mark: 1,
+            },
+        ],
+        masquerade: vec![Masquerade {
+            from: Some("10.0.0.0/24".parse().unwrap()),
+            out: "eth0".into(),
+        }],
+        ..Providers::default()
+    };
+    let e = generate(&p, &base());
+    let text = e.firewall.unwrap().ruleset;
+    let bridge = text.split("table bridge").nth(1).expect(&text);
+    assert!(bridge.contains("iifname \"tap-centos\""), "{text}");
+    assert!(bridge.contains("iifname \"undeclared\""), "{text}");
+    assert!(!bridge.contains("iifname \"eth0\""), "{text}");
+    let inet = text.split("table bridge").next().unwrap();
+    assert!(inet.contains("iifname \"eth0\""), "{text}");
+    assert!(inet.contains("iifname \"undeclared\""), "{text}");
+    assert!(!inet.contains("iifname \"tap-centos\""), "{text}");
+    assert!(
+        inet.contains("oifname \"eth0\" ip saddr 10.0.0.0/24 masquerade"),
+        "{text}"
+    );
+    assert_eq!(
+        e.sysctls,
+        [("net.ipv4.ip_forward".to_string(), "1".to_string())]
+    );
+    assert!(e.routes.is_empty() && e.rules.is_empty());
+}
+
+#[test]
+fn optional_providers_without_their_interface_are_left_out() {
+    let mut p = seed();
+    p.providers.push(Provider {
+        name: "isp".into(),
+        number: 3,
+        mark: Some(3),
+        interface: "ppp0".into(),
+        gateway: Ipv4Addr::new(203, 0, 113, 1),
+        local: Ipv4Addr::new(203, 0, 113, 2),
+        balance: Some(2),
+        fallback: None,
+        track: true,
+        loose: true,
+        duplicate: false,
+        copy: vec![],
+        optional: true,
+    });
+    p.route_rules.push(RouteRule {
+        from: Some("10.0.0.0/25".parse().unwrap()),
+        to: None,
+        iif: None,
+        provider: "isp".into(),
+        table: 3,
+        priority: 1000,
+    });
+    let mut full = base();
+    expand(&p, &mut full);
+    let mut observed = base();
+    assert_eq!(unavailable(&p, &observed).len(), 1);
+    let mut ppp = Link::new("ppp0", LinkKind::External);
+    ppp.up = Some(false);
+    observed.add_link(ppp.clone());
+    assert_eq!(unavailable(&p, &observed)[0].name, "isp");
+    ppp.up = Some(true);
+    observed.add_link(ppp);
+    assert!(unavailable(&p, &observed).is_empty());
+
+    let mut reduced = full.clone();
+    without(&p, &BTreeSet::from(["isp"]), &mut reduced);
+    let mut expected = base();
+    expand(&seed(), &mut expected);
+    assert_eq!(reduced, expected);
+    // Nothing skipped: the same state.
+    let mut same = full.clone();
+    without(&p, &BTreeSet::new(), &mut same);
+    assert_eq!(same, full);
+}
+
+#[test]
+fn no_sections_no_objects() {
+    let mut s = base();
+    let before = s.clone();
+    expand(&Providers::default(), &mut s);
+    assert_eq!(s, before);
+}
+
+#[test]
+fn expansion_is_deterministic_and_declaration_order_free() {
+    let mut p = seed();
+    let a = generate(&p, &base());
+    p.providers.reverse();
+    let mut sa = base();
+    let mut sb = base();
+    expand(&seed(), &mut sa);
+    expand(&p, &mut sb);
+    assert_eq!(sa.routes, sb.routes);
+    assert_eq!(sa.rules, sb.rules);
+    assert_eq!(sa.firewall, sb.firewall);
+    assert_eq!(a, generate(&seed(), &base()));
+}
