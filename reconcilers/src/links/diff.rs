@@ -188,71 +188,11 @@ fn creates_pair(desired: &Link, state: &State) -> bool {
 pub fn diff(desired: &State, observed: &State) -> LinkDiff {
     let mut out = LinkDiff::default();
     for d in desired.links.values() {
-        let o = observed.links.get(&d.name);
-        match o {
-            None if d.kind == LinkKind::External => {
-                // A missing external link is reported by the host checks before any write.
-            }
-            None => {
-                let pair_created_by_peer = !creates_pair(d, desired)
-                    && !observed.links.contains_key(match &d.kind {
-                        LinkKind::Veth(v) => v.peer.as_str(),
-                        _ => "",
-                    });
-                out.changes.push(Change {
-                    action: Action::Add,
-                    object: ObjectRef::link(&d.name),
-                    before: None,
-                    after: Some(as_applied(d)),
-                    note: pair_created_by_peer.then(|| "created with its veth peer".to_string()),
-                    ops: create_ops(d, !pair_created_by_peer),
-                });
-                out.replaced.insert(d.name.clone());
-            }
-            Some(o) => match recreate_reason(d, o) {
-                Some(reason) if o.owned => {
-                    let mut ops = vec![Op::DeleteLink(d.name.clone())];
-                    ops.extend(create_ops(d, true));
-                    out.changes.push(Change {
-                        action: Action::Change,
-                        object: ObjectRef::link(&d.name),
-                        before: Some(Object::Link(o.clone())),
-                        after: Some(as_applied(d)),
-                        note: Some(format!("recreate: {reason}")),
-                        ops,
-                    });
-                    out.replaced.insert(d.name.clone());
-                }
-                Some(reason) => out.conflicts.push(format!(
-                    "link {} exists but was not created by netconverge and {reason}; \
-                     delete it by hand or declare it as it is",
-                    d.name
-                )),
-                None => {
-                    let mut set = attribute_set(d, Some(o));
-                    set.master = ports::master_change(d, Some(o));
-                    let mut ops = Vec::new();
-                    if let Some(opts) = tap_change(d, o) {
-                        ops.push(Op::SetTap {
-                            name: d.name.clone(),
-                            opts,
-                        });
-                    }
-                    if !set.is_empty() {
-                        ops.push(Op::SetLink(set));
-                    }
-                    if !ops.is_empty() {
-                        out.changes.push(Change {
-                            action: Action::Change,
-                            object: ObjectRef::link(&d.name),
-                            before: Some(managed_view(o, d)),
-                            after: Some(as_applied(d)),
-                            note: None,
-                            ops,
-                        });
-                    }
-                }
-            },
+        match observed.links.get(&d.name) {
+            // A missing external link is reported by the host checks before any write.
+            None if d.kind == LinkKind::External => {}
+            None => add(d, desired, observed, &mut out),
+            Some(o) => existing(d, o, &mut out),
         }
     }
     for o in observed.links.values() {
@@ -277,6 +217,74 @@ pub fn diff(desired: &State, observed: &State) -> LinkDiff {
         out.replaced.insert(o.name.clone());
     }
     out
+}
+
+/// A desired link the kernel lacks (a veth end the peer's creation brings along is planned
+/// without a create of its own).
+fn add(d: &Link, desired: &State, observed: &State, out: &mut LinkDiff) {
+    let pair_created_by_peer = !creates_pair(d, desired)
+        && !observed.links.contains_key(match &d.kind {
+            LinkKind::Veth(v) => v.peer.as_str(),
+            _ => "",
+        });
+    out.changes.push(Change {
+        action: Action::Add,
+        object: ObjectRef::link(&d.name),
+        before: None,
+        after: Some(as_applied(d)),
+        note: pair_created_by_peer.then(|| "created with its veth peer".to_string()),
+        ops: create_ops(d, !pair_created_by_peer),
+    });
+    out.replaced.insert(d.name.clone());
+}
+
+/// A desired link the kernel has: recreated (if netconverge's) when its kind options cannot
+/// change in place, a conflict when it is foreign, else its attributes set.
+fn existing(d: &Link, o: &Link, out: &mut LinkDiff) {
+    match recreate_reason(d, o) {
+        Some(reason) if o.owned => {
+            let mut ops = vec![Op::DeleteLink(d.name.clone())];
+            ops.extend(create_ops(d, true));
+            out.changes.push(Change {
+                action: Action::Change,
+                object: ObjectRef::link(&d.name),
+                before: Some(Object::Link(o.clone())),
+                after: Some(as_applied(d)),
+                note: Some(format!("recreate: {reason}")),
+                ops,
+            });
+            out.replaced.insert(d.name.clone());
+        }
+        Some(reason) => out.conflicts.push(format!(
+            "link {} exists but was not created by netconverge and {reason}; \
+             delete it by hand or declare it as it is",
+            d.name
+        )),
+        None => {
+            let mut set = attribute_set(d, Some(o));
+            set.master = ports::master_change(d, Some(o));
+            let mut ops = Vec::new();
+            if let Some(opts) = tap_change(d, o) {
+                ops.push(Op::SetTap {
+                    name: d.name.clone(),
+                    opts,
+                });
+            }
+            if !set.is_empty() {
+                ops.push(Op::SetLink(set));
+            }
+            if !ops.is_empty() {
+                out.changes.push(Change {
+                    action: Action::Change,
+                    object: ObjectRef::link(&d.name),
+                    before: Some(managed_view(o, d)),
+                    after: Some(as_applied(d)),
+                    note: None,
+                    ops,
+                });
+            }
+        }
+    }
 }
 
 /// The observed state as it will be once the link changes are applied, as far as the other
