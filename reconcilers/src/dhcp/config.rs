@@ -149,48 +149,7 @@ pub fn parse(config: &str, hosts: &str) -> DhcpSettings {
                     s.router = r.parse().ok();
                 }
             }
-            "dhcp-range" => {
-                let f: Vec<&str> = value.split(',').collect();
-                if let Some(l) = f.last().and_then(|l| Lease::parse(l).ok()) {
-                    s.lease = l;
-                }
-                match f.as_slice() {
-                    [start, "static", mask, ..] => {
-                        if let Some(n) = v4_net(start, mask) {
-                            s.static_subnets.push(n);
-                        }
-                    }
-                    [net, "ra-only", plen, ..] => {
-                        if let Some(p) = v6_net(net, plen) {
-                            ra_prefixes.push(p);
-                        }
-                    }
-                    [start, end, mask_or_len, ..] => {
-                        if let (Ok(a), Ok(b), Some(n)) = (
-                            start.parse::<Ipv4Addr>(),
-                            end.parse::<Ipv4Addr>(),
-                            v4_net(start, mask_or_len),
-                        ) {
-                            s.ranges.push(Range4 {
-                                start: a,
-                                end: b,
-                                subnet: n,
-                            });
-                        } else if let (Ok(a), Ok(b), Some(p)) = (
-                            start.parse::<Ipv6Addr>(),
-                            end.parse::<Ipv6Addr>(),
-                            v6_net(start, mask_or_len),
-                        ) {
-                            v6_ranges.push(Range6 {
-                                start: a,
-                                end: b,
-                                prefix: p,
-                            });
-                        }
-                    }
-                    _ => {}
-                }
-            }
+            "dhcp-range" => dhcp_range(value, &mut s, &mut v6_ranges, &mut ra_prefixes),
             _ => {}
         }
     }
@@ -201,26 +160,77 @@ pub fn parse(config: &str, hosts: &str) -> DhcpSettings {
             ra_prefixes,
         });
     }
-    for line in hosts.lines() {
-        let mut fields = line.trim().split(',');
-        let Some(mac) = fields.next().and_then(|m| m.parse().ok()) else {
-            continue;
-        };
-        let mut h = StaticHost {
-            mac,
-            ip: None,
-            name: None,
-        };
-        for f in fields {
-            match f.parse::<Ipv4Addr>() {
-                Ok(ip) => h.ip = Some(ip),
-                Err(_) => h.name = Some(f.to_string()),
-            }
-        }
-        s.hosts.push(h);
-    }
+    s.hosts = hosts.lines().filter_map(host).collect();
     s.hosts.sort_by_key(|h| h.mac);
     s
+}
+
+/// One `dhcp-range=` line: a static subnet, an RA-only prefix, or an IPv4 or IPv6 pool (its
+/// last field is the lease).
+fn dhcp_range(
+    value: &str,
+    s: &mut DhcpSettings,
+    v6_ranges: &mut Vec<Range6>,
+    ra_prefixes: &mut Vec<Ipv6Net>,
+) {
+    let f: Vec<&str> = value.split(',').collect();
+    if let Some(l) = f.last().and_then(|l| Lease::parse(l).ok()) {
+        s.lease = l;
+    }
+    match f.as_slice() {
+        [start, "static", mask, ..] => {
+            if let Some(n) = v4_net(start, mask) {
+                s.static_subnets.push(n);
+            }
+        }
+        [net, "ra-only", plen, ..] => {
+            if let Some(p) = v6_net(net, plen) {
+                ra_prefixes.push(p);
+            }
+        }
+        [start, end, mask_or_len, ..] => {
+            if let (Ok(a), Ok(b), Some(n)) = (
+                start.parse::<Ipv4Addr>(),
+                end.parse::<Ipv4Addr>(),
+                v4_net(start, mask_or_len),
+            ) {
+                s.ranges.push(Range4 {
+                    start: a,
+                    end: b,
+                    subnet: n,
+                });
+            } else if let (Ok(a), Ok(b), Some(p)) = (
+                start.parse::<Ipv6Addr>(),
+                end.parse::<Ipv6Addr>(),
+                v6_net(start, mask_or_len),
+            ) {
+                v6_ranges.push(Range6 {
+                    start: a,
+                    end: b,
+                    prefix: p,
+                });
+            }
+        }
+        _ => {}
+    }
+}
+
+/// One line of the hosts file: `MAC[,IP][,NAME]`.
+fn host(line: &str) -> Option<StaticHost> {
+    let mut fields = line.trim().split(',');
+    let mac = fields.next().and_then(|m| m.parse().ok())?;
+    let mut h = StaticHost {
+        mac,
+        ip: None,
+        name: None,
+    };
+    for f in fields {
+        match f.parse::<Ipv4Addr>() {
+            Ok(ip) => h.ip = Some(ip),
+            Err(_) => h.name = Some(f.to_string()),
+        }
+    }
+    Some(h)
 }
 
 fn v4_net(addr: &str, mask: &str) -> Option<Ipv4Net> {
