@@ -217,6 +217,10 @@ fn host_check_text(c: &desired::HostCheck) -> String {
         desired::HostCheck::Program { name, package, .. } => {
             format!("program `{name}` is installed (Debian package `{package}`)")
         }
+        desired::HostCheck::Resolver { bridge, file, .. } => match file {
+            Some(f) => format!("{} does not name {bridge}'s own addresses", f.display()),
+            None => format!("the namespace's resolv.conf does not name {bridge}'s own addresses"),
+        },
     }
 }
 

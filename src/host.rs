@@ -1,5 +1,5 @@
 //! The host's user and group databases, which tap owners and groups given by name are
-//! resolved against (`desired::Desired::for_host` runs the host facts before any write).
+//! resolved against, and its resolver files (`desired::Desired::for_host` runs the host facts before any write).
 
 use std::ffi::CString;
 
@@ -25,4 +25,15 @@ pub fn group_id(name: &str) -> Option<u32> {
     let rc =
         unsafe { libc::getgrnam_r(c.as_ptr(), &mut grp, buf.as_mut_ptr(), buf.len(), &mut out) };
     (rc == 0 && !out.is_null()).then_some(grp.gr_gid)
+}
+
+/// The nameservers a resolv.conf names (`nameserver ADDR` lines); none when it cannot be
+/// read (dnsmasq tolerates a missing file and polls for it).
+pub fn nameservers(path: &std::path::Path) -> Vec<std::net::IpAddr> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .filter_map(|a| a.trim().parse().ok())
+        .collect()
 }

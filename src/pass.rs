@@ -85,7 +85,7 @@ pub async fn pass_observed<K: Kernel>(
         state: want,
         failed,
         warnings: mut host_warnings,
-    } = desired.for_host(&observed);
+    } = desired.for_host(&observed, kernel.netns());
     if !failed.0.is_empty() {
         if mode != Mode::DryRun {
             return Err(failed.into());

@@ -350,7 +350,12 @@ fn vms_get_leases_router_and_dns_and_resolve_each_other() {
     );
     assert!(args.contains(&format!("--conf-file={}", conf.display())));
     let text = fs::read_to_string(&conf).unwrap();
-    for line in ["interface=br0", "bind-dynamic", "no-resolv", "no-hosts"] {
+    for line in [
+        "interface=br0",
+        "bind-dynamic",
+        "resolv-file=/etc/resolv.conf",
+        "no-hosts",
+    ] {
         assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
     }
     // Bound to br0's addresses, never to the wildcard.
@@ -557,10 +562,9 @@ fn the_example_renders_dnsmasq_files_and_round_trips() {
             "interface=br0",
             "except-interface=lo",
             "bind-dynamic",
-            "no-resolv",
+            "resolv-file=/etc/resolv.conf",
             "no-hosts",
             "domain-needed",
-            "server=192.168.1.1",
             "domain=vm.ursa",
             "local=/vm.ursa/",
             "dhcp-authoritative",

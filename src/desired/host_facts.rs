@@ -4,10 +4,14 @@
 //! host hooks; [`Desired::for_host`] runs them all once the host has been observed, before
 //! anything is planned or written.
 
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use reconcilers::model::dhcp::Upstream;
 use reconcilers::model::State;
 
 use super::diagnostics::{Diagnostic, Diagnostics};
-use super::{links, providers, Desired};
+use super::{dhcp, links, providers, Desired};
 
 /// A fact the desired state relies on that only the target host can confirm. `validate` is
 /// host-independent, so these are handed to the caller instead of being errors.
@@ -44,6 +48,19 @@ pub enum HostCheck {
         /// The section that needs it; the message says what to install.
         at: Diagnostic,
     },
+    /// A bridge's dnsmasq reads the host's resolver file (`upstream: host` or
+    /// `resolv_file:`): the file must not name the bridge's own addresses, or dnsmasq would
+    /// forward every query to itself.
+    Resolver {
+        /// The bridge served.
+        bridge: String,
+        /// Its addresses.
+        own: Vec<IpAddr>,
+        /// `resolv_file:`, or `None` for the namespace's own resolv.conf.
+        file: Option<PathBuf>,
+        /// Where the `dns:` entry is written.
+        at: Diagnostic,
+    },
 }
 
 impl HostCheck {
@@ -53,20 +70,43 @@ impl HostCheck {
             HostCheck::User { at, .. }
             | HostCheck::Group { at, .. }
             | HostCheck::ExternalLink { at, .. }
-            | HostCheck::Program { at, .. } => at,
+            | HostCheck::Program { at, .. }
+            | HostCheck::Resolver { at, .. } => at,
         }
     }
 }
 
 impl HostCheck {
-    /// Whether the host provides what this check needs.
-    fn holds(&self, observed: &State) -> bool {
-        match self {
+    /// Why the host does not provide what this check needs, at the check's place; `None`
+    /// when it does. `netns` is the namespace reconciled (its resolver file may differ).
+    fn failure(&self, observed: &State, netns: Option<&str>) -> Option<Diagnostic> {
+        let holds = match self {
             HostCheck::User { name, .. } => crate::host::user_id(name).is_some(),
             HostCheck::Group { name, .. } => crate::host::group_id(name).is_some(),
             HostCheck::ExternalLink { name, .. } => observed.links.contains_key(name),
             HostCheck::Program { name, .. } => reconcilers::programs::find(name).is_some(),
-        }
+            HostCheck::Resolver {
+                bridge,
+                own,
+                file,
+                at,
+            } => {
+                let path = file.clone().unwrap_or_else(|| Upstream::host_file(netns));
+                let looped = crate::host::nameservers(&path)
+                    .into_iter()
+                    .find(|a| own.contains(a))?;
+                let mut d = at.clone();
+                d.message = format!(
+                    "{} names {looped}, an address of {bridge}, as its nameserver: dnsmasq on \
+                     {bridge} would forward every query to itself; give it the real upstreams \
+                     with `resolv_file:` (under systemd-resolved \
+                     /run/systemd/resolve/resolv.conf) or `upstream: [...]`",
+                    path.display()
+                );
+                return Some(d);
+            }
+        };
+        (!holds).then(|| self.at().clone())
     }
 }
 
@@ -87,17 +127,17 @@ impl Desired {
     /// name become ids; optional providers that are down are left out). Every failing fact is
     /// reported at the place it is written (three taps owned by a missing user give three
     /// errors, one per tap); names are resolved only when every fact holds.
-    pub fn for_host(&self, observed: &State) -> ForHost {
+    pub fn for_host(&self, observed: &State, netns: Option<&str>) -> ForHost {
         let mut state = self.state.clone();
         let mut failed: Vec<Diagnostic> = self
             .host_checks
             .iter()
-            .filter(|c| !c.holds(observed))
-            .map(|c| c.at().clone())
+            .filter_map(|c| c.failure(observed, netns))
             .collect();
         if failed.is_empty() {
             failed = links::tap::resolve_owners(&mut state);
         }
+        dhcp::resolve_upstreams(&mut state, netns);
         let warnings = providers::skip_unavailable(self, &mut state, observed);
         ForHost {
             state,
@@ -119,7 +159,7 @@ mod tests {
     fn names_resolve_only_when_every_fact_holds() {
         let yaml = "links:\n  tap0: { kind: tap, tap: { owner: root, group: root } }\n";
         let d = load_str(yaml, Path::new("t.yaml")).expect("valid");
-        let h = d.for_host(&Default::default());
+        let h = d.for_host(&Default::default(), None);
         assert!(h.failed.0.is_empty(), "{}", h.failed);
         let LinkKind::Tap(t) = &h.state.links["tap0"].kind else {
             panic!("a tap")
@@ -131,7 +171,7 @@ mod tests {
 
         let yaml = "links:\n  tap0: { kind: tap, tap: { owner: root } }\n  tap1: { kind: tap, tap: { owner: no-such-user-nc } }\n  eth9: { kind: external }\n";
         let d = load_str(yaml, Path::new("t.yaml")).expect("valid");
-        let h = d.for_host(&Default::default());
+        let h = d.for_host(&Default::default(), None);
         let failed: Vec<String> = h.failed.0.iter().map(ToString::to_string).collect();
         assert_eq!(
             failed,

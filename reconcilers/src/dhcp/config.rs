@@ -6,18 +6,19 @@
 //! the same bytes and a plan can compare files as text.
 
 use std::fmt::Write as _;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ipnet::{Ipv4Net, Ipv6Net};
 
-use crate::model::dhcp::{Dhcp6, DhcpSettings, Lease, Range4, Range6, StaticHost};
+use crate::model::dhcp::{Dhcp6, DhcpSettings, Lease, Range4, Range6, StaticHost, Upstream};
 
 /// The first line of every configuration netconverge writes.
 pub const HEADER: &str =
     "# dnsmasq for the guests on one bridge, written by netconverge: edits are overwritten.";
 
-/// The configuration file: dnsmasq bound to `bridge` only, no other configuration, no
-/// /etc/resolv.conf and no /etc/hosts, forwarding to the declared upstreams.
+/// The configuration file: dnsmasq bound to `bridge` only, no other configuration and no
+/// /etc/hosts, forwarding to the declared upstreams or to the resolvers of a resolv.conf it
+/// polls.
 pub fn render_config(bridge: &str, s: &DhcpSettings) -> String {
     let mut c = String::new();
     c.push_str(HEADER);
@@ -31,10 +32,20 @@ pub fn render_config(bridge: &str, s: &DhcpSettings) -> String {
     // run beside this one.
     let _ = writeln!(c, "interface={bridge}");
     c.push_str("except-interface=lo\nbind-dynamic\n");
-    // Upstreams come from the desired state, names from our own files only.
-    c.push_str("no-resolv\nno-hosts\ndomain-needed\n");
-    for u in &s.upstream {
-        let _ = writeln!(c, "server={u}");
+    // Names come from our own files only; upstreams from the desired state, or from the
+    // resolver file dnsmasq polls (re-read when it changes, so a DHCP client rewriting it on
+    // the road is followed without a restart).
+    match s.upstream.resolv_file() {
+        None => c.push_str("no-resolv\n"),
+        Some(file) => {
+            let _ = writeln!(c, "resolv-file={}", file.display());
+        }
+    }
+    c.push_str("no-hosts\ndomain-needed\n");
+    if let Upstream::Servers(list) = &s.upstream {
+        for u in list {
+            let _ = writeln!(c, "server={u}");
+        }
     }
     if let Some(d) = &s.domain {
         // Names in the guests' domain are answered here and never forwarded.
@@ -141,7 +152,12 @@ pub fn parse(config: &str, hosts: &str) -> DhcpSettings {
         }
         let (key, value) = line.split_once('=').unwrap_or((line, ""));
         match key {
-            "server" => s.upstream.extend(value.parse::<IpAddr>().ok()),
+            "server" => {
+                if let (Upstream::Servers(list), Ok(a)) = (&mut s.upstream, value.parse()) {
+                    list.push(a);
+                }
+            }
+            "resolv-file" => s.upstream = Upstream::ResolvFile(value.into()),
             "domain" => s.domain = Some(value.to_string()),
             "enable-ra" => ra = true,
             "dhcp-option" => {
@@ -260,7 +276,10 @@ mod tests {
             lease: Lease::Seconds(43_200),
             domain: Some("vm.ursa".into()),
             router: Some("10.0.0.1".parse().unwrap()),
-            upstream: vec!["192.168.1.1".parse().unwrap(), "fd00::53".parse().unwrap()],
+            upstream: Upstream::Servers(vec![
+                "192.168.1.1".parse().unwrap(),
+                "fd00::53".parse().unwrap(),
+            ]),
             hosts: vec![
                 StaticHost {
                     mac: "52:54:00:00:00:01".parse().unwrap(),
@@ -364,7 +383,7 @@ mod tests {
             "interface=br0\nport=0\ndhcp-range=bogus\nserver=not-an-ip\n# x\n",
             "garbage\n52:54:00:00:00:09,vm9\n",
         );
-        assert!(s.ranges.is_empty() && s.upstream.is_empty());
+        assert!(s.ranges.is_empty() && s.upstream == Upstream::Servers(Vec::new()));
         assert_eq!(s.hosts.len(), 1);
         assert_eq!(s.hosts[0].name.as_deref(), Some("vm9"));
     }

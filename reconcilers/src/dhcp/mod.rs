@@ -88,6 +88,8 @@ pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
 fn how(observed: &DhcpServer, desired: &DhcpServer) -> &'static str {
     if !observed.running {
         "start: dnsmasq is not running"
+    } else if observed.settings.upstream.resolv_file() != desired.settings.upstream.resolv_file() {
+        "restart: the upstream source changed"
     } else if observed.config != desired.config {
         "restart: the configuration changed"
     } else {
@@ -179,7 +181,25 @@ mod tests {
         assert!(notes(&a, Some(a.clone())).is_empty());
         assert_eq!(notes(&hosts, Some(a.clone()))[0].1, how(&a, &hosts));
         assert!(notes(&hosts, Some(a.clone()))[0].1.contains("SIGHUP"));
-        assert!(notes(&range, Some(a.clone()))[0].1.starts_with("restart"));
+        assert_eq!(
+            notes(&range, Some(a.clone()))[0].1,
+            "restart: the configuration changed"
+        );
+        let host = DhcpServer::new(
+            "br0",
+            DhcpSettings {
+                upstream: crate::model::dhcp::Upstream::Host,
+                ..a.settings.clone()
+            },
+        );
+        assert_eq!(
+            notes(&host, Some(a.clone()))[0].1,
+            "restart: the upstream source changed"
+        );
+        assert_eq!(
+            notes(&a, Some(host.clone()))[0].1,
+            "restart: the upstream source changed"
+        );
         let dead = DhcpServer {
             running: false,
             ..a.clone()

@@ -40,6 +40,12 @@ pub trait Kernel {
     /// nothing" checks).
     fn writes(&self) -> u64;
 
+    /// The named network namespace this kernel works in (`None`: the caller's own); files
+    /// that differ per namespace (`/etc/netns/<ns>/resolv.conf`) are chosen by it.
+    fn netns(&self) -> Option<&str> {
+        None
+    }
+
     /// Read the sysctls named in `names` (missing ones are left out), as `observe` does; for
     /// callers that observed before they knew which sysctls matter.
     fn read_sysctls(

@@ -5,6 +5,7 @@
 //! module only says what the values are.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
 
 use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
@@ -59,8 +60,8 @@ pub struct DhcpSettings {
     /// The default router handed out (DHCP option 3); the desired side fills in the bridge's
     /// address.
     pub router: Option<Ipv4Addr>,
-    /// Upstream nameservers for everything outside `domain`.
-    pub upstream: Vec<IpAddr>,
+    /// Where names outside `domain` are forwarded.
+    pub upstream: Upstream,
     /// Static leases, sorted by MAC.
     pub hosts: Vec<StaticHost>,
     /// Router advertisements and DHCPv6, if declared.
@@ -75,10 +76,49 @@ impl Default for DhcpSettings {
             lease: Lease::DEFAULT,
             domain: None,
             router: None,
-            upstream: Vec::new(),
+            upstream: Upstream::Servers(Vec::new()),
             hosts: Vec::new(),
             ipv6: None,
         }
+    }
+}
+
+/// Where a bridge's dnsmasq forwards the names it does not answer itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Upstream {
+    /// These nameservers (`upstream: [...]`); none: only `domain` names are answered (an
+    /// isolated lab).
+    Servers(Vec<IpAddr>),
+    /// The host's resolver configuration of the namespace served (`upstream: host`, the
+    /// default): `/etc/netns/<ns>/resolv.conf` when it exists for a named namespace,
+    /// `/etc/resolv.conf` otherwise. dnsmasq polls the file, so a DHCP client rewriting it
+    /// on the road is followed without netconverge running.
+    Host,
+    /// This resolver file (`resolv_file: PATH`, e.g. systemd-resolved's
+    /// `/run/systemd/resolve/resolv.conf`).
+    ResolvFile(PathBuf),
+}
+
+impl Upstream {
+    /// The host's resolver file of the caller's own namespace.
+    pub const HOST_RESOLV_CONF: &'static str = "/etc/resolv.conf";
+
+    /// The resolver file dnsmasq reads, if it reads one.
+    pub fn resolv_file(&self) -> Option<&Path> {
+        match self {
+            Upstream::Servers(_) => None,
+            Upstream::Host => Some(Path::new(Self::HOST_RESOLV_CONF)),
+            Upstream::ResolvFile(p) => Some(p),
+        }
+    }
+
+    /// The resolver file `ip netns exec NS` would show as /etc/resolv.conf.
+    pub fn host_file(netns: Option<&str>) -> PathBuf {
+        netns
+            .map(|ns| PathBuf::from(format!("/etc/netns/{ns}/resolv.conf")))
+            .filter(|p| p.exists())
+            .unwrap_or_else(|| PathBuf::from(Self::HOST_RESOLV_CONF))
     }
 }
 

@@ -22,8 +22,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use reconcilers::dhcp::PACKAGE;
+use reconcilers::model::dhcp::Upstream;
 use reconcilers::model::dhcp::{DhcpServer, DhcpSettings, Lease};
-use reconcilers::model::LinkKind;
+use reconcilers::model::{LinkKind, State};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
@@ -36,6 +37,7 @@ use super::yaml::Scalar;
 
 use hosts::label;
 
+mod dns;
 mod hosts;
 mod ipv6;
 mod ranges;
@@ -51,16 +53,9 @@ pub(crate) struct DhcpDoc {
     pub lease: Option<Spanned<Scalar>>,
     pub domain: Option<Spanned<String>>,
     pub router: Option<Spanned<String>>,
-    pub dns: Option<Spanned<DnsDoc>>,
+    pub dns: Option<Spanned<dns::DnsDoc>>,
     pub hosts: Option<Vec<Spanned<HostDoc>>>,
     pub ipv6: Option<Spanned<Ipv6Doc>>,
-}
-
-/// `dns:` of a `dhcp:` entry.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct DnsDoc {
-    pub upstream: Option<Vec<Spanned<String>>>,
 }
 
 /// One static host.
@@ -115,6 +110,13 @@ impl Bridge<'_> {
         }
     }
 
+    /// The bridge's own addresses.
+    fn addresses(&self) -> Vec<IpAddr> {
+        let v4 = self.v4.iter().map(|n| IpAddr::V4(n.addr()));
+        v4.chain(self.v6.iter().map(|n| IpAddr::V6(n.addr())))
+            .collect()
+    }
+
     fn is_own(&self, a: IpAddr) -> bool {
         match a {
             IpAddr::V4(a) => self.v4.iter().any(|n| n.addr() == a),
@@ -133,8 +135,9 @@ pub(crate) fn convert(m: &Merged, c: &mut Converted, ctx: &mut Ctx) {
         let Some(bridge) = bridge(*file, name, m, c, ctx) else {
             continue;
         };
-        let settings = settings(*file, &bridge, &doc.value, ctx);
+        let (settings, resolver) = settings(*file, &bridge, doc, ctx);
         if ctx.count() == before {
+            checks.extend(resolver);
             out.insert(name.value.clone(), DhcpServer::new(&name.value, settings));
             checks.push(HostCheck::Program {
                 name: "dnsmasq".into(),
@@ -246,7 +249,13 @@ fn lease(s: &Scalar) -> Result<Lease, Invalid> {
 }
 
 /// Everything of one entry but the bridge itself.
-fn settings(file: usize, b: &Bridge<'_>, d: &DhcpDoc, ctx: &mut Ctx) -> DhcpSettings {
+fn settings(
+    file: usize,
+    b: &Bridge<'_>,
+    doc: &Spanned<DhcpDoc>,
+    ctx: &mut Ctx,
+) -> (DhcpSettings, Option<HostCheck>) {
+    let d = &doc.value;
     let mut s = DhcpSettings {
         ranges: ranges::convert(file, b, d, ctx),
         ..DhcpSettings::default()
@@ -260,7 +269,8 @@ fn settings(file: usize, b: &Bridge<'_>, d: &DhcpDoc, ctx: &mut Ctx) -> DhcpSett
         s.domain = ctx.check(Pos::of(file, dm), domain(&dm.value));
     }
     s.router = router(file, b, d, &s, ctx);
-    s.upstream = upstream(file, b, d, ctx);
+    let (upstream, resolver) = dns::convert(file, b, d.dns.as_ref(), Pos::of(file, doc), ctx);
+    s.upstream = upstream;
     hosts::convert(file, b, d, &mut s, ctx);
     // Subnets served by static leases only.
     let mut statics: Vec<Ipv4Net> = s
@@ -277,7 +287,7 @@ fn settings(file: usize, b: &Bridge<'_>, d: &DhcpDoc, ctx: &mut Ctx) -> DhcpSett
     if let Some(v6) = &d.ipv6 {
         s.ipv6 = ipv6::convert(file, b, &v6.value, Pos::of(file, v6), ctx);
     }
-    s
+    (s, resolver)
 }
 
 /// The router: declared, else the bridge's address in the first range's subnet.
@@ -322,28 +332,20 @@ fn router(
     }
 }
 
-/// The upstream nameservers other names are forwarded to.
-fn upstream(file: usize, b: &Bridge<'_>, d: &DhcpDoc, ctx: &mut Ctx) -> Vec<IpAddr> {
-    let mut out: Vec<IpAddr> = Vec::new();
-    if let Some(dns) = &d.dns {
-        for u in dns.value.upstream.iter().flatten() {
-            let pos = Pos::of(file, u);
-            let Some(a) = ctx.check(pos, v::ip(&u.value, "upstream")) else {
-                continue;
-            };
-            if out.contains(&a) {
-                ctx.err(pos, format!("upstream {a} is listed twice"));
-            } else if b.is_own(a) || a.is_loopback() || a.is_unspecified() {
-                ctx.err(
-                    pos,
-                    format!("upstream {a} would make dnsmasq forward queries to itself"),
-                );
-            } else {
-                out.push(a);
+/// The DHCP host hook: `upstream: host` reads the resolver file of the namespace served
+/// (`/etc/netns/<ns>/resolv.conf`, what `ip netns exec` shows, when it exists), so the
+/// service's configuration is rendered again with it.
+pub(crate) fn resolve_upstreams(state: &mut State, netns: Option<&str>) {
+    for d in state.dhcp.values_mut() {
+        if d.settings.upstream == Upstream::Host {
+            let file = Upstream::host_file(netns);
+            if file != std::path::Path::new(Upstream::HOST_RESOLV_CONF) {
+                let mut settings = d.settings.clone();
+                settings.upstream = Upstream::ResolvFile(file);
+                *d = DhcpServer::new(&d.bridge, settings);
             }
         }
     }
-    out
 }
 
 #[cfg(test)]

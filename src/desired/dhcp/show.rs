@@ -34,12 +34,7 @@ pub(crate) fn render_section(state: &State) -> Option<String> {
         if let Some(r) = st.router {
             let _ = writeln!(s, "    router: {r}");
         }
-        if !st.upstream.is_empty() {
-            s.push_str("    dns:\n      upstream:\n");
-            for u in &st.upstream {
-                let _ = writeln!(s, "        - {}", scalar(&u.to_string()));
-            }
-        }
+        super::dns::render(&mut s, &st.upstream);
         if !st.hosts.is_empty() {
             s.push_str("    hosts:\n");
             for h in &st.hosts {

@@ -421,6 +421,10 @@ impl Kernel for RtnlKernel {
         self.writes.load(Ordering::Relaxed)
     }
 
+    fn netns(&self) -> Option<&str> {
+        self.netns.as_deref()
+    }
+
     async fn read_sysctls(
         &mut self,
         names: &[String],
