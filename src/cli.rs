@@ -172,7 +172,10 @@ fn desired_path(cli: &Cli) -> PathBuf {
     }
 }
 
-fn load(cli: &Cli) -> Result<Desired, Failure> {
+/// Load the desired state. A directory without any `*.yaml`/`*.yml` file is refused unless
+/// `empty_ok` (`reconcile --allow-empty`): it is far more often a wrong path than a wish to
+/// remove everything.
+fn load(cli: &Cli, empty_ok: bool) -> Result<Desired, Failure> {
     let path = desired_path(cli);
     if !path.exists() {
         return Err(Failure::Message(format!(
@@ -183,12 +186,25 @@ fn load(cli: &Cli) -> Result<Desired, Failure> {
     let started = std::time::Instant::now();
     let d = desired::load_path(&path)?;
     tracing::debug!(elapsed = ?started.elapsed(), "loaded {}", path.display());
+    if d.files.is_empty() && !empty_ok {
+        return Err(Failure::Invalid(desired::Diagnostics(vec![
+            desired::Diagnostic {
+                file: path,
+                line: 0,
+                column: 0,
+                message: "holds no *.yaml or *.yml file; give the right directory with --desired \
+                      PATH (or `reconcile --allow-empty` to remove everything netconverge \
+                      manages)"
+                    .into(),
+            },
+        ])));
+    }
     Ok(d)
 }
 
 fn validate(cli: &Cli) -> Result<ExitCode, Failure> {
     only_text_or_json(cli, "validate")?;
-    let d = load(cli)?;
+    let d = load(cli, false)?;
     let s = &d.state;
     let files: Vec<String> = d.files.iter().map(|f| f.display().to_string()).collect();
     println!(
@@ -290,11 +306,13 @@ fn has_net_admin() -> bool {
 /// large host). Ownership marks depend on `owner.protocol`: the early observation assumes the
 /// default and is redone in the rare case the files name another protocol.
 fn load_and_pass(cli: &Cli, mode: Mode, allow_empty: bool) -> Result<(Desired, Pass), Failure> {
+    // An empty directory is only wanted where removing everything is (`--allow-empty`).
+    let empty_ok = allow_empty && mode != Mode::Check;
     let (tx, rx) = tokio::sync::oneshot::channel::<Desired>();
     let netns = cli.netns.clone();
     std::thread::scope(|scope| {
         let loader = scope.spawn(move || -> Result<(), Failure> {
-            let desired = load(cli)?;
+            let desired = load(cli, empty_ok)?;
             let _ = tx.send(desired);
             Ok(())
         });
@@ -370,7 +388,7 @@ fn reconcile(cli: &Cli, dry_run: bool, allow_empty: bool) -> Result<ExitCode, Fa
 fn check(cli: &Cli, snapshot: Option<&Path>) -> Result<ExitCode, Failure> {
     let (desired, p) = match snapshot {
         Some(file) => {
-            let desired = load(cli)?;
+            let desired = load(cli, false)?;
             let p = check_snapshot(&desired, file)?;
             (desired, p)
         }

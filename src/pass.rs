@@ -15,6 +15,10 @@ pub enum Failure {
     /// Bad input, with places.
     #[error("the desired state is invalid:\n{0}")]
     Invalid(Diagnostics),
+    /// Valid input that this host cannot apply (a tap owner that is not a user here, an
+    /// external link that does not exist), each at the place that needs it.
+    #[error("this host does not have what the desired state needs:\n{0}")]
+    HostFacts(Diagnostics),
     /// The desired state is well-formed but refused before any write (it would remove
     /// everything netconverge owns, or conflicts with objects it does not own).
     #[error("{0}")]
@@ -88,7 +92,7 @@ pub async fn pass_observed<K: Kernel>(
     } = desired.for_host(&observed, kernel.netns());
     if !failed.0.is_empty() {
         if mode != Mode::DryRun {
-            return Err(failed.into());
+            return Err(Failure::HostFacts(failed));
         }
         host_warnings.extend(
             failed
