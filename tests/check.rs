@@ -48,6 +48,21 @@ impl Host {
         netconverge_at(&self.ns, self.dir.path(), extra)
     }
 
+    /// The verdicts of the live `check` and of `check --observed` on a `show` snapshot of the
+    /// same namespace, which must agree.
+    fn verdicts(&self) -> (Option<i32>, Option<i32>) {
+        let snapshot = self.dir.path().join("snapshot.yaml.shown");
+        let shown = self.run(&["show"]);
+        assert_eq!(shown.status.code(), Some(0), "{}", stderr(&shown));
+        std::fs::write(&snapshot, &shown.stdout).unwrap();
+        let live = self.run(&["check"]).status.code();
+        let offline = self
+            .run(&["check", "--observed", snapshot.to_str().unwrap()])
+            .status
+            .code();
+        (live, offline)
+    }
+
     /// Run check, expect `code`, and return its stdout.
     fn check(&self, code: i32) -> String {
         let out = self.run(&["check"]);
@@ -102,12 +117,38 @@ fn in_sync_then_each_kind_of_drift_is_named() {
         }
         let text = h.check(1);
         assert!(text.contains(words), "expected `{words}` in:\n{text}");
+        assert_eq!(h.verdicts(), (Some(1), Some(1)), "offline agrees: {words}");
         assert!(text.starts_with("Drift: 1 object differs"), "{text}");
         // Repair and confirm.
         let out = h.run(&["reconcile"]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         h.check(0);
     }
+}
+
+/// A host whose objects are all foreign, described by its own `show`: in sync live and
+/// offline (the snapshot says nothing is netconverge's, instead of leaving that out).
+#[test]
+fn offline_and_live_agree_on_a_host_of_foreign_objects() {
+    if !root_or_skip("offline_and_live_agree_on_a_host_of_foreign_objects") {
+        return;
+    }
+    let (ns, _lan) = host_with_nic();
+    ns.ip("link add br7 type bridge");
+    ns.ip("addr add 10.7.0.1/24 dev br7");
+    ns.ip("addr add 192.168.1.20/24 dev eth0");
+    ns.ip("route add 198.51.100.0/24 via 192.168.1.1 dev eth0");
+    let dir = TempDir::new("foreign");
+    let shown = netconverge_at(&ns, dir.path(), &["show"]);
+    assert_eq!(shown.status.code(), Some(0), "{}", stderr(&shown));
+    let text = stdout(&shown);
+    assert!(text.contains("managed: {}"), "{text}");
+    std::fs::write(dir.path().join("host.yaml"), &text).unwrap();
+    let h = Host { ns, _lan, dir };
+    assert_eq!(h.verdicts(), (Some(0), Some(0)), "{text}");
+    // A foreign object that appears is not drift either way.
+    h.ns.ip("route add 203.0.113.0/24 via 192.168.1.1 dev eth0");
+    assert_eq!(h.verdicts(), (Some(0), Some(0)));
 }
 
 #[test]

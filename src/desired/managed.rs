@@ -69,7 +69,14 @@ pub(crate) fn render_section(state: &State) -> Option<String> {
         }
     }
     if by_section.is_empty() {
-        return None;
+        // Said even when empty: a snapshot without the section is read as a host netconverge
+        // manages entirely, which would make a host of foreign objects drift offline while it
+        // is in sync live.
+        return Some(
+            "# No object carried netconverge's ownership marks when this was shown.\n\
+             managed: {}\n"
+                .into(),
+        );
     }
     let mut s = String::from(
         "# Objects carrying netconverge's ownership marks when this was shown; read by\n\

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use reconcilers::kinds;
 use reconcilers::model::State;
 use reconcilers::plan::Object;
 
@@ -17,6 +18,9 @@ use super::{addresses, dhcp, links, managed, routes, rules, sysctl, tables};
 
 /// The full desired-format YAML of `state`, naming tables by the names in `tables`.
 pub fn render_state(state: &State, table_names: &BTreeMap<String, u32>) -> String {
+    if kinds::objects(state).is_empty() && table_names.is_empty() {
+        return "{}\n".into();
+    }
     let sections: Vec<String> = [
         tables::render_section(table_names),
         sysctl::render_section(state),
@@ -29,9 +33,6 @@ pub fn render_state(state: &State, table_names: &BTreeMap<String, u32>) -> Strin
     .into_iter()
     .flatten()
     .collect();
-    if sections.is_empty() {
-        return "{}\n".into();
-    }
     sections.join("\n")
 }
 
