@@ -41,7 +41,7 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "NAME")]
     pub netns: Option<String>,
 
-    /// Output format: text, json (one document, stable field names); for check also junit and prometheus
+    /// Output format: text, json (one document, stable field names); for check also junit and prometheus; for graph svg
     #[arg(short, long, global = true, value_enum, default_value_t = Output::Text)]
     pub output: Output,
 
@@ -69,6 +69,8 @@ pub enum Output {
     Junit,
     /// Prometheus textfile-collector metrics (`check` only).
     Prometheus,
+    /// An SVG picture (`graph` only).
+    Svg,
 }
 
 /// The commands.
@@ -99,6 +101,13 @@ pub enum Command {
         /// Compare with a `show` snapshot instead of the live host.
         #[arg(long, value_name = "FILE")]
         observed: Option<PathBuf>,
+    },
+    /// Draw the network: links with their addresses, bridges with their ports, the VMs' taps,
+    /// providers with their gateways and tables (Graphviz DOT; `-o svg` for a picture).
+    Graph {
+        /// Draw the host as observed (needs the namespace) instead of the desired state.
+        #[arg(long)]
+        observed: bool,
     },
     /// Run as a daemon: apply on every edit of the desired files and repair kernel drift.
     ///
@@ -133,6 +142,7 @@ pub fn run(cli: Cli) -> ExitCode {
             allow_empty,
         } => reconcile(&cli, *dry_run, *allow_empty),
         Command::Check { observed } => check(&cli, observed.as_deref()),
+        Command::Graph { observed } => graph(&cli, *observed),
         Command::Watch {
             debounce,
             resync,
@@ -248,8 +258,12 @@ const SHOW_ALL_SYSCTLS: &[&str] = &[
     "net.ipv6.conf.all.forwarding",
 ];
 
-fn show(cli: &Cli, all: bool) -> Result<ExitCode, Failure> {
-    only_text_or_json(cli, "show")?;
+/// The host as observed, with the table names of the desired state (if it loads) and the
+/// sysctls it names; `all` keeps the loopback link and adds the common forwarding sysctls.
+fn observe_host(
+    cli: &Cli,
+    all: bool,
+) -> Result<(reconcilers::model::State, BTreeMap<String, u32>), Failure> {
     // The desired state is optional here: it only lends table names and sysctl names.
     let desired = desired::load_path(&desired_path(cli)).ok();
     let mut names: Vec<String> = desired
@@ -275,6 +289,12 @@ fn show(cli: &Cli, all: bool) -> Result<ExitCode, Failure> {
         state.addresses.retain(|(link, _), _| link != "lo");
     }
     let tables = desired.map(|d| d.tables).unwrap_or_default();
+    Ok((state, tables))
+}
+
+fn show(cli: &Cli, all: bool) -> Result<ExitCode, Failure> {
+    only_text_or_json(cli, "show")?;
+    let (state, tables) = observe_host(cli, all)?;
     let yaml = desired::render_state(&state, &tables);
     if cli.output == Output::Json {
         // The same document as JSON: same keys, same values.
@@ -385,7 +405,33 @@ fn reconcile(cli: &Cli, dry_run: bool, allow_empty: bool) -> Result<ExitCode, Fa
     }
 }
 
+fn graph(cli: &Cli, observed: bool) -> Result<ExitCode, Failure> {
+    if !matches!(cli.output, Output::Text | Output::Svg) {
+        return Err(Failure::Message(
+            "graph prints DOT (the default) or SVG (`-o svg`)".into(),
+        ));
+    }
+    let dot = if observed {
+        let (state, tables) = observe_host(cli, false)?;
+        report::graph::dot(&state, &Default::default(), &tables)
+    } else {
+        let d = load(cli, false)?;
+        report::graph::dot(&d.state, &d.providers, &d.tables)
+    };
+    match cli.output {
+        Output::Svg => print!(
+            "{}",
+            report::graph::svg(&dot).map_err(|e| Failure::Message(e.to_string()))?
+        ),
+        _ => print!("{dot}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn check(cli: &Cli, snapshot: Option<&Path>) -> Result<ExitCode, Failure> {
+    if cli.output == Output::Svg {
+        return Err(Failure::Message("--output svg is only for `graph`".into()));
+    }
     let (desired, p) = match snapshot {
         Some(file) => {
             let desired = load(cli, false)?;
@@ -411,6 +457,7 @@ fn check(cli: &Cli, snapshot: Option<&Path>) -> Result<ExitCode, Failure> {
             "{}",
             report::check::junit(&p.plan, &desired.state, &hostname)
         ),
+        Output::Svg => unreachable!("refused above"),
         Output::Prometheus => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

@@ -100,3 +100,35 @@ fn a_directory_without_yaml_is_refused() {
         );
     }
 }
+
+/// `graph -o svg` of the ursa example is an SVG document that names every link of it (and
+/// the DOT the default prints has a node for each).
+#[test]
+fn the_graph_of_the_example_names_every_link() {
+    let desired = repo().join("desired");
+    let d = desired.to_str().unwrap();
+    let svg = common::netconverge(&["-d", d, "-o", "svg", "graph"]);
+    assert_eq!(svg.status.code(), Some(0), "{}", common::stderr(&svg));
+    let text = common::stdout(&svg);
+    let doc = roxmltree::Document::parse(&text).expect("the SVG parses as XML");
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    let words: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.is_text())
+        .filter_map(|n| n.text())
+        .flat_map(str::split_whitespace)
+        .collect();
+    let dot = common::stdout(&common::netconverge(&["-d", d, "graph"]));
+    for link in ["br0", "eth0", "tap-centos", "tap-fedora", "tap-debian"] {
+        assert!(
+            words.contains(&link),
+            "{link} is not in the picture: {words:?}"
+        );
+        assert!(
+            dot.contains(&format!("\"{link}\" [label=")),
+            "{link} in DOT:\n{dot}"
+        );
+    }
+    let bad = common::netconverge(&["-d", d, "-o", "junit", "graph"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
