@@ -16,7 +16,7 @@ use std::net::Ipv4Addr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use netconverge::desired::{load_path, load_str, render_state};
@@ -52,20 +52,6 @@ fn alive_instance(pid: i32, ns: &str) -> bool {
 /// Wait (bounded) until `pid` is no longer a live instance of `ns`.
 fn wait_gone(pid: i32, ns: &str) -> bool {
     poll(Duration::from_secs(10), || !alive_instance(pid, ns))
-}
-
-/// Poll `f` every 50 ms until it holds or `limit` passes.
-fn poll(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Kills what a test left running in its namespaces, then removes the dnsmasq state directory.

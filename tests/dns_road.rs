@@ -8,27 +8,13 @@ mod common;
 use std::fs;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{netconverge_at, root_or_skip, stderr, stdout, Netns, TempDir};
+use common::{netconverge_at, poll, root_or_skip, stderr, stdout, Netns, TempDir};
 
 /// What each network's resolver answers for `www.example.test`.
 const FIRST: &str = "10.99.1.1";
 const SECOND: &str = "10.99.2.2";
-
-/// Poll `f` every 100 ms until it holds or `limit` passes.
-fn poll(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// A network's resolver: a dnsmasq in its own namespace, reached from the host over a veth,
 /// answering `www.example.test` with `answer` and nothing else.

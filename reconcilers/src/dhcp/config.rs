@@ -32,21 +32,7 @@ pub fn render_config(bridge: &str, s: &DhcpSettings) -> String {
     // run beside this one.
     let _ = writeln!(c, "interface={bridge}");
     c.push_str("except-interface=lo\nbind-dynamic\n");
-    // Names come from our own files only; upstreams from the desired state, or from the
-    // resolver file dnsmasq polls (re-read when it changes, so a DHCP client rewriting it on
-    // the road is followed without a restart).
-    match s.upstream.resolv_file() {
-        None => c.push_str("no-resolv\n"),
-        Some(file) => {
-            let _ = writeln!(c, "resolv-file={}", file.display());
-        }
-    }
-    c.push_str("no-hosts\ndomain-needed\n");
-    if let Upstream::Servers(list) = &s.upstream {
-        for u in list {
-            let _ = writeln!(c, "server={u}");
-        }
-    }
+    upstream_lines(&mut c, &s.upstream);
     if let Some(d) = &s.domain {
         // Names in the guests' domain are answered here and never forwarded.
         let _ = writeln!(c, "domain={d}\nlocal=/{d}/");
@@ -100,6 +86,24 @@ pub fn render_config(bridge: &str, s: &DhcpSettings) -> String {
         }
     }
     c
+}
+
+/// Names come from our own files only; upstreams from the desired state, or from the
+/// resolver file dnsmasq polls (re-read when it changes, so a DHCP client rewriting it on the
+/// road is followed without a restart).
+fn upstream_lines(c: &mut String, upstream: &Upstream) {
+    match upstream.resolv_file() {
+        None => c.push_str("no-resolv\n"),
+        Some(file) => {
+            let _ = writeln!(c, "resolv-file={}", file.display());
+        }
+    }
+    c.push_str("no-hosts\ndomain-needed\n");
+    if let Upstream::Servers(list) = upstream {
+        for u in list {
+            let _ = writeln!(c, "server={u}");
+        }
+    }
 }
 
 /// The static leases, one `MAC[,IP][,NAME]` line per host (dnsmasq's `dhcp-host` syntax).
