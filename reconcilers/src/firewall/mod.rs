@@ -300,6 +300,27 @@ impl crate::kind::Kind for FirewallKind {
     fn warnings(&self, desired: &State, observed: &State) -> Vec<String> {
         warnings(desired, observed)
     }
+
+    /// netconverge's tables as they were, when the plan loads or deletes them.
+    fn save(&self, cx: &crate::snapshot::SaveCx<'_>, snap: &mut crate::snapshot::Snapshot) {
+        let touched = cx
+            .plan
+            .changes
+            .iter()
+            .any(|c| c.object.kind == crate::model::object::ObjectKind::Firewall);
+        snap.firewall = touched.then(|| crate::snapshot::Saved {
+            key: (),
+            before: cx.before.firewall.clone(),
+            owned: true,
+            protocol: None,
+        });
+    }
+
+    fn restore(&self, snap: &crate::snapshot::Snapshot, target: &mut State) {
+        if let Some(saved) = &snap.firewall {
+            target.firewall = saved.before.clone();
+        }
+    }
 }
 
 #[cfg(test)]

@@ -42,4 +42,51 @@ impl Kind for Routes {
     fn warnings(&self, desired: &State, observed: &State) -> Vec<String> {
         shadows(desired, observed)
     }
+
+    /// The routes the plan names, those through links it deletes, and those the kernel
+    /// flushes with an address the plan deletes (its source, or a gateway in its subnet).
+    fn save(&self, cx: &crate::snapshot::SaveCx<'_>, snap: &mut crate::snapshot::Snapshot) {
+        let mut keys = std::collections::BTreeSet::new();
+        for o in cx.objects() {
+            if let crate::plan::Object::Route(r) = o {
+                keys.insert(r.key());
+            }
+        }
+        let dropped = cx.dropped_links();
+        let addresses = cx.deleted_addresses();
+        for r in cx.before.routes.values() {
+            let through_dropped = r
+                .nexthops
+                .iter()
+                .any(|n| n.dev.as_ref().is_some_and(|d| dropped.contains(d)));
+            let with_address = addresses.iter().any(|a| {
+                r.src == Some(a.address.addr())
+                    || r.nexthops.iter().any(|n| {
+                        n.dev.as_deref() == Some(a.link.as_str())
+                            && n.via.is_some_and(|v| a.address.contains(&v))
+                    })
+            });
+            if through_dropped || with_address {
+                keys.insert(r.key());
+            }
+        }
+        snap.routes = crate::snapshot::save_marked(&cx.before.routes, keys, cx.protocols);
+    }
+
+    fn restore(&self, snap: &crate::snapshot::Snapshot, target: &mut State) {
+        crate::snapshot::restore_marked(&mut target.routes, &snap.routes);
+    }
+
+    fn restore_protocol(
+        &self,
+        snap: &crate::snapshot::Snapshot,
+        op: &crate::plan::Op,
+    ) -> Option<u8> {
+        match op {
+            crate::plan::Op::AddRoute(r) | crate::plan::Op::ReplaceRoute(r) => {
+                crate::snapshot::foreign_protocol(&snap.routes, &r.key(), snap.protocol)
+            }
+            _ => None,
+        }
+    }
 }
