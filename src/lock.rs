@@ -48,6 +48,16 @@ pub enum LockError {
 
 /// Take the namespace's lock without waiting; an error says who holds it.
 pub fn acquire(netns: Option<&str>) -> Result<Lock, LockError> {
+    take(netns, libc::LOCK_EX | libc::LOCK_NB)
+}
+
+/// Take the namespace's lock, waiting for the run that holds it (the guardian reverting at
+/// its deadline waits for a reconcile in progress rather than giving up).
+pub fn acquire_wait(netns: Option<&str>) -> Result<Lock, LockError> {
+    take(netns, libc::LOCK_EX)
+}
+
+fn take(netns: Option<&str>, how: libc::c_int) -> Result<Lock, LockError> {
     let path = lock_path(netns);
     let io_err = |operation, path: &PathBuf| {
         let path = path.clone();
@@ -65,7 +75,7 @@ pub fn acquire(netns: Option<&str>) -> Result<Lock, LockError> {
         .open(&path)
         .map_err(io_err("open lock file", &path))?;
     // SAFETY: flock on a valid, owned file descriptor.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    let rc = unsafe { libc::flock(file.as_raw_fd(), how) };
     if rc != 0 {
         let e = io::Error::last_os_error();
         if e.raw_os_error() == Some(libc::EWOULDBLOCK) {

@@ -201,6 +201,9 @@ where
                 if let Some(a) = &p.applied {
                     log_applied(&p.plan, a);
                 }
+                for u in &p.unverified {
+                    tracing::warn!("the kernel does not hold as written: {u}");
+                }
                 if failed {
                     self.schedule_retry();
                 } else {
