@@ -139,6 +139,11 @@ pub enum Command {
         /// Allow a desired state that removes every object netconverge owns.
         #[arg(long)]
         allow_empty: bool,
+        /// Commit confirmed for every applied file change: reverted unless `netconverge
+        /// confirm` runs within DURATION; a reverted revision of the files is not applied
+        /// again until the files change.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        confirm_within: Option<std::time::Duration>,
     },
 }
 
@@ -162,6 +167,7 @@ pub fn run(cli: Cli) -> ExitCode {
             resync,
             once,
             allow_empty,
+            confirm_within,
         } => watch(
             &cli,
             crate::watch::WatchOptions {
@@ -171,6 +177,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 once: *once,
                 allow_empty: *allow_empty,
                 netns: cli.netns.clone(),
+                confirm_within: *confirm_within,
             },
         ),
     };
@@ -359,6 +366,7 @@ fn load_and_pass_confirmed(
                         before,
                         protocols,
                         protocol,
+                        None,
                     )?);
                 }
                 Ok(())
@@ -412,8 +420,14 @@ fn reconcile(
             ));
         }
         let l = lock::acquire(cli.netns.as_deref())?;
+        // Held from before the snapshot until the last write, so that a `rollback` from
+        // another shell never reverts half an apply.
+        let pending_lock = match confirm_within {
+            Some(_) => Some(lock::acquire_pending(cli.netns.as_deref())?),
+            None => None,
+        };
         crate::confirm::refuse_if_pending(cli.netns.as_deref())?;
-        Some(l)
+        Some((l, pending_lock))
     };
     let mode = if dry_run { Mode::DryRun } else { Mode::Apply };
     let within = confirm_within.filter(|_| !dry_run);

@@ -82,6 +82,25 @@ pub async fn pass<K: Kernel>(
     pass_observed(kernel, desired, observed, mode, allow_empty, None).await
 }
 
+/// `pass` with a hook run before the first write (`watch --confirm-within` arms its revert).
+pub async fn pass_with<K: Kernel>(
+    kernel: &mut K,
+    desired: &Desired,
+    allow_empty: bool,
+    before_apply: BeforeApply<'_>,
+) -> Result<Pass, Failure> {
+    let observed = engine::observe(kernel, &desired.state).await?;
+    pass_observed(
+        kernel,
+        desired,
+        observed,
+        Mode::Apply,
+        allow_empty,
+        Some(before_apply),
+    )
+    .await
+}
+
 /// `pass` with the observation already made (the CLI observes while it loads the files).
 pub async fn pass_observed<K: Kernel>(
     kernel: &mut K,

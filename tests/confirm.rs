@@ -14,7 +14,8 @@ use common::*;
 
 // A bridge both states keep, so the empty-state guard sees something kept.
 const OLD: &str = "links:\n  br-keep: { kind: bridge }\n  eth0: { kind: external, addresses: [192.168.50.1/24] }\n";
-const NEW: &str = "links:\n  br-keep: { kind: bridge }\n  eth0: { kind: external, addresses: [10.77.0.1/24] }\n\
+const NEW: &str =
+    "links:\n  br-keep: { kind: bridge }\n  eth0: { kind: external, addresses: [10.77.0.1/24] }\n\
 routes:\n  - { to: 198.51.100.0/24, dev: eth0 }\n";
 
 /// Kills the guardian of a namespace's pending change and removes its state directory when
@@ -68,7 +69,9 @@ fn lab() -> Lab {
 }
 
 fn pings(mgmt: &Netns) -> bool {
-    mgmt.exec("busybox ping -c 1 -W 1 192.168.50.1").status.success()
+    mgmt.exec("busybox ping -c 1 -W 1 192.168.50.1")
+        .status
+        .success()
 }
 
 /// Poll until `f` holds or `within` has passed.

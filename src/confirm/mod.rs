@@ -67,6 +67,7 @@ pub fn arm(
     before: &State,
     protocols: &Protocols,
     our_protocol: u8,
+    revision: Option<String>,
 ) -> Result<Pending, Failure> {
     let snapshot = Snapshot::take(plan, before, protocols, our_protocol);
     let now = std::time::SystemTime::now()
@@ -80,6 +81,7 @@ pub fn arm(
         applied_at: now.as_secs(),
         changes: plan.changes.iter().map(change_words).collect(),
         guardian: None,
+        revision,
         snapshot,
     };
     // Root-only: the record says what the host looked like and how to put it back.
@@ -131,7 +133,7 @@ pub fn revert_text(plan: &Plan, done: &Reverted) -> String {
 /// Take the lock, and revert the pending change if there is one (and, with `only`, if it is
 /// that one). Returns the text of what was done, `None` when nothing was pending.
 pub fn revert_locked(netns: Option<&str>, only: Option<&str>) -> Result<Option<String>, Failure> {
-    let _lock = lock::acquire_wait(netns)?;
+    let _lock = lock::acquire_pending(netns)?;
     let Some(p) = pending::read(netns)? else {
         return Ok(None);
     };
@@ -149,13 +151,28 @@ pub fn revert_locked(netns: Option<&str>, only: Option<&str>) -> Result<Option<S
             "the revert did not complete:\n{text}"
         )));
     }
+    if let Some(rev) = &p.revision {
+        pending::mark_reverted(netns, rev)?;
+    }
     pending::remove(netns)?;
     Ok(Some(text))
 }
 
+/// The revision of a desired state: a digest of its files' names and contents, so `watch`
+/// can tell "the files changed" from "the same files again".
+pub fn revision(d: &crate::desired::Desired) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for f in &d.files {
+        f.hash(&mut h);
+        std::fs::read(f).unwrap_or_default().hash(&mut h);
+    }
+    format!("{:016x}", h.finish())
+}
+
 /// `netconverge confirm`: keep the pending change.
 pub fn confirm(netns: Option<&str>) -> Result<ExitCode, Failure> {
-    let _lock = lock::acquire_wait(netns)?;
+    let _lock = lock::acquire_pending(netns)?;
     let Some(p) = pending::read(netns)? else {
         return Err(Failure::Message("no change is pending confirmation".into()));
     };

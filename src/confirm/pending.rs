@@ -30,6 +30,10 @@ pub struct Pending {
     pub changes: Vec<String>,
     /// The guardian holding the deadline.
     pub guardian: Option<u32>,
+    /// For `watch`: the revision of the desired files applied, which is not applied again
+    /// once reverted, until the files change.
+    #[serde(default)]
+    pub revision: Option<String>,
     /// What to put back.
     pub snapshot: Snapshot,
 }
@@ -148,6 +152,29 @@ pub fn remove(netns: Option<&str>) -> Result<(), PendingError> {
         }),
         _ => Ok(()),
     }
+}
+
+/// The file naming the revision of the desired files last reverted (for `watch`).
+pub fn reverted_path(netns: Option<&str>) -> PathBuf {
+    state_dir(netns).join("reverted-revision")
+}
+
+/// Remember that `revision` was reverted, atomically.
+pub fn mark_reverted(netns: Option<&str>, revision: &str) -> Result<(), PendingError> {
+    let target = reverted_path(netns);
+    let tmp = state_dir(netns).join(format!(".reverted-revision.{}", std::process::id()));
+    fs::write(&tmp, revision)
+        .and_then(|()| fs::rename(&tmp, &target))
+        .map_err(|source| PendingError::Io {
+            operation: "write",
+            path: target,
+            source,
+        })
+}
+
+/// The revision last reverted, if any.
+pub fn reverted_revision(netns: Option<&str>) -> Option<String> {
+    fs::read_to_string(reverted_path(netns)).ok()
 }
 
 /// True when process `pid` is alive and is a netconverge guardian.
