@@ -227,3 +227,79 @@ fn rollback_reverts_at_once_and_a_second_reconcile_is_refused_meanwhile() {
     assert!(stdout(&out).contains("Reverted:"), "{}", stdout(&out));
     assert_reverted(&lab);
 }
+
+/// A `watch` daemon, SIGKILLed when the test ends (its guardians by the `StateDir` guard).
+struct Watcher(std::process::Child);
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn has_new_address(host: &Netns) -> bool {
+    host.ip_json("-4 addr show dev eth0")
+        .to_string()
+        .contains("10.77.0.1")
+}
+
+#[test]
+fn watch_reverts_an_unconfirmed_edit_and_does_not_apply_it_again_until_the_files_change() {
+    if !root_or_skip("watch_reverts_an_unconfirmed_edit") {
+        return;
+    }
+    let lab = lab();
+    let dir = TempDir::new("confirm-watch");
+    let file = dir.path().join("host.yaml");
+    std::fs::write(&file, OLD).unwrap();
+    let d = dir.path().to_str().unwrap().to_string();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_netconverge"))
+        .args([
+            "--netns",
+            &lab.host.name,
+            "-d",
+            &d,
+            "watch",
+            "--confirm-within",
+            "2s",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn watch");
+    let _watch = Watcher(child);
+    // The first pass has nothing to do; give the daemon time to start watching the files.
+    std::thread::sleep(Duration::from_millis(1000));
+    std::fs::write(&file, NEW).unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), || has_new_address(&lab.host)),
+        "edit not applied"
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || pings(&lab.mgmt)),
+        "not reverted"
+    );
+    // The reverted revision stays reverted: not re-applied on the revert's kernel events nor
+    // on SIGHUP (a reload of the same files).
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(_watch.0.id() as i32, libc::SIGHUP) };
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        !has_new_address(&lab.host),
+        "a reverted revision was applied again"
+    );
+    assert!(pings(&lab.mgmt));
+    assert_eq!(route_protocol(&lab.host), "static");
+    // A new revision of the files is applied (and armed) again; confirmed, it stays.
+    std::fs::write(&file, format!("{NEW}# second edit\n")).unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), || has_new_address(&lab.host)),
+        "new edit not applied"
+    );
+    let out = netconverge(&["--netns", &lab.host.name, "confirm"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    std::thread::sleep(Duration::from_millis(3000));
+    assert!(has_new_address(&lab.host), "a confirmed edit was reverted");
+}
