@@ -19,6 +19,8 @@ Examples:
   netconverge validate                          check desired/*.yaml, no kernel access
   netconverge reconcile --dry-run               show what would change, change nothing
   sudo netconverge reconcile                    converge this host
+  sudo netconverge reconcile --confirm-within 2m  apply, revert in 2 minutes unless confirmed
+  sudo netconverge confirm                      keep the pending change (rollback: revert it now)
   sudo netconverge --netns lab reconcile        converge the namespace /run/netns/lab
   netconverge show > desired/host.yaml          describe this host as desired state
   netconverge check -o json                     exit 1 when the host has drifted
