@@ -94,6 +94,13 @@ pub trait Kind: Sync {
     fn restore_protocol(&self, _snap: &Snapshot, _op: &Op) -> Option<u8> {
         None
     }
+
+    /// Commit-confirmed: changes the revert needs beyond the plan of `target` against `now`,
+    /// for saved attributes that were absent (the planner reads an absent attribute of the
+    /// desired side as "unmanaged" and would leave one the plan added).
+    fn restore_absent(&self, _snap: &Snapshot, _now: &State) -> Vec<Change> {
+        Vec::new()
+    }
 }
 
 /// The objects of a marked kind with their marks (for [`Kind::objects`]).

@@ -22,6 +22,9 @@ pub fn plan(snap: &Snapshot, now: &State) -> Plan {
         k.restore(snap, &mut target);
     }
     let mut plan = crate::planner::plan(&target, now);
+    for k in &KINDS {
+        plan.changes.extend(k.restore_absent(snap, now));
+    }
     for c in &mut plan.changes {
         c.note = Some(match c.note.take() {
             Some(n) => format!("revert: {n}"),

@@ -204,7 +204,17 @@ proptest! {
     fn apply_then_revert_gives_back_the_earlier_state(
         first in proptest::option::of(arb_desired()),
         second in arb_desired(),
+        route_extras in proptest::option::of((proptest::option::of(1400u32..1500), any::<bool>())),
     ) {
+        // Attributes an earlier state lacks and the new one adds, which the planner reads as
+        // "unmanaged" when they are absent: the revert must still take them away.
+        let mut second = second;
+        if let Some((mtu, src)) = route_extras {
+            if let Some(r) = second.routes.values_mut().find(|r| r.table == 102) {
+                r.mtu = mtu;
+                r.src = src.then(|| "192.168.1.20".parse().unwrap());
+            }
+        }
         let mut k = foreign_host();
         if let Some(first) = &first {
             converge(&mut k, first);

@@ -4,6 +4,7 @@ pub mod netlink;
 
 mod diff;
 
+pub(crate) use diff::matches;
 pub use diff::{diff, shadows};
 
 use crate::kind::{self, Kind, PlanCx};
@@ -75,6 +76,30 @@ impl Kind for Routes {
 
     fn restore(&self, snap: &crate::snapshot::Snapshot, target: &mut State) {
         crate::snapshot::restore_marked(&mut target.routes, &snap.routes);
+    }
+
+    /// A saved route without `src` or `mtu` where the route now has one: the planner sees a
+    /// match (absent is unmanaged), so the revert replaces it here.
+    fn restore_absent(&self, snap: &crate::snapshot::Snapshot, now: &State) -> Vec<Change> {
+        let mut out = Vec::new();
+        for s in &snap.routes {
+            let (Some(b), Some(n)) = (&s.before, now.routes.get(&s.key)) else {
+                continue;
+            };
+            if matches(b, n) && (b.src != n.src || b.mtu != n.mtu) {
+                let mut b = b.clone();
+                b.owned = s.owned;
+                out.push(Change {
+                    action: crate::plan::Action::Change,
+                    object: ObjectRef::route(&b),
+                    before: Some(crate::plan::Object::Route(n.clone())),
+                    after: Some(crate::plan::Object::Route(b.clone())),
+                    note: None,
+                    ops: vec![crate::plan::Op::ReplaceRoute(b)],
+                });
+            }
+        }
+        out
     }
 
     fn restore_protocol(
