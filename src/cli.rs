@@ -422,6 +422,7 @@ fn reconcile(
             ));
         }
         let l = lock::acquire(cli.netns.as_deref())?;
+        crate::confirm::recover_orphan(cli.netns.as_deref())?;
         // Held from before the snapshot until the last write, so that a `rollback` from
         // another shell never reverts half an apply.
         let pending_lock = match confirm_within {
@@ -445,7 +446,12 @@ fn reconcile(
     // `rollback` from another shell (and the guardian) can take it.
     drop(lock);
     match armed {
-        Some(pending) => crate::confirm::after_apply(cli.netns.as_deref(), &pending, failed),
+        Some(pending) => crate::confirm::after_apply(
+            cli.netns.as_deref(),
+            &pending,
+            failed,
+            cli.output == Output::Json,
+        ),
         None if failed => Ok(ExitCode::from(2)),
         None => Ok(ExitCode::SUCCESS),
     }

@@ -303,3 +303,34 @@ fn watch_reverts_an_unconfirmed_edit_and_does_not_apply_it_again_until_the_files
     std::thread::sleep(Duration::from_millis(3000));
     assert!(has_new_address(&lab.host), "a confirmed edit was reverted");
 }
+
+fn guardian_pid(host: &Netns) -> Option<i32> {
+    let text =
+        std::fs::read_to_string(format!("/run/netconverge/{}/pending.json", host.name)).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["guardian"].as_u64().map(|p| p as i32)
+}
+
+#[test]
+fn a_killed_guardian_is_replaced_by_the_next_netconverge_run() {
+    if !root_or_skip("a_killed_guardian_is_replaced_by_the_next_netconverge_run") {
+        return;
+    }
+    let lab = lab();
+    apply_new(&lab, "4s");
+    let first = guardian_pid(&lab.host).expect("a guardian");
+    // SAFETY: killing the guardian our own reconcile started.
+    unsafe { libc::kill(first, libc::SIGKILL) };
+    std::thread::sleep(Duration::from_millis(200));
+    // Any later reconcile finds the orphan, starts a new guardian, and is refused meanwhile.
+    let out = netconverge_at(&lab.host, lab.new.path(), &["reconcile"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let second = guardian_pid(&lab.host).expect("a new guardian");
+    assert_ne!(first, second);
+    assert!(
+        eventually(Duration::from_secs(7), || pings(&lab.mgmt)),
+        "not reverted"
+    );
+    assert!(eventually(Duration::from_secs(2), || check_old(&lab) == Some(0)));
+    assert_reverted(&lab);
+}

@@ -44,6 +44,32 @@ pub fn refuse_if_pending(netns: Option<&str>) -> Result<(), Failure> {
     }
 }
 
+/// A pending change whose guardian is gone (killed with its systemd unit, say): past its
+/// deadline it is reverted now, as the guardian would have; before, a new guardian takes
+/// over. Run before taking the pending lock (reverting takes it).
+pub fn recover_orphan(netns: Option<&str>) -> Result<(), Failure> {
+    let Some(mut p) = pending::read(netns)? else {
+        return Ok(());
+    };
+    if p.guardian.is_some_and(pending::guardian_alive) {
+        return Ok(());
+    }
+    if pending::boottime() >= p.deadline {
+        tracing::warn!(
+            "the guardian of the pending change is gone and its deadline passed; reverting it now"
+        );
+        if let Some(text) = revert_locked(netns, Some(&p.id))? {
+            eprint!("{text}");
+        }
+        return Ok(());
+    }
+    let _lock = lock::acquire_pending(netns)?;
+    tracing::warn!("the guardian of the pending change is gone; starting a new one");
+    p.guardian = Some(guardian::spawn(netns, &p.id)?);
+    pending::write(&p)?;
+    Ok(())
+}
+
 fn netns_arg(netns: Option<&str>) -> String {
     netns.map(|n| format!(" --netns {n}")).unwrap_or_default()
 }
@@ -240,26 +266,42 @@ pub fn status(netns: Option<&str>, json: bool) -> Result<ExitCode, Failure> {
 /// After a confirmed apply: revert at once when a write or the verification failed; else ask
 /// on a terminal (`y` keeps, anything else or the timeout reverts), or leave the change
 /// pending for `confirm` and say so.
-pub fn after_apply(netns: Option<&str>, p: &Pending, failed: bool) -> Result<ExitCode, Failure> {
+///
+/// With `json` the stdout holds the plan document only, so the pending line goes to stderr.
+pub fn after_apply(
+    netns: Option<&str>,
+    p: &Pending,
+    failed: bool,
+    json: bool,
+) -> Result<ExitCode, Failure> {
     if failed {
         eprintln!("The apply did not complete as written; reverting at once.");
         if let Some(text) = revert_locked(netns, Some(&p.id))? {
-            print!("{text}");
+            if json {
+                eprint!("{text}");
+            } else {
+                print!("{text}");
+            }
         }
         return Ok(ExitCode::from(2));
     }
     use std::io::IsTerminal;
-    if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+    if !json && std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
         return match prompt::ask(p.deadline) {
             true => confirm(netns),
             false => rollback(netns),
         };
     }
     let left = (p.deadline - pending::boottime()).max(0.0).round() as u64;
-    println!(
+    let line = format!(
         "Pending confirmation: run 'netconverge{} confirm' within {left} s or the change is reverted",
         netns_arg(netns)
     );
+    if json {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -32,6 +32,9 @@ impl Gate {
         within: Duration,
         allow_empty: bool,
     ) -> Option<Result<Pass, Failure>> {
+        if let Err(e) = confirm::recover_orphan(netns) {
+            return Some(Err(e));
+        }
         match pending::read(netns) {
             Ok(None) => {}
             Ok(Some(_)) => {
