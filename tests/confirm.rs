@@ -334,3 +334,42 @@ fn a_killed_guardian_is_replaced_by_the_next_netconverge_run() {
     assert!(eventually(Duration::from_secs(2), || check_old(&lab) == Some(0)));
     assert_reverted(&lab);
 }
+
+/// `reconcile --confirm-within 30s` on a terminal (util-linux `script` gives it a pty),
+/// answering `answer` a second after it starts.
+fn on_a_terminal(lab: &Lab, answer: &str) -> String {
+    let cmd = format!(
+        "{} --netns {} -d {} reconcile --confirm-within 30s",
+        env!("CARGO_BIN_EXE_netconverge"),
+        lab.host.name,
+        lab.new.path().display()
+    );
+    let out = std::process::Command::new("sh")
+        .args([
+            "-c",
+            &format!("(sleep 1; echo {answer}) | script -qec '{cmd}' /dev/null"),
+        ])
+        .output()
+        .expect("script");
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+}
+
+#[test]
+fn on_a_terminal_y_keeps_and_anything_else_reverts_at_once() {
+    if !root_or_skip("on_a_terminal_y_keeps_and_anything_else_reverts_at_once") {
+        return;
+    }
+    let lab = lab();
+    let out = on_a_terminal(&lab, "n");
+    assert!(
+        out.contains("Keep this configuration? [y/N] (reverting in 30 s)"),
+        "{out}"
+    );
+    assert!(out.contains("Reverted:"), "{out}");
+    assert_reverted(&lab);
+    let out = on_a_terminal(&lab, "y");
+    assert!(out.contains("Confirmed:"), "{out}");
+    assert!(!pings(&lab.mgmt), "a confirmed change was reverted");
+    assert!(!Path::new(&format!("/run/netconverge/{}/pending.json", lab.host.name)).exists());
+}
