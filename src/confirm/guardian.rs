@@ -40,9 +40,21 @@ pub fn spawn(netns: Option<&str>, id: &str) -> Result<u32, Failure> {
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(err);
-    // SAFETY: setsid is async-signal-safe and touches nothing of the parent's memory.
+    // The caller runs this on a thread inside the reconciled namespace; the guardian goes
+    // back to the process's own namespace (the main thread's, `/proc/self` is the thread
+    // group), so that it does not keep a deleted namespace alive. It enters the target
+    // namespace by name when it reverts, as every command does.
+    let home_ns = std::fs::File::open("/proc/self/ns/net").ok();
+    let home_fd = home_ns.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
+    // SAFETY: setsid and setns are async-signal-safe system calls and touch nothing of the
+    // parent's memory; the fd stays open in the parent until spawn returns.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
+            if let Some(fd) = home_fd {
+                if libc::setns(fd, libc::CLONE_NEWNET) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
             if libc::setsid() < 0 {
                 return Err(std::io::Error::last_os_error());
             }
@@ -52,6 +64,7 @@ pub fn spawn(netns: Option<&str>, id: &str) -> Result<u32, Failure> {
     let child = cmd
         .spawn()
         .map_err(|e| Failure::Message(format!("cannot start the guardian: {e}")))?;
+    drop(home_ns);
     // The child is not waited for: it outlives this process and is reaped by init (or the
     // subreaper) when it exits.
     Ok(child.id())
