@@ -153,6 +153,11 @@ pub fn revert_text(plan: &Plan, done: &Reverted) -> String {
     for f in &done.failures {
         out.push_str(&format!("revert write failed: {f}\n"));
     }
+    // Objects the revert could not put back without touching foreign ones that took their
+    // place meanwhile: said, not forced.
+    for c in &plan.conflicts {
+        out.push_str(&format!("not put back: {c}\n"));
+    }
     out
 }
 
