@@ -12,6 +12,7 @@ use reconcilers::kernel::fake::FakeKernel;
 use reconcilers::kernel::Kernel;
 use reconcilers::model::object::ObjectRef;
 use reconcilers::model::*;
+use reconcilers::model::{dhcp, firewall};
 use reconcilers::plan::Plan;
 use reconcilers::planner::plan;
 use reconcilers::snapshot::{Protocols, Snapshot};
@@ -241,5 +242,119 @@ proptest! {
         let now = block_on(k.observe(&names)).expect("observe");
         let again = reconcilers::revert::plan(&snap, &now);
         prop_assert!(again.is_empty(), "revert not idempotent: {:#?}", again.changes);
+    }
+}
+
+/// A firewall as the providers section renders it (marks and masquerade; no tracked
+/// gateways, whose sets the fake would fill from its neighbour table).
+fn firewall(marks: &[(u32, firewall::MarkLayer)], masquerade: bool) -> Option<firewall::Firewall> {
+    let mut spec = firewall::Spec {
+        mask: 0xff,
+        ..firewall::Spec::default()
+    };
+    for (i, (mark, layer)) in marks.iter().enumerate() {
+        spec.marks.push(firewall::Mark {
+            iif: Some(TAPS[i].into()),
+            from: None,
+            to: None,
+            mark: *mark,
+            layer: *layer,
+        });
+    }
+    if masquerade {
+        spec.masquerade.push(firewall::Masq {
+            from: Some(net("10.0.0.0/16")),
+            out: "eth0".into(),
+        });
+    }
+    (!spec.is_empty()).then(|| reconcilers::firewall::render(&spec))
+}
+
+fn dhcp_server(end: u8, hosts: &[u8]) -> dhcp::DhcpServer {
+    let settings = dhcp::DhcpSettings {
+        ranges: vec![dhcp::Range4 {
+            start: "10.0.1.100".parse().unwrap(),
+            end: std::net::Ipv4Addr::new(10, 0, 1, end),
+            subnet: "10.0.1.0/24".parse().unwrap(),
+        }],
+        router: Some("10.0.1.1".parse().unwrap()),
+        hosts: hosts
+            .iter()
+            .map(|h| dhcp::StaticHost {
+                mac: MacAddr([0x52, 0x54, 0, 0, 0, *h]),
+                ip: Some(std::net::Ipv4Addr::new(10, 0, 1, 10 + h)),
+                name: None,
+            })
+            .collect(),
+        ..dhcp::DhcpSettings::default()
+    };
+    dhcp::DhcpServer::new("br0", settings)
+}
+
+fn arb_services() -> impl Strategy<Value = (Option<firewall::Firewall>, Option<dhcp::DhcpServer>)> {
+    let layer = prop_oneof![
+        Just(firewall::MarkLayer::Inet),
+        Just(firewall::MarkLayer::Bridge),
+        Just(firewall::MarkLayer::Both)
+    ];
+    (
+        proptest::collection::vec((1u32..4, layer), 0..3),
+        any::<bool>(),
+        proptest::option::of((
+            150u8..200,
+            proptest::sample::subsequence(vec![1u8, 2, 3], 0..=3),
+        )),
+    )
+        .prop_map(|(marks, masq, dhcp)| {
+            (
+                firewall(&marks, masq),
+                dhcp.map(|(end, hosts)| dhcp_server(end, &hosts)),
+            )
+        })
+}
+
+/// The services as a host holds them: netconverge's tables and the dnsmasq instances.
+fn services(
+    k: &mut FakeKernel,
+) -> (
+    Option<String>,
+    std::collections::BTreeMap<String, dhcp::DhcpServer>,
+) {
+    (k.nft.listing(), k.dhcp.clone())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+
+    /// The same for the services: netconverge's nftables tables and the dnsmasq instances
+    /// (their files and whether they run) are back as they were.
+    #[test]
+    fn apply_then_revert_gives_back_the_earlier_services(
+        first in (arb_desired(), arb_services()),
+        second in (arb_desired(), arb_services()),
+    ) {
+        let with = |(mut s, (fw, dhcp)): (State, (Option<firewall::Firewall>, Option<dhcp::DhcpServer>))| {
+            s.firewall = fw;
+            if let (Some(d), true) = (dhcp, s.links.contains_key("br0")) {
+                s.dhcp.insert("br0".into(), d);
+            }
+            s
+        };
+        let (first, second) = (with(first), with(second));
+        let mut k = foreign_host();
+        converge(&mut k, &first);
+        let (before, protocols) = look(&mut k);
+        let before_services = services(&mut k);
+        let p = plan(&second, &before);
+        prop_assume!(p.conflicts.is_empty());
+        let snap = Snapshot::take(&p, &before, &protocols, DEFAULT_PROTOCOL);
+        apply(&mut k, &p);
+        let now = block_on(k.observe(&snap.sysctl_names())).expect("observe");
+        let revert = reconcilers::revert::plan(&snap, &now);
+        let done = block_on(reconcilers::revert::apply(&mut k, &snap, &revert));
+        prop_assert!(done.failures.is_empty(), "revert failed: {:?}", done.failures);
+        prop_assert_eq!(services(&mut k), before_services);
+        let (after, _) = look(&mut k);
+        prop_assert_eq!(after, before);
     }
 }

@@ -308,9 +308,17 @@ impl crate::kind::Kind for FirewallKind {
             .changes
             .iter()
             .any(|c| c.object.kind == crate::model::object::ObjectKind::Firewall);
+        // Saved in the desired form, so that a replace loads it back as it was: the listing
+        // without the digest comments (loading writes them again) and the digest that was
+        // recorded, so the restored tables compare as loaded from those same files.
+        let before = cx.before.firewall.as_ref().map(|f| Firewall {
+            ruleset: tables::without_digests(&f.ruleset),
+            digest: f.digest.clone(),
+            problem: None,
+        });
         snap.firewall = touched.then(|| crate::snapshot::Saved {
             key: (),
-            before: cx.before.firewall.clone(),
+            before,
             owned: true,
             protocol: None,
         });
