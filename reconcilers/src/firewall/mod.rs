@@ -316,7 +316,7 @@ impl crate::kind::Kind for FirewallKind {
             digest: f.digest.clone(),
             problem: None,
         });
-        snap.firewall = touched.then(|| crate::snapshot::Saved {
+        snap.firewall = touched.then_some(crate::snapshot::Saved {
             key: (),
             before,
             owned: true,
