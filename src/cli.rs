@@ -19,6 +19,8 @@ Examples:
   netconverge validate                          check desired/*.yaml, no kernel access
   netconverge reconcile --dry-run               show what would change, change nothing
   sudo netconverge reconcile                    converge this host
+  sudo netconverge reconcile --confirm-within 2m  apply, revert in 2 minutes unless confirmed
+  sudo netconverge confirm                      keep the pending change (rollback: revert it now)
   sudo netconverge --netns lab reconcile        converge the namespace /run/netns/lab
   netconverge show > desired/host.yaml          describe this host as desired state
   netconverge check -o json                     exit 1 when the host has drifted
@@ -95,6 +97,25 @@ pub enum Command {
         /// Allow a desired state that removes every object netconverge owns.
         #[arg(long)]
         allow_empty: bool,
+        /// Commit confirmed: revert by itself unless `netconverge confirm` runs within
+        /// DURATION (e.g. 30s, 2m). On a terminal it asks; otherwise it exits 0 with the
+        /// change pending. A detached guardian holds the deadline, so the revert happens even
+        /// if this process or its SSH session dies.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        confirm_within: Option<std::time::Duration>,
+    },
+    /// Keep the change pending after `reconcile --confirm-within` (exit 0, 2 none pending).
+    Confirm,
+    /// Revert the change pending after `reconcile --confirm-within` now (exit 0, 2 none).
+    Rollback,
+    /// Show the pending change: what it changed and the time left before it is reverted.
+    Status,
+    /// The detached process holding a pending change's deadline (started by reconcile).
+    #[command(hide = true)]
+    Guardian {
+        /// The pending change it guards.
+        #[arg(long)]
+        id: String,
     },
     /// Compare desired and observed state (exit 0 in sync, 1 drift, 2 error).
     Check {
@@ -129,6 +150,11 @@ pub enum Command {
         /// Allow a desired state that removes every object netconverge owns.
         #[arg(long)]
         allow_empty: bool,
+        /// Commit confirmed for every applied file change: reverted unless `netconverge
+        /// confirm` runs within DURATION; a reverted revision of the files is not applied
+        /// again until the files change.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        confirm_within: Option<std::time::Duration>,
     },
 }
 
@@ -140,7 +166,12 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Reconcile {
             dry_run,
             allow_empty,
-        } => reconcile(&cli, *dry_run, *allow_empty),
+            confirm_within,
+        } => reconcile(&cli, *dry_run, *allow_empty, *confirm_within),
+        Command::Confirm => crate::confirm::confirm(cli.netns.as_deref()),
+        Command::Rollback => crate::confirm::rollback(cli.netns.as_deref()),
+        Command::Status => crate::confirm::status(cli.netns.as_deref(), cli.output == Output::Json),
+        Command::Guardian { id } => crate::confirm::guardian::run(cli.netns.as_deref(), id),
         Command::Check { observed } => check(&cli, observed.as_deref()),
         Command::Graph { observed } => graph(&cli, *observed),
         Command::Watch {
@@ -148,6 +179,7 @@ pub fn run(cli: Cli) -> ExitCode {
             resync,
             once,
             allow_empty,
+            confirm_within,
         } => watch(
             &cli,
             crate::watch::WatchOptions {
@@ -157,6 +189,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 once: *once,
                 allow_empty: *allow_empty,
                 netns: cli.netns.clone(),
+                confirm_within: *confirm_within,
             },
         ),
     };
@@ -326,6 +359,16 @@ fn has_net_admin() -> bool {
 /// large host). Ownership marks depend on `owner.protocol`: the early observation assumes the
 /// default and is redone in the rare case the files name another protocol.
 fn load_and_pass(cli: &Cli, mode: Mode, allow_empty: bool) -> Result<(Desired, Pass), Failure> {
+    load_and_pass_confirmed(cli, mode, allow_empty, None).map(|(d, p, _)| (d, p))
+}
+
+/// `load_and_pass`, arming commit-confirmed with `confirm_within` before the first write.
+fn load_and_pass_confirmed(
+    cli: &Cli,
+    mode: Mode,
+    allow_empty: bool,
+    confirm_within: Option<std::time::Duration>,
+) -> Result<(Desired, Pass, Option<crate::confirm::pending::Pending>), Failure> {
     // An empty directory is only wanted where removing everything is (`--allow-empty`).
     let empty_ok = allow_empty && mode != Mode::Check;
     let (tx, rx) = tokio::sync::oneshot::channel::<Desired>();
@@ -350,12 +393,35 @@ fn load_and_pass(cli: &Cli, mode: Mode, allow_empty: bool) -> Result<(Desired, P
                     reconcilers::kernel::Kernel::read_sysctls(&mut kernel, &scope.sysctls).await?;
                 (kernel, observed)
             } else {
-                let mut kernel = RtnlKernel::connect_in(desired.protocol, netns)?;
+                let mut kernel = RtnlKernel::connect_in(desired.protocol, netns.clone())?;
                 let observed = engine::observe(&mut kernel, &desired.state).await?;
                 (kernel, observed)
             };
-            let p = pass_observed(&mut kernel, &desired, observed, mode, allow_empty).await?;
-            Ok::<_, Failure>(Some((desired, p)))
+            let mut armed = None;
+            let protocol = desired.protocol;
+            let mut arm = |plan: &reconcilers::plan::Plan,
+                           before: &reconcilers::model::State,
+                           protocols: &reconcilers::snapshot::Protocols| {
+                if let Some(within) = confirm_within {
+                    armed = Some(crate::confirm::arm(
+                        netns.as_deref(),
+                        within,
+                        plan,
+                        before,
+                        protocols,
+                        protocol,
+                        None,
+                    )?);
+                }
+                Ok(())
+            };
+            let hook: Option<crate::pass::BeforeApply<'_>> = if confirm_within.is_some() {
+                Some(&mut arm)
+            } else {
+                None
+            };
+            let p = pass_observed(&mut kernel, &desired, observed, mode, allow_empty, hook).await?;
+            Ok::<_, Failure>(Some((desired, p, armed)))
         });
         let loaded = loader
             .join()
@@ -380,9 +446,14 @@ fn print_plan(cli: &Cli, p: &Pass, tables: &BTreeMap<String, u32>) {
     }
 }
 
-fn reconcile(cli: &Cli, dry_run: bool, allow_empty: bool) -> Result<ExitCode, Failure> {
+fn reconcile(
+    cli: &Cli,
+    dry_run: bool,
+    allow_empty: bool,
+    confirm_within: Option<std::time::Duration>,
+) -> Result<ExitCode, Failure> {
     only_text_or_json(cli, "reconcile")?;
-    let _lock = if dry_run {
+    let lock = if dry_run {
         None
     } else {
         if !has_net_admin() {
@@ -392,16 +463,39 @@ fn reconcile(cli: &Cli, dry_run: bool, allow_empty: bool) -> Result<ExitCode, Fa
                     .into(),
             ));
         }
-        Some(lock::acquire(cli.netns.as_deref())?)
+        let l = lock::acquire(cli.netns.as_deref())?;
+        crate::confirm::recover_orphan(cli.netns.as_deref())?;
+        // Held from before the snapshot until the last write, so that a `rollback` from
+        // another shell never reverts half an apply.
+        let pending_lock = match confirm_within {
+            Some(_) => Some(lock::acquire_pending(cli.netns.as_deref())?),
+            None => None,
+        };
+        crate::confirm::refuse_if_pending(cli.netns.as_deref())?;
+        Some((l, pending_lock))
     };
     let mode = if dry_run { Mode::DryRun } else { Mode::Apply };
-    let (desired, p) = load_and_pass(cli, mode, allow_empty)?;
+    let within = confirm_within.filter(|_| !dry_run);
+    let (desired, p, armed) = load_and_pass_confirmed(cli, mode, allow_empty, within)?;
     let started = std::time::Instant::now();
     print_plan(cli, &p, &desired.tables);
     tracing::debug!(elapsed = ?started.elapsed(), "printed the plan");
-    match &p.applied {
-        Some(a) if !a.ok() => Ok(ExitCode::from(2)),
-        _ => Ok(ExitCode::SUCCESS),
+    for u in &p.unverified {
+        eprintln!("error: verify after apply: the kernel does not hold {u} as written");
+    }
+    let failed = p.applied.as_ref().is_some_and(|a| !a.ok()) || !p.unverified.is_empty();
+    // The lock is released before waiting for a confirmation, so that `confirm` and
+    // `rollback` from another shell (and the guardian) can take it.
+    drop(lock);
+    match armed {
+        Some(pending) => crate::confirm::after_apply(
+            cli.netns.as_deref(),
+            &pending,
+            failed,
+            cli.output == Output::Json,
+        ),
+        None if failed => Ok(ExitCode::from(2)),
+        None => Ok(ExitCode::SUCCESS),
     }
 }
 
@@ -500,6 +594,7 @@ fn check_snapshot(desired: &Desired, file: &Path) -> Result<Pass, Failure> {
     Ok(Pass {
         plan,
         applied: None,
+        unverified: Vec::new(),
     })
 }
 

@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod confirm;
 pub mod desired;
 pub mod engine;
 pub mod host;

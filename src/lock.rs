@@ -48,7 +48,26 @@ pub enum LockError {
 
 /// Take the namespace's lock without waiting; an error says who holds it.
 pub fn acquire(netns: Option<&str>) -> Result<Lock, LockError> {
-    let path = lock_path(netns);
+    take(netns, lock_path(netns), libc::LOCK_EX | libc::LOCK_NB)
+}
+
+/// The lock of a namespace's pending change (commit confirmed), in its state directory:
+/// taken by an apply that arms a revert for as long as it writes, and by `confirm`,
+/// `rollback` and the guardian. Apart from the reconcile lock, which a `watch` daemon holds
+/// for its whole life and which must not keep the guardian from reverting.
+pub fn pending_lock_path(netns: Option<&str>) -> PathBuf {
+    PathBuf::from(LOCK_DIR)
+        .join(netns.unwrap_or("host"))
+        .join("pending.lock")
+}
+
+/// Take the namespace's pending-change lock, waiting for whoever holds it (an apply in
+/// progress, a revert in progress).
+pub fn acquire_pending(netns: Option<&str>) -> Result<Lock, LockError> {
+    take(netns, pending_lock_path(netns), libc::LOCK_EX)
+}
+
+fn take(netns: Option<&str>, path: PathBuf, how: libc::c_int) -> Result<Lock, LockError> {
     let io_err = |operation, path: &PathBuf| {
         let path = path.clone();
         move |source| LockError::Io {
@@ -57,7 +76,11 @@ pub fn acquire(netns: Option<&str>) -> Result<Lock, LockError> {
             source,
         }
     };
-    fs::create_dir_all(LOCK_DIR).map_err(io_err("create", &PathBuf::from(LOCK_DIR)))?;
+    let dir = path
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| LOCK_DIR.into());
+    fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -65,7 +88,7 @@ pub fn acquire(netns: Option<&str>) -> Result<Lock, LockError> {
         .open(&path)
         .map_err(io_err("open lock file", &path))?;
     // SAFETY: flock on a valid, owned file descriptor.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    let rc = unsafe { libc::flock(file.as_raw_fd(), how) };
     if rc != 0 {
         let e = io::Error::last_os_error();
         if e.raw_os_error() == Some(libc::EWOULDBLOCK) {

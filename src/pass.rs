@@ -47,7 +47,16 @@ pub struct Pass {
     pub plan: Plan,
     /// What was applied; `None` for a dry run or an empty plan (no write was sent).
     pub applied: Option<Applied>,
+    /// After an apply, the objects the kernel does not hold as written (verify after apply:
+    /// the kernel re-observed and planned again), in words.
+    pub unverified: Vec<String>,
 }
+
+/// Called once before the first write of a non-empty plan, with the plan, the state it was
+/// planned against and the protocols of that state's objects (commit-confirmed records its
+/// snapshot and starts its guardian here); an error stops the pass before any write.
+pub type BeforeApply<'a> =
+    &'a mut dyn FnMut(&Plan, &State, &reconcilers::snapshot::Protocols) -> Result<(), Failure>;
 
 /// How a pass treats the target host's facts and the plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,7 +83,26 @@ pub async fn pass<K: Kernel>(
     let started = std::time::Instant::now();
     let observed = engine::observe(kernel, &desired.state).await?;
     tracing::debug!(elapsed = ?started.elapsed(), "observed");
-    pass_observed(kernel, desired, observed, mode, allow_empty).await
+    pass_observed(kernel, desired, observed, mode, allow_empty, None).await
+}
+
+/// `pass` with a hook run before the first write (`watch --confirm-within` arms its revert).
+pub async fn pass_with<K: Kernel>(
+    kernel: &mut K,
+    desired: &Desired,
+    allow_empty: bool,
+    before_apply: BeforeApply<'_>,
+) -> Result<Pass, Failure> {
+    let observed = engine::observe(kernel, &desired.state).await?;
+    pass_observed(
+        kernel,
+        desired,
+        observed,
+        Mode::Apply,
+        allow_empty,
+        Some(before_apply),
+    )
+    .await
 }
 
 /// `pass` with the observation already made (the CLI observes while it loads the files).
@@ -84,6 +112,7 @@ pub async fn pass_observed<K: Kernel>(
     observed: State,
     mode: Mode,
     allow_empty: bool,
+    before_apply: Option<BeforeApply<'_>>,
 ) -> Result<Pass, Failure> {
     let ForHost {
         state: want,
@@ -118,10 +147,38 @@ pub async fn pass_observed<K: Kernel>(
                 .into(),
         ));
     }
-    let applied = if mode != Mode::Apply || plan.is_empty() {
-        None
-    } else {
-        Some(engine::apply(kernel, &plan).await)
-    };
-    Ok(Pass { plan, applied })
+    if mode != Mode::Apply || plan.is_empty() {
+        return Ok(Pass {
+            plan,
+            applied: None,
+            unverified: Vec::new(),
+        });
+    }
+    if let Some(hook) = before_apply {
+        let protocols = kernel.protocols().await?;
+        hook(&plan, &observed, &protocols)?;
+    }
+    let applied = engine::apply(kernel, &plan).await;
+    let unverified = verify(kernel, &want).await?;
+    Ok(Pass {
+        plan,
+        applied: Some(applied),
+        unverified,
+    })
+}
+
+/// Verify after apply: observe again and plan again; whatever is still to do is an object
+/// the kernel does not hold as written (a clamped sysctl, an MTU a bridge changed, an address
+/// refused later), or a write that failed.
+async fn verify<K: Kernel>(kernel: &mut K, want: &State) -> Result<Vec<String>, Failure> {
+    let after = engine::observe(kernel, want).await?;
+    let again = engine::plan(want, &after);
+    Ok(again
+        .changes
+        .iter()
+        .map(|c| match &c.note {
+            Some(n) => format!("{} ({n})", c.object),
+            None => c.object.to_string(),
+        })
+        .collect())
 }

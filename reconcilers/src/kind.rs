@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use crate::kernel::Scope;
 use crate::model::object::{Marked, ObjectKind, ObjectRef};
 use crate::model::State;
-use crate::plan::Change;
+use crate::plan::{Change, Op};
+use crate::snapshot::{SaveCx, Snapshot};
 
 /// What the planner hands each kind, in [`crate::kinds::KINDS`] order.
 pub struct PlanCx<'a> {
@@ -76,6 +77,28 @@ pub trait Kind: Sync {
     /// Foreign objects of this kind that take precedence over desired ones, or that could not
     /// be compared: not drift, but worth a warning.
     fn warnings(&self, _desired: &State, _observed: &State) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Commit-confirmed: save into `snap` the keys of this kind that `cx.plan` writes or makes
+    /// the kernel drop along with something it deletes, with what each held before.
+    fn save(&self, cx: &SaveCx<'_>, snap: &mut Snapshot);
+
+    /// Commit-confirmed: put this kind's saved objects back into `target` (the state as it is
+    /// now), so that planning `target` against the host restores them.
+    fn restore(&self, snap: &Snapshot, target: &mut State);
+
+    /// Commit-confirmed: the protocol a restoring write must carry when `op` writes one of this
+    /// kind's saved objects that was not netconverge's (a foreign route the plan replaced);
+    /// `None` for netconverge's own protocol.
+    fn restore_protocol(&self, _snap: &Snapshot, _op: &Op) -> Option<u8> {
+        None
+    }
+
+    /// Commit-confirmed: changes the revert needs beyond the plan of `target` against `now`,
+    /// for saved attributes that were absent (the planner reads an absent attribute of the
+    /// desired side as "unmanaged" and would leave one the plan added).
+    fn restore_absent(&self, _snap: &Snapshot, _now: &State) -> Vec<Change> {
         Vec::new()
     }
 }

@@ -15,6 +15,8 @@ pub mod plan;
 pub mod planner;
 pub mod programs;
 pub mod providers;
+pub mod revert;
 pub mod routes;
 pub mod rules;
+pub mod snapshot;
 pub mod sysctl;

@@ -137,6 +137,21 @@ impl crate::kind::Kind for Sysctls {
     fn diff(&self, cx: &mut crate::kind::PlanCx<'_>) -> Vec<Change> {
         diff(cx.desired, cx.observed)
     }
+
+    fn save(&self, cx: &crate::snapshot::SaveCx<'_>, snap: &mut crate::snapshot::Snapshot) {
+        let keys = cx
+            .objects()
+            .filter_map(|o| match o {
+                Object::Sysctl { name, .. } => Some(name.clone()),
+                _ => None,
+            })
+            .collect();
+        snap.sysctls = crate::snapshot::save_plain(&cx.before.sysctls, keys);
+    }
+
+    fn restore(&self, snap: &crate::snapshot::Snapshot, target: &mut State) {
+        crate::snapshot::restore_plain(&mut target.sysctls, &snap.sysctls);
+    }
 }
 
 /// Diff sysctls: a desired value that differs (or cannot be read yet, e.g. a per-interface

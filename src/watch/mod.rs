@@ -13,6 +13,7 @@
 //! [`systemd`] readiness. [`Daemon`] wires them to the pass.
 
 pub mod backoff;
+pub mod confirmed;
 pub mod debounce;
 pub mod files;
 pub mod signals;
@@ -51,6 +52,8 @@ pub struct WatchOptions {
     pub allow_empty: bool,
     /// The namespace's name (`None`: the host's own), for per-namespace service files.
     pub netns: Option<String>,
+    /// Commit confirmed: each applied file change is reverted unless confirmed in time.
+    pub confirm_within: Option<Duration>,
 }
 
 /// Run the daemon in the calling thread's namespace until SIGTERM/SIGINT (or after one pass
@@ -87,6 +90,9 @@ pub struct Daemon<K, C> {
     /// The desired state last applied without refusal, to fall back to when a reload is
     /// refused.
     last_good: Option<Desired>,
+    /// With `confirm_within`: the revision of the files whose change was last armed (its
+    /// drift repairs are not armed again) and the reverted revision last logged.
+    confirmed: confirmed::Gate,
 }
 
 impl<K, C> Daemon<K, C>
@@ -108,6 +114,7 @@ where
             kernel: None,
             current: None,
             last_good: None,
+            confirmed: confirmed::Gate::default(),
         }
     }
 
@@ -194,12 +201,29 @@ where
             self.kernel = Some((self.connect)(d.protocol)?);
         }
         let k = self.kernel.as_mut().expect("connected above");
-        match pass(k, d, Mode::Apply, self.opts.allow_empty).await {
+        let result = match self.opts.confirm_within {
+            None => pass(k, d, Mode::Apply, self.opts.allow_empty).await,
+            Some(within) => {
+                let netns = self.opts.netns.as_deref();
+                match self
+                    .confirmed
+                    .pass(k, d, netns, within, self.opts.allow_empty)
+                    .await
+                {
+                    Some(r) => r,
+                    None => return Ok(false),
+                }
+            }
+        };
+        match result {
             Ok(p) => {
                 let failed = p.applied.as_ref().is_some_and(|a| !a.ok());
                 self.last_good = self.current.clone();
                 if let Some(a) = &p.applied {
                     log_applied(&p.plan, a);
+                }
+                for u in &p.unverified {
+                    tracing::warn!("the kernel does not hold as written: {u}");
                 }
                 if failed {
                     self.schedule_retry();

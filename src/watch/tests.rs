@@ -42,6 +42,9 @@ struct Seen {
     passes: Vec<Duration>,
     /// How many of the next apply calls fail.
     failing_applies: usize,
+    /// An apply ran since the last observation: the next one is the pass's verification
+    /// (verify after apply), not a new pass.
+    applied: bool,
 }
 
 /// A `FakeKernel` that records when it is observed and can be made to fail.
@@ -53,7 +56,9 @@ impl Kernel for Probe {
         let mut k = {
             let mut seen = self.0.borrow_mut();
             let at = seen.t0.elapsed();
-            seen.passes.push(at);
+            if !std::mem::take(&mut seen.applied) {
+                seen.passes.push(at);
+            }
             seen.kernel.clone()
         };
         k.observe(sysctls).await
@@ -70,6 +75,7 @@ impl Kernel for Probe {
     async fn apply(&mut self, ops: &[Op]) -> Vec<Result<(), KernelError>> {
         let mut k = {
             let mut seen = self.0.borrow_mut();
+            seen.applied = true;
             if seen.failing_applies > 0 {
                 seen.failing_applies -= 1;
                 let busy = || Err(KernelError::new("apply", "test op", Some(libc::EBUSY)));
@@ -115,6 +121,7 @@ impl Harness {
             kernel: FakeKernel::default(),
             t0: Instant::now(),
             passes: Vec::new(),
+            applied: false,
             failing_applies: 0,
         }));
         Harness { dir, seen }
@@ -128,6 +135,7 @@ impl Harness {
             once,
             allow_empty: false,
             netns: None,
+            confirm_within: None,
         }
     }
 

@@ -40,4 +40,40 @@ impl Kind for Addresses {
     fn diff(&self, cx: &mut PlanCx<'_>) -> Vec<Change> {
         diff(cx.desired, &cx.after_links)
     }
+
+    /// The addresses the plan names and those on links it deletes.
+    fn save(&self, cx: &crate::snapshot::SaveCx<'_>, snap: &mut crate::snapshot::Snapshot) {
+        let mut keys = std::collections::BTreeSet::new();
+        for o in cx.objects() {
+            if let crate::plan::Object::Address(a) = o {
+                keys.insert(a.key());
+            }
+        }
+        let dropped = cx.dropped_links();
+        keys.extend(
+            cx.before
+                .addresses
+                .keys()
+                .filter(|(link, _)| dropped.contains(link))
+                .cloned(),
+        );
+        snap.addresses = crate::snapshot::save_marked(&cx.before.addresses, keys, cx.protocols);
+    }
+
+    fn restore(&self, snap: &crate::snapshot::Snapshot, target: &mut State) {
+        crate::snapshot::restore_marked(&mut target.addresses, &snap.addresses);
+    }
+
+    fn restore_protocol(
+        &self,
+        snap: &crate::snapshot::Snapshot,
+        op: &crate::plan::Op,
+    ) -> Option<u8> {
+        match op {
+            crate::plan::Op::AddAddress(a) => {
+                crate::snapshot::foreign_protocol(&snap.addresses, &a.key(), snap.protocol)
+            }
+            _ => None,
+        }
+    }
 }

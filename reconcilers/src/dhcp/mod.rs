@@ -127,6 +127,22 @@ impl crate::kind::Kind for Dhcp {
     fn diff(&self, cx: &mut crate::kind::PlanCx<'_>) -> Vec<Change> {
         diff(cx.desired, cx.observed)
     }
+
+    /// The instances the plan starts, changes or stops: their files and whether they ran.
+    fn save(&self, cx: &crate::snapshot::SaveCx<'_>, snap: &mut crate::snapshot::Snapshot) {
+        let keys = cx
+            .plan
+            .changes
+            .iter()
+            .filter(|c| c.object.kind == crate::model::object::ObjectKind::Dhcp)
+            .map(|c| c.object.id.clone())
+            .collect();
+        snap.dhcp = crate::snapshot::save_plain(&cx.before.dhcp, keys);
+    }
+
+    fn restore(&self, snap: &crate::snapshot::Snapshot, target: &mut State) {
+        crate::snapshot::restore_plain(&mut target.dhcp, &snap.dhcp);
+    }
 }
 
 #[cfg(test)]

@@ -300,6 +300,35 @@ impl crate::kind::Kind for FirewallKind {
     fn warnings(&self, desired: &State, observed: &State) -> Vec<String> {
         warnings(desired, observed)
     }
+
+    /// netconverge's tables as they were, when the plan loads or deletes them.
+    fn save(&self, cx: &crate::snapshot::SaveCx<'_>, snap: &mut crate::snapshot::Snapshot) {
+        let touched = cx
+            .plan
+            .changes
+            .iter()
+            .any(|c| c.object.kind == crate::model::object::ObjectKind::Firewall);
+        // Saved in the desired form, so that a replace loads it back as it was: the listing
+        // without the digest comments (loading writes them again) and the digest that was
+        // recorded, so the restored tables compare as loaded from those same files.
+        let before = cx.before.firewall.as_ref().map(|f| Firewall {
+            ruleset: tables::without_digests(&f.ruleset),
+            digest: f.digest.clone(),
+            problem: None,
+        });
+        snap.firewall = touched.then_some(crate::snapshot::Saved {
+            key: (),
+            before,
+            owned: true,
+            protocol: None,
+        });
+    }
+
+    fn restore(&self, snap: &crate::snapshot::Snapshot, target: &mut State) {
+        if let Some(saved) = &snap.firewall {
+            target.firewall = saved.before.clone();
+        }
+    }
 }
 
 #[cfg(test)]

@@ -53,6 +53,32 @@ pub trait Kernel {
         names: &[String],
     ) -> impl Future<Output = Result<BTreeMap<String, String>, KernelError>>;
 
+    /// The rtnetlink protocol of every route, rule and address, by identity (addresses without
+    /// `IFA_PROTO` are left out): what a snapshot needs to write a foreign object back as it
+    /// was. Read only for commit-confirmed, so `observe` stays as fast as it is.
+    fn protocols(
+        &mut self,
+    ) -> impl Future<Output = Result<crate::snapshot::Protocols, KernelError>> {
+        async { Ok(crate::snapshot::Protocols::new()) }
+    }
+
+    /// Like `apply`, writing routes, rules and addresses with `protocol` instead of
+    /// netconverge's own (a revert putting a foreign object back); other ops as `apply` does.
+    /// Kernels that model no protocols refuse.
+    fn apply_as(
+        &mut self,
+        protocol: u8,
+        ops: &[Op],
+    ) -> impl Future<Output = Vec<Result<(), KernelError>>> {
+        let _ = protocol;
+        let n = ops.len();
+        async move {
+            (0..n)
+                .map(|_| Err(unsupported("write with a protocol", "objects")))
+                .collect()
+        }
+    }
+
     // The service methods below have defaults for kernels that model only the network (test
     // doubles that wrap another kernel's `observe` and `apply`): no tables, no services, no
     // neighbours, and writes refused with EOPNOTSUPP. Both real kernels override them all.

@@ -44,4 +44,30 @@ impl crate::kind::Kind for Links {
         cx.conflicts.extend(d.conflicts);
         d.changes
     }
+
+    /// The links the plan names, their veth peers, and the ports of links it deletes (the
+    /// kernel detaches them).
+    fn save(&self, cx: &crate::snapshot::SaveCx<'_>, snap: &mut crate::snapshot::Snapshot) {
+        let mut keys = std::collections::BTreeSet::new();
+        for o in cx.objects() {
+            if let crate::plan::Object::Link(l) = o {
+                keys.insert(l.name.clone());
+            }
+        }
+        let dropped = cx.dropped_links();
+        keys.extend(dropped.iter().cloned());
+        for l in cx.before.links.values() {
+            let peer_touched =
+                matches!(&l.kind, crate::model::LinkKind::Veth(v) if keys.contains(&v.peer));
+            let port_of_dropped = l.master.as_ref().is_some_and(|m| dropped.contains(m));
+            if peer_touched || port_of_dropped {
+                keys.insert(l.name.clone());
+            }
+        }
+        snap.links = crate::snapshot::save_marked(&cx.before.links, keys, cx.protocols);
+    }
+
+    fn restore(&self, snap: &crate::snapshot::Snapshot, target: &mut State) {
+        crate::snapshot::restore_marked(&mut target.links, &snap.links);
+    }
 }

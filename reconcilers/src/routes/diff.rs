@@ -10,7 +10,7 @@ use crate::model::{Route, State};
 use crate::plan::{Action, Change, Object, Op};
 
 /// True when `observed` already is what `desired` asks for (ownership aside).
-fn matches(desired: &Route, observed: &Route) -> bool {
+pub(crate) fn matches(desired: &Route, observed: &Route) -> bool {
     desired.kind == observed.kind
         && desired.nexthops == observed.nexthops
         && satisfied(&desired.src, &observed.src)

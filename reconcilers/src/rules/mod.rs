@@ -42,4 +42,32 @@ impl Kind for Rules {
     fn warnings(&self, desired: &State, observed: &State) -> Vec<String> {
         shadows(desired, observed)
     }
+
+    fn save(&self, cx: &crate::snapshot::SaveCx<'_>, snap: &mut crate::snapshot::Snapshot) {
+        let keys = cx
+            .objects()
+            .filter_map(|o| match o {
+                crate::plan::Object::Rule(r) => Some(r.key()),
+                _ => None,
+            })
+            .collect();
+        snap.rules = crate::snapshot::save_marked(&cx.before.rules, keys, cx.protocols);
+    }
+
+    fn restore(&self, snap: &crate::snapshot::Snapshot, target: &mut State) {
+        crate::snapshot::restore_marked(&mut target.rules, &snap.rules);
+    }
+
+    fn restore_protocol(
+        &self,
+        snap: &crate::snapshot::Snapshot,
+        op: &crate::plan::Op,
+    ) -> Option<u8> {
+        match op {
+            crate::plan::Op::AddRule(r) => {
+                crate::snapshot::foreign_protocol(&snap.rules, &r.key(), snap.protocol)
+            }
+            _ => None,
+        }
+    }
 }

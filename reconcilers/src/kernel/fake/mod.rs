@@ -14,6 +14,8 @@ use std::time::Duration;
 use crate::dhcp::config;
 use crate::model::dhcp::{DhcpOp, DhcpServer};
 use crate::model::firewall::FirewallOp;
+use crate::model::object::ObjectRef;
+use crate::model::DEFAULT_PROTOCOL;
 use crate::model::{
     Address, BridgeOpts, Link, LinkKind, MacAddr, Route, Rule, State, TapOpts, VethOpts, LINK_ALIAS,
 };
@@ -40,8 +42,14 @@ pub struct FakeKernel {
     /// The dnsmasq instances by bridge: their files as written and whether they run (set
     /// `running` to false to play a crashed instance).
     pub dhcp: BTreeMap<String, DhcpServer>,
+    /// The rtnetlink protocols of foreign routes, rules and addresses, by identity, as a test
+    /// seeds them or a revert writes them back (0, "none", is never kept); netconverge's own
+    /// objects report [`crate::model::DEFAULT_PROTOCOL`].
+    pub protocols: BTreeMap<ObjectRef, u8>,
     writes: u64,
     next_mac: u8,
+    /// The protocol of the batch being written by `apply_as`, if any.
+    writing_as: Option<u8>,
 }
 
 impl FakeKernel {
@@ -104,6 +112,21 @@ impl FakeKernel {
             }
             Op::Firewall(op) => services::apply_firewall(self, op).await,
             Op::Dhcp(op) => self.apply_dhcp(op).await,
+        }
+    }
+
+    /// Whether the object being written is netconverge's, and record its protocol under
+    /// `id` (dropping what an earlier object of that identity had).
+    fn mark(&mut self, id: ObjectRef) -> bool {
+        self.protocols.remove(&id);
+        match self.writing_as {
+            None => true,
+            Some(p) if p == DEFAULT_PROTOCOL => true,
+            Some(0) => false,
+            Some(p) => {
+                self.protocols.insert(id, p);
+                false
+            }
         }
     }
 
@@ -180,10 +203,8 @@ impl FakeKernel {
         if self.state.addresses.contains_key(&a.key()) {
             return err("add", obj(), libc::EEXIST);
         }
-        self.state.add_address(Address {
-            owned: true,
-            ..a.clone()
-        });
+        let owned = self.mark(ObjectRef::address(a));
+        self.state.add_address(Address { owned, ..a.clone() });
         Ok(())
     }
 
@@ -200,10 +221,11 @@ impl FakeKernel {
                 }
             }
         }
-        self.state.add_route(Route {
-            owned: true,
-            ..r.clone()
-        });
+        if let Some(old) = self.state.routes.get(&r.key()) {
+            self.protocols.remove(&ObjectRef::route(old));
+        }
+        let owned = self.mark(ObjectRef::route(r));
+        self.state.add_route(Route { owned, ..r.clone() });
         Ok(())
     }
 
@@ -211,10 +233,8 @@ impl FakeKernel {
         if self.state.rules.contains_key(&r.key()) {
             return err("add", format!("rule {}", r.id()), libc::EEXIST);
         }
-        self.state.add_rule(Rule {
-            owned: true,
-            ..r.clone()
-        });
+        let owned = self.mark(ObjectRef::rule(r));
+        self.state.add_rule(Rule { owned, ..r.clone() });
         Ok(())
     }
 
@@ -307,6 +327,33 @@ impl Kernel for FakeKernel {
 
     fn writes(&self) -> u64 {
         self.writes
+    }
+
+    async fn protocols(&mut self) -> Result<crate::snapshot::Protocols, KernelError> {
+        let s = &self.state;
+        let marked = s
+            .addresses
+            .values()
+            .map(|a| (ObjectRef::address(a), a.owned))
+            .chain(s.routes.values().map(|r| (ObjectRef::route(r), r.owned)))
+            .chain(s.rules.values().map(|r| (ObjectRef::rule(r), r.owned)));
+        Ok(marked
+            .filter_map(|(id, owned)| {
+                let p = if owned {
+                    Some(DEFAULT_PROTOCOL)
+                } else {
+                    self.protocols.get(&id).copied()
+                };
+                p.map(|p| (id, p))
+            })
+            .collect())
+    }
+
+    async fn apply_as(&mut self, protocol: u8, ops: &[Op]) -> Vec<Result<(), KernelError>> {
+        self.writing_as = Some(protocol);
+        let results = self.apply(ops).await;
+        self.writing_as = None;
+        results
     }
 
     async fn read_sysctls(

@@ -35,6 +35,7 @@ use crate::{addresses, dhcp, firewall, routes, rules, sysctl};
 
 mod neighbours;
 mod ops;
+mod protocols;
 
 use ops::needs_index;
 
@@ -423,6 +424,19 @@ impl Kernel for RtnlKernel {
 
     fn netns(&self) -> Option<&str> {
         self.netns.as_deref()
+    }
+
+    async fn protocols(&mut self) -> Result<crate::snapshot::Protocols, KernelError> {
+        self.dump_protocols().await
+    }
+
+    /// The protocol is the one field that marks what a write says about ownership, so it is
+    /// swapped for the batch and put back, whatever the batch's outcome.
+    async fn apply_as(&mut self, protocol: u8, ops: &[Op]) -> Vec<Result<(), KernelError>> {
+        let ours = std::mem::replace(&mut self.protocol, protocol);
+        let results = self.apply(ops).await;
+        self.protocol = ours;
+        results
     }
 
     async fn read_sysctls(
