@@ -116,6 +116,9 @@ impl FakeKernel {
         link.mac = Some(MacAddr([0x52, 0x54, 0, 0, 0, self.next_mac]));
         self.next_mac = self.next_mac.wrapping_add(1);
         link.up = Some(false);
+        // Marked at creation, as the real kernel does it (creation group, tap alias before
+        // TUNSETPERSIST).
+        link.owned = true;
         if let LinkKind::Veth(v) = &l.kind {
             if self.state.links.contains_key(&v.peer) {
                 return err("create", format!("link {}", v.peer), libc::EEXIST);
