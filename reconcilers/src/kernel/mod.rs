@@ -23,6 +23,7 @@ pub mod fake;
 pub mod netlink;
 pub mod netns;
 pub(crate) mod services;
+pub use services::preflight;
 pub mod tap;
 
 /// What the reconcilers need from a kernel.
@@ -62,6 +63,13 @@ pub trait Kernel {
     fn load_firewall(&mut self, script: &str) -> impl Future<Output = Result<(), KernelError>> {
         let _ = script;
         async { Err(unsupported("load", "nftables tables")) }
+    }
+
+    /// Check an nft script without loading it (`nft -c -f`): what `load_firewall` would
+    /// refuse is refused here, before the first write of a pass.
+    fn check_firewall(&mut self, script: &str) -> impl Future<Output = Result<(), KernelError>> {
+        let _ = script;
+        async { Ok(()) }
     }
 
     /// Delete netconverge's tables (both families) in one transaction; nothing to do when they

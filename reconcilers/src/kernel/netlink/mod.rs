@@ -436,6 +436,10 @@ impl Kernel for RtnlKernel {
         firewall::command::load(script)
     }
 
+    async fn check_firewall(&mut self, script: &str) -> Result<(), KernelError> {
+        firewall::command::check(script)
+    }
+
     async fn delete_firewall(&mut self) -> Result<(), KernelError> {
         firewall::command::delete()
     }
