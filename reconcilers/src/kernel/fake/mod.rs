@@ -40,6 +40,11 @@ pub struct FakeKernel {
     /// The dnsmasq instances by bridge: their files as written and whether they run (set
     /// `running` to false to play a crashed instance).
     pub dhcp: BTreeMap<String, DhcpServer>,
+    /// Fault injection: the write with this number (counted as [`Kernel::writes`] counts,
+    /// the first write of this kernel being 1) fails with this errno and changes nothing.
+    pub fail_write: Option<(u64, i32)>,
+    /// The write that `fail_write` failed, once it has.
+    pub injected: Option<Op>,
     writes: u64,
     next_mac: u8,
 }
@@ -303,6 +308,18 @@ impl Kernel for FakeKernel {
         let mut out = Vec::with_capacity(ops.len());
         for op in ops {
             self.writes += 1;
+            if let Some((n, errno)) = self.fail_write {
+                if n == self.writes {
+                    self.injected = Some(op.clone());
+                    out.push(Err(KernelError::new(
+                        "inject",
+                        format!("{op:?}"),
+                        Some(errno),
+                    )
+                    .with_hint("fault injected by the test")));
+                    continue;
+                }
+            }
             out.push(self.apply_one(op).await);
         }
         out
