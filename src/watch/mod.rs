@@ -10,7 +10,8 @@
 //! means, dropping the echoes of our own writes), [`debounce`] (when a burst is over),
 //! [`backoff`] (when a failed apply is retried), [`fight`] (an object that something keeps
 //! undoing), and the adapters that turn the outside world
-//! into triggers: [`files`], [`signals`], [`sources`] (kernel events, resync tick), plus
+//! into triggers: [`files`], [`signals`], [`sources`] (kernel events, resync tick, the
+//! namespace's existence), [`supervise`] (dnsmasq instances by pidfd), plus
 //! [`systemd`] readiness. [`Daemon`] wires them to the pass.
 
 pub mod backoff;
@@ -19,6 +20,7 @@ pub mod fight;
 pub mod files;
 pub mod signals;
 pub mod sources;
+pub mod supervise;
 pub mod systemd;
 pub mod trigger;
 
@@ -68,6 +70,12 @@ pub async fn run(opts: WatchOptions) -> Result<(), Failure> {
     let _file_watcher = files::watch(&daemon.opts.path, tx.clone())?;
     sources::kernel_events(events::subscribe()?, tx.clone());
     signals::listen(&tx)?;
+    if let Some(name) = daemon.opts.netns.clone() {
+        let id = sources::namespace_id(&name).ok_or_else(|| {
+            Failure::Message(format!("the network namespace {name} does not exist"))
+        })?;
+        sources::namespace_gone(name, id, tx.clone());
+    }
     sources::resync_every(daemon.opts.resync, tx);
     daemon.run().await
 }
@@ -93,6 +101,7 @@ pub struct Daemon<K, C> {
     /// What keeps kernel events and the resync from running a pass before the retry.
     hold: Option<Hold>,
     fights: Fights,
+    supervisor: supervise::Supervisor,
 }
 
 /// Why the daemon waits for the retry.
@@ -136,6 +145,7 @@ where
             last_good: None,
             hold: None,
             fights: Fights::default(),
+            supervisor: supervise::Supervisor::default(),
         }
     }
 
@@ -155,6 +165,7 @@ where
                 self.load();
             }
             let outcome = self.pass(repair).await?;
+            self.supervise().await;
             // Our own writes echo back as kernel events, those of failed writes too: drop
             // them. After a success, run one more pass straight away instead, which catches a
             // real change hidden among the echoes.
@@ -190,6 +201,7 @@ where
             // Kernel events, the resync and the retry answer drift: what they apply is a repair.
             repair = burst.action() == Action::Replan;
             match burst.action() {
+                Action::Gone => return Err(self.gone()),
                 Action::Stop => {
                     tracing::info!("stopping");
                     return Ok(());
@@ -237,6 +249,32 @@ where
                 true
             }
         }
+    }
+
+    /// Watch the dnsmasq instances that are running now (see [`supervise`]).
+    async fn supervise(&mut self) {
+        let Some(k) = self.kernel.as_mut() else {
+            return;
+        };
+        match k.service_pidfds().await {
+            Ok(live) => self.supervisor.update(live, &self.tx),
+            Err(e) => tracing::warn!("cannot watch the dnsmasq instances: {e}"),
+        }
+    }
+
+    /// The namespace is gone: stop its dnsmasq instances (an orphaned namespace would live on
+    /// for them) and give the error to exit with.
+    fn gone(&mut self) -> Failure {
+        let name = self.opts.netns.clone().unwrap_or_default();
+        tracing::error!(
+            "the network namespace {name} was deleted or replaced; stopping its dnsmasq \
+             instances and exiting so that the service manager restarts the watcher"
+        );
+        self.supervisor.terminate_all();
+        Failure::Message(format!(
+            "the network namespace {name} disappeared while it was watched; a restarted \
+             `watch` reconciles the namespace of that name once it exists again"
+        ))
     }
 
     /// Read the files; an invalid state is reported and the one in force stays.

@@ -22,6 +22,7 @@ pub mod events;
 pub mod fake;
 pub mod netlink;
 pub mod netns;
+pub mod pidfd;
 pub(crate) mod services;
 pub use services::preflight;
 pub mod tap;
@@ -91,6 +92,14 @@ pub trait Kernel {
     fn apply_dhcp(&mut self, op: &DhcpOp) -> impl Future<Output = Result<(), KernelError>> {
         let _ = op;
         async { Err(unsupported("apply", "dnsmasq instances")) }
+    }
+
+    /// The live dnsmasq instances of this namespace (the ones `dhcp_instances` says are
+    /// running), each as (bridge, pid, pidfd), for a supervisor to learn of their exit at once.
+    fn service_pidfds(
+        &mut self,
+    ) -> impl Future<Output = Result<Vec<(String, i32, std::os::fd::OwnedFd)>, KernelError>> {
+        async { Ok(Vec::new()) }
     }
 
     /// The link-layer address of `ip` on `dev` in the neighbour table, when the entry is
