@@ -134,9 +134,13 @@ pub enum Command {
     ///
     /// Reloads on file changes (debounced) and on SIGHUP, re-applies when rtnetlink reports a
     /// change, resyncs periodically (sysctls have no events). An invalid or refused edit is
-    /// logged with its place and the last good state stays in force; failed applies are
-    /// retried with exponential backoff. Stops cleanly on SIGTERM/SIGINT after the current
-    /// apply. Sends READY=1 to systemd when run as a Type=notify unit.
+    /// logged with its place and the last good state stays in force; a failed pass is
+    /// retried with backoff (1 s doubling to 60 s, reset by a success or an edit) whatever
+    /// triggered it, and an object that something keeps undoing is logged as a fight and its
+    /// repairs damped. A dnsmasq instance that exits is restarted at once (pidfd); with
+    /// --netns, the deletion of the namespace stops its dnsmasq and exits with status 2, for
+    /// the service manager to restart the watcher. Stops cleanly on SIGTERM/SIGINT after the
+    /// current apply (exit 0). Sends READY=1 to systemd when run as a Type=notify unit.
     Watch {
         /// Quiet time after a file event before reloading (e.g. 200ms, 1s)
         #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = humantime::parse_duration)]

@@ -242,3 +242,108 @@ fn watch_once_reconciles_and_exits() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(has_link(&ns, "tap-a"));
 }
+
+const DHCP: &str = "\
+links:
+  br0:
+    kind: bridge
+    addresses: [10.0.0.1/24]
+dhcp:
+  br0:
+    ranges: [\"10.0.0.100-10.0.0.199\"]
+";
+
+/// The pid of the namespace's live dnsmasq for br0, from its pid file, if it runs.
+fn dnsmasq_pid(ns: &Netns) -> Option<i32> {
+    let text =
+        std::fs::read_to_string(format!("/run/netconverge/{}/dnsmasq-br0.pid", ns.name)).ok()?;
+    let pid: i32 = text.trim().parse().ok()?;
+    // SAFETY: kill(pid, 0) only checks that the process exists.
+    let alive = unsafe { libc::kill(pid, 0) } == 0
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ");
+    alive.then_some(pid)
+}
+
+#[test]
+fn watch_restarts_a_killed_dnsmasq_without_waiting_for_the_resync() {
+    if !root_or_skip("watch_restarts_a_killed_dnsmasq_without_waiting_for_the_resync") {
+        return;
+    }
+    let ns = Netns::new();
+    let dir = TempDir::new("watch-dnsmasq");
+    let logs = TempDir::new("watch-dnsmasq-logs");
+    std::fs::write(dir.path().join("h.yaml"), DHCP).unwrap();
+    // The resync (5 min by default) cannot be what restarts it within the test.
+    let w = Watcher::start(&ns, dir.path(), logs.path().join("watch-dnsmasq.log"));
+    eventually("dnsmasq started", &w, || dnsmasq_pid(&ns).is_some());
+    for round in 0..3 {
+        let old = dnsmasq_pid(&ns).unwrap();
+        // SAFETY: SIGKILL to the dnsmasq the watcher started in the test's namespace.
+        unsafe { libc::kill(old, libc::SIGKILL) };
+        let t = Instant::now();
+        eventually("dnsmasq restarted", &w, || {
+            dnsmasq_pid(&ns).is_some_and(|p| p != old)
+        });
+        eprintln!("round {round}: dnsmasq back after {:?}", t.elapsed());
+        if std::env::var("NC_TEST_LOG").is_ok() {
+            eprintln!("{}", w.log());
+        }
+    }
+    let log = w.log();
+    assert!(log.contains("exited"), "{log}");
+    assert_eq!(w.stop(), Some(0));
+}
+
+#[test]
+fn watch_exits_non_zero_when_its_namespace_is_deleted_and_a_restart_reconciles_the_new_one() {
+    if !root_or_skip(
+        "watch_exits_non_zero_when_its_namespace_is_deleted_and_a_restart_reconciles_the_new_one",
+    ) {
+        return;
+    }
+    let ns = Netns::new();
+    let dir = TempDir::new("watch-gone");
+    let logs = TempDir::new("watch-gone-logs");
+    std::fs::write(dir.path().join("h.yaml"), DHCP).unwrap();
+    let mut w = Watcher::start(&ns, dir.path(), logs.path().join("watch-gone.log"));
+    eventually("dnsmasq started", &w, || dnsmasq_pid(&ns).is_some());
+    let dnsmasq = dnsmasq_pid(&ns).unwrap();
+    sh(&format!("ip netns del {}", ns.name));
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = w.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "watch did not notice:\n{}",
+            w.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    eprintln!("watch exited {:?} after {:?}", status.code(), t.elapsed());
+    assert_eq!(status.code(), Some(2), "{}", w.log());
+    assert!(w.log().contains("was deleted or replaced"), "{}", w.log());
+    // Its dnsmasq was stopped with it: the orphaned namespace is not kept alive.
+    let gone = Instant::now();
+    while unsafe { libc::kill(dnsmasq, 0) } == 0 && gone.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_ne!(
+        unsafe { libc::kill(dnsmasq, 0) },
+        0,
+        "dnsmasq {dnsmasq} still runs"
+    );
+
+    // The namespace comes back under the same name (the guard removes it at the end); the
+    // restarted watcher (what the service manager does) reconciles it.
+    sh(&format!("ip netns add {}", ns.name));
+    let w = Watcher::start(&ns, dir.path(), logs.path().join("watch-gone2.log"));
+    eventually("br0 in the new namespace", &w, || has_link(&ns, "br0"));
+    eventually("dnsmasq in the new namespace", &w, || {
+        dnsmasq_pid(&ns).is_some()
+    });
+    assert_eq!(w.stop(), Some(0));
+}

@@ -119,6 +119,9 @@ impl LinkSet {
     }
 }
 
+/// A write of a plan with the indexes (into `Plan::changes`) of the changes it belongs to.
+pub type OwnedOp = (Op, Vec<usize>);
+
 /// One kernel write.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
@@ -186,12 +189,16 @@ pub enum Phase {
     Sysctls,
     /// Add addresses.
     AddAddresses,
+    /// Load netconverge's nftables tables: after the addresses (a tracked gateway is probed
+    /// through them), before the routes and rules that rely on its marks and NAT, so that a
+    /// refused load leaves no provider routing live without its NAT.
+    Firewall,
     /// Add or replace routes.
     AddRoutes,
     /// Add rules.
     AddRules,
-    /// Services on top of the network: the nftables table(s) and dnsmasq instances (they
-    /// need the links, addresses and routes in place).
+    /// Services on top of the network: the dnsmasq instances (they need the links, addresses
+    /// and routes in place).
     Services,
 }
 
@@ -212,7 +219,8 @@ impl Op {
             Op::AddAddress(_) => Phase::AddAddresses,
             Op::AddRoute(_) | Op::ReplaceRoute(_) => Phase::AddRoutes,
             Op::AddRule(_) => Phase::AddRules,
-            Op::Firewall(_) | Op::Dhcp(_) => Phase::Services,
+            Op::Firewall(_) => Phase::Firewall,
+            Op::Dhcp(_) => Phase::Services,
         }
     }
 
@@ -294,25 +302,43 @@ impl Plan {
     /// All writes, grouped into phases in execution order. `SetLink` writes for the same link
     /// are merged into one request (a new tap's alias, master and up state go in one message).
     pub fn phases(&self) -> Vec<(Phase, Vec<Op>)> {
-        let mut all: Vec<&Op> = self.changes.iter().flat_map(|c| c.ops.iter()).collect();
-        all.sort_by_key(|op| op.phase());
-        let mut out: Vec<(Phase, Vec<Op>)> = Vec::new();
-        for op in all {
+        self.phases_by_change()
+            .into_iter()
+            .map(|(phase, ops)| (phase, ops.into_iter().map(|(op, _)| op).collect()))
+            .collect()
+    }
+
+    /// `phases`, each write with the indexes (into `changes`) of the changes it belongs to (a
+    /// merged `SetLink` belongs to every change it came from), so that what a failed write
+    /// leaves undone can be said change by change.
+    pub fn phases_by_change(&self) -> Vec<(Phase, Vec<OwnedOp>)> {
+        let mut all: Vec<(usize, &Op)> = self
+            .changes
+            .iter()
+            .enumerate()
+            .flat_map(|(i, c)| c.ops.iter().map(move |op| (i, op)))
+            .collect();
+        all.sort_by_key(|(_, op)| op.phase());
+        let mut out: Vec<(Phase, Vec<OwnedOp>)> = Vec::new();
+        for (change, op) in all {
             let phase = op.phase();
             if out.last().map(|(p, _)| *p) != Some(phase) {
                 out.push((phase, Vec::new()));
             }
             let ops = &mut out.last_mut().expect("pushed above").1;
             if let Op::SetLink(set) = op {
-                if let Some(Op::SetLink(prev)) = ops
+                if let Some((Op::SetLink(prev), owners)) = ops
                     .iter_mut()
-                    .find(|o| matches!(o, Op::SetLink(s) if s.name == set.name))
+                    .find(|(o, _)| matches!(o, Op::SetLink(s) if s.name == set.name))
                 {
                     prev.merge(set);
+                    if !owners.contains(&change) {
+                        owners.push(change);
+                    }
                     continue;
                 }
             }
-            ops.push(op.clone());
+            ops.push((op.clone(), vec![change]));
         }
         out
     }

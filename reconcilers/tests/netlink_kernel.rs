@@ -429,8 +429,9 @@ fn apply_then_observe_matches_and_ip_agrees() {
         })
     };
 
-    // Writes: one per request (the tap's ioctls count as one creation), none for observing.
-    assert_eq!(writes, vec![3, 5, 11, 12, 15, 22, 25, 25]);
+    // Writes: one per request (the tap's ioctls count as one creation), none for observing;
+    // each created link (a veth's peer too) costs one more, the request marking it.
+    assert_eq!(writes, vec![7, 11, 17, 18, 21, 28, 31, 31]);
 
     for r in &again {
         let e = r.as_ref().expect_err("a duplicate add must fail");
@@ -868,13 +869,16 @@ fn bridge_and_tap_changes() {
         (w0, w1, w2, s0, s1, refused)
     });
     let (w0, w1, w2, s0, s1, refused) = out;
-    assert_eq!((w0, w1, w2), (2, 4, 5));
+    // A creation is two writes: the link, then its mark.
+    assert_eq!((w0, w1, w2), (4, 6, 7));
     assert_eq!(s0.links["br1"].kind, bridge("br1", true, 1500).kind);
     assert_eq!(
         s0.links["tap1"].kind,
         tap("tap1", Some(1), None, false).kind
     );
-    assert!(!s0.links["tap1"].owned, "no alias until a SetLink");
+    // Marked by the creation itself, before any SetLink (a crash cannot split the two).
+    assert!(s0.links["tap1"].owned && !s0.links["tap1"].mark_pending);
+    assert!(s0.links["br1"].owned && !s0.links["br1"].mark_pending);
     assert_eq!(s1.links["br1"].kind, bridge("br1", false, 0).kind);
     assert_eq!(
         s1.links["tap1"].kind,
@@ -889,6 +893,11 @@ fn bridge_and_tap_changes() {
     let b = &by_name(&links, "br1")["linkinfo"]["info_data"];
     assert_eq!(b["stp_state"], 0);
     assert_eq!(b["forward_delay"], 0);
+    for name in ["br1", "tap1"] {
+        let l = by_name(&links, name);
+        assert_eq!(l["ifalias"], "managed-by: netconverge", "{l}");
+        assert_eq!(l["group"], "default", "the creation group is left: {l}");
+    }
     let t = &by_name(&links, "tap1")["linkinfo"]["info_data"];
     assert_eq!(t["vnet_hdr"], true);
     assert!(

@@ -278,7 +278,8 @@ proptest! {
         let rank = |ph: Phase| match ph {
             Phase::CreateLinks | Phase::CreateStackedLinks | Phase::SetLinks | Phase::DeleteLinks => 0,
             Phase::Sysctls => 1,
-            Phase::AddAddresses | Phase::DeleteAddresses => 2,
+            // The firewall goes in after the addresses, before the routes relying on it.
+            Phase::AddAddresses | Phase::DeleteAddresses | Phase::Firewall => 2,
             Phase::AddRoutes | Phase::DeleteRoutes => 3,
             Phase::AddRules | Phase::DeleteRules => 4,
             Phase::Services => 5,

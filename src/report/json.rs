@@ -20,10 +20,31 @@ struct JsonChange<'a> {
 }
 
 #[derive(Serialize)]
+struct JsonObject {
+    kind: &'static str,
+    id: String,
+}
+
+/// After a reconcile: `summary` counts only the changes applied completely; `failed` and
+/// `not_started` name the others.
+#[derive(Serialize)]
 struct JsonApplied {
     writes: u64,
     seconds: f64,
     failures: Vec<String>,
+    planned: usize,
+    summary: Summary,
+    failed: Vec<JsonObject>,
+    not_started: Vec<JsonObject>,
+}
+
+fn objects(refs: &[reconcilers::model::object::ObjectRef]) -> Vec<JsonObject> {
+    refs.iter()
+        .map(|o| JsonObject {
+            kind: o.kind.name(),
+            id: o.id.clone(),
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -56,6 +77,10 @@ pub fn plan(plan: &Plan, applied: Option<&Applied>) -> String {
             writes: a.writes,
             seconds: a.elapsed.as_secs_f64(),
             failures: a.failures.iter().map(|f| f.to_string()).collect(),
+            planned: a.planned,
+            summary: a.summary,
+            failed: objects(&a.failed),
+            not_started: objects(&a.not_started),
         }),
     };
     serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))

@@ -61,26 +61,45 @@ pub fn summary_line(plan: &Plan) -> String {
     }
 }
 
-/// The line printed after applying.
+/// The line printed after applying: the counts of the changes applied completely, and when
+/// a write failed, which changes were applied, failed and not started.
 pub fn applied(applied: &Applied) -> String {
     let s = applied.summary;
-    let mut out = format!(
-        "Applied: {} added, {} changed, {} removed in {:.3} s ({} writes).",
+    let counts = format!(
+        "{} added, {} changed, {} removed in {:.3} s ({} writes)",
         s.add,
         s.change,
         s.remove,
         applied.elapsed.as_secs_f64(),
         applied.writes
     );
-    if !applied.ok() {
-        let _ = write!(
-            out,
-            "\n{} write(s) failed; the next run converges what is left:",
-            applied.failures.len()
-        );
-        for f in &applied.failures {
-            let _ = write!(out, "\n  {f}");
-        }
+    if applied.ok() {
+        return format!("Applied: {counts}.");
+    }
+    let mut out = format!(
+        "Applied {} of {} changes ({counts}); failed: {}",
+        applied.applied(),
+        applied.planned,
+        names(&applied.failed)
+    );
+    if !applied.not_started.is_empty() {
+        let _ = write!(out, "; not started: {}", names(&applied.not_started));
+    }
+    let _ = write!(
+        out,
+        ".\n{} write(s) failed; the next run converges what is left:",
+        applied.failures.len()
+    );
+    for f in &applied.failures {
+        let _ = write!(out, "\n  {f}");
     }
     out
+}
+
+fn names(objects: &[reconcilers::model::object::ObjectRef]) -> String {
+    objects
+        .iter()
+        .map(|o| o.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -63,15 +63,13 @@ impl Default for Backoff {
 /// the retry, and [`Retry::reset`] when a pass succeeds. A failure while a retry is pending
 /// neither schedules a second one nor advances the backoff: the pending one covers it.
 ///
-/// Today only the retry itself waits: an edit, a kernel event or the resync tick runs a pass
-/// at once even while a retry is pending. To make every trigger respect the backoff, the
-/// daemon would hold a burst that ends before [`Retry::due`] until that instant (gathering
-/// further triggers meanwhile, as the debounce does) so that it merges with the retry; neither
-/// `Backoff` nor the timer here needs to change for that.
+/// The daemon makes every trigger respect it: while a pass is failing, kernel events and the
+/// resync re-plan without applying unless the plan changed (see `Daemon::waits_for_retry`).
 #[derive(Debug)]
 pub struct Retry {
     backoff: Backoff,
     due: Option<Instant>,
+    timer: Option<tokio::task::JoinHandle<()>>,
     tx: mpsc::UnboundedSender<Trigger>,
 }
 
@@ -81,6 +79,7 @@ impl Retry {
         Retry {
             backoff,
             due: None,
+            timer: None,
             tx,
         }
     }
@@ -97,11 +96,11 @@ impl Retry {
         let tx = self.tx.clone();
         // Until `due`, not for `wait`: the task first runs when the daemon next yields, and
         // the retry must come when `due()` says.
-        tokio::spawn(async move {
+        self.timer = Some(tokio::spawn(async move {
             sleep_until(due).await;
             // The daemon may be gone (stopping): nobody is left to retry.
             let _ = tx.send(Trigger::Retry);
-        });
+        }));
         Some(wait)
     }
 
@@ -109,11 +108,17 @@ impl Retry {
     /// new one.
     pub fn fired(&mut self) {
         self.due = None;
+        self.timer = None;
     }
 
-    /// A pass succeeded: the next failure waits the shortest delay again.
+    /// A pass succeeded, or the files changed: the pending retry is cancelled (its timer
+    /// sends nothing) and the next failure waits the shortest delay again.
     pub fn reset(&mut self) {
         self.backoff.reset();
+        if let Some(timer) = self.timer.take() {
+            timer.abort();
+        }
+        self.due = None;
     }
 
     /// When the pending retry fires, if one is pending.

@@ -68,7 +68,10 @@ impl Debounce {
             burst.push(rx.recv().await?);
         }
         let deadline = Instant::now() + self.longest;
-        while !burst.contains(Trigger::Stop) && Instant::now() < deadline {
+        while !burst.contains(Trigger::Stop)
+            && !burst.contains(Trigger::Gone)
+            && Instant::now() < deadline
+        {
             match timeout(self.quiet(burst), rx.recv()).await {
                 Ok(Some(t)) => burst.push(t),
                 Ok(None) | Err(_) => break,

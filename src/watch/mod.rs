@@ -8,16 +8,20 @@
 //!
 //! The parts, each tested on its own with tokio's paused clock: [`trigger`] (what a burst
 //! means, dropping the echoes of our own writes), [`debounce`] (when a burst is over),
-//! [`backoff`] (when a failed apply is retried), and the adapters that turn the outside world
-//! into triggers: [`files`], [`signals`], [`sources`] (kernel events, resync tick), plus
+//! [`backoff`] (when a failed apply is retried), [`fight`] (an object that something keeps
+//! undoing), and the adapters that turn the outside world
+//! into triggers: [`files`], [`signals`], [`sources`] (kernel events, resync tick, the
+//! namespace's existence), [`supervise`] (dnsmasq instances by pidfd), plus
 //! [`systemd`] readiness. [`Daemon`] wires them to the pass.
 
 pub mod backoff;
 pub mod confirmed;
 pub mod debounce;
+pub mod fight;
 pub mod files;
 pub mod signals;
 pub mod sources;
+pub mod supervise;
 pub mod systemd;
 pub mod trigger;
 
@@ -35,6 +39,7 @@ use crate::engine::Applied;
 use crate::pass::{pass, Failure, Mode};
 use backoff::{Backoff, Retry};
 use debounce::Debounce;
+use fight::Fights;
 use trigger::{drain_echoes, Action, Burst, Trigger};
 
 /// Settings of the daemon.
@@ -68,6 +73,12 @@ pub async fn run(opts: WatchOptions) -> Result<(), Failure> {
     let _file_watcher = files::watch(&daemon.opts.path, tx.clone())?;
     sources::kernel_events(events::subscribe()?, tx.clone());
     signals::listen(&tx)?;
+    if let Some(name) = daemon.opts.netns.clone() {
+        let id = sources::namespace_id(&name).ok_or_else(|| {
+            Failure::Message(format!("the network namespace {name} does not exist"))
+        })?;
+        sources::namespace_gone(name, id, tx.clone());
+    }
     sources::resync_every(daemon.opts.resync, tx);
     daemon.run().await
 }
@@ -93,6 +104,30 @@ pub struct Daemon<K, C> {
     /// With `confirm_within`: the revision of the files whose change was last armed (its
     /// drift repairs are not armed again) and the reverted revision last logged.
     confirmed: confirmed::Gate,
+    /// What keeps kernel events and the resync from running a pass before the retry.
+    hold: Option<Hold>,
+    fights: Fights,
+    supervisor: supervise::Supervisor,
+}
+
+/// Why the daemon waits for the retry.
+#[derive(Debug)]
+enum Hold {
+    /// The last pass failed with this plan.
+    Failing(Plan),
+    /// The last pass failed before it had a plan (a kernel connection, a lock).
+    Unplanned,
+    /// An object is being fought over (see [`fight`]).
+    Fight,
+}
+
+/// What a pass did, for what comes next.
+#[derive(Clone, Copy, Debug, Default)]
+struct Outcome {
+    /// Writes were sent (their echoes are coming).
+    wrote: bool,
+    /// Writes were sent and all succeeded.
+    ok: bool,
 }
 
 impl<K, C> Daemon<K, C>
@@ -115,6 +150,9 @@ where
             current: None,
             last_good: None,
             confirmed: confirmed::Gate::default(),
+            hold: None,
+            fights: Fights::default(),
+            supervisor: supervise::Supervisor::default(),
         }
     }
 
@@ -128,14 +166,17 @@ where
     pub async fn run(mut self) -> Result<(), Failure> {
         let mut reload = true;
         let mut ready = false;
+        let mut repair = false;
         loop {
             if reload {
                 self.load();
             }
-            let applied = self.pass().await?;
-            // Our own writes echo back as kernel events: drop them, and run one more pass
-            // straight away instead, which catches a real change hidden among the echoes.
-            let pending = if applied {
+            let outcome = self.pass(repair).await?;
+            self.supervise().await;
+            // Our own writes echo back as kernel events, those of failed writes too: drop
+            // them. After a success, run one more pass straight away instead, which catches a
+            // real change hidden among the echoes.
+            let mut pending = if outcome.wrote {
                 drain_echoes(&mut self.rx, self.debounce.settle).await
             } else {
                 Burst::default()
@@ -147,28 +188,100 @@ where
             if self.opts.once {
                 return Ok(());
             }
-            if applied && pending.is_empty() {
+            if outcome.ok && self.hold.is_none() && pending.is_empty() {
                 reload = false;
+                repair = false;
                 continue;
             }
-            let Some(burst) = self.debounce.next_burst(&mut self.rx, pending).await else {
-                return Ok(());
+            let burst = loop {
+                let Some(burst) = self.debounce.next_burst(&mut self.rx, pending).await else {
+                    return Ok(());
+                };
+                pending = Burst::default();
+                if burst.contains(Trigger::Retry) {
+                    self.retry.fired();
+                }
+                if !self.waits_for_retry(burst).await {
+                    break burst;
+                }
             };
-            if burst.contains(Trigger::Retry) {
-                self.retry.fired();
-            }
+            // Kernel events, the resync and the retry answer drift: what they apply is a repair.
+            repair = burst.action() == Action::Replan;
             match burst.action() {
+                Action::Gone => return Err(self.gone()),
                 Action::Stop => {
                     tracing::info!("stopping");
                     return Ok(());
                 }
                 Action::Reload => {
                     tracing::info!("reloading {}", self.opts.path.display());
+                    // A change of the files starts the backoff over.
+                    self.retry.reset();
+                    self.hold = None;
                     reload = true;
                 }
                 Action::Replan => reload = false,
             }
         }
+    }
+
+    /// While a failure (or a fight) holds the daemon, a burst of kernel events or the resync
+    /// waits for the retry, unless it changes the plan: re-planned, the same failing plan
+    /// would only fail again. Files, SIGHUP, the retry and a stop never wait.
+    async fn waits_for_retry(&mut self, burst: Burst) -> bool {
+        if burst.action() != Action::Replan || burst.contains(Trigger::Retry) {
+            return false;
+        }
+        let failing = match &self.hold {
+            None => return false,
+            Some(Hold::Failing(plan)) => plan.clone(),
+            Some(Hold::Unplanned) | Some(Hold::Fight) => {
+                // A fight's hold may outlast its retry: make sure one is coming.
+                self.schedule_retry();
+                tracing::debug!("held until the retry");
+                return true;
+            }
+        };
+        let (Some(d), Some(k)) = (&self.current, self.kernel.as_mut()) else {
+            return false;
+        };
+        match pass(k, d, Mode::Check, self.opts.allow_empty).await {
+            Ok(p) if p.plan.changes != failing.changes => false,
+            Ok(_) => {
+                tracing::debug!("the same failing plan: waiting for the retry");
+                true
+            }
+            Err(e) => {
+                tracing::debug!("re-plan refused ({e}): waiting for the retry");
+                true
+            }
+        }
+    }
+
+    /// Watch the dnsmasq instances that are running now (see [`supervise`]).
+    async fn supervise(&mut self) {
+        let Some(k) = self.kernel.as_mut() else {
+            return;
+        };
+        match k.service_pidfds().await {
+            Ok(live) => self.supervisor.update(live, &self.tx),
+            Err(e) => tracing::warn!("cannot watch the dnsmasq instances: {e}"),
+        }
+    }
+
+    /// The namespace is gone: stop its dnsmasq instances (an orphaned namespace would live on
+    /// for them) and give the error to exit with.
+    fn gone(&mut self) -> Failure {
+        let name = self.opts.netns.clone().unwrap_or_default();
+        tracing::error!(
+            "the network namespace {name} was deleted or replaced; stopping its dnsmasq \
+             instances and exiting so that the service manager restarts the watcher"
+        );
+        self.supervisor.terminate_all();
+        Failure::Message(format!(
+            "the network namespace {name} disappeared while it was watched; a restarted \
+             `watch` reconciles the namespace of that name once it exists again"
+        ))
     }
 
     /// Read the files; an invalid state is reported and the one in force stays.
@@ -191,11 +304,12 @@ where
         }
     }
 
-    /// One pass with the desired state in force, if there is one. Returns whether it applied
-    /// something without failure (so echoes are coming).
-    async fn pass(&mut self) -> Result<bool, Failure> {
+    /// One pass with the desired state in force, if there is one. A failure holds the
+    /// daemon (see [`Daemon::waits_for_retry`]) and schedules the retry; so does a fight found
+    /// among the repairs of a pass that answered kernel events (`repair`).
+    async fn pass(&mut self, repair: bool) -> Result<Outcome, Failure> {
         let Some(d) = &self.current else {
-            return Ok(false);
+            return Ok(Outcome::default());
         };
         if self.kernel.is_none() {
             self.kernel = Some((self.connect)(d.protocol)?);
@@ -211,7 +325,7 @@ where
                     .await
                 {
                     Some(r) => r,
-                    None => return Ok(false),
+                    None => return Ok(Outcome::default()),
                 }
             }
         };
@@ -225,17 +339,30 @@ where
                 for u in &p.unverified {
                     tracing::warn!("the kernel does not hold as written: {u}");
                 }
+                if repair {
+                    self.record_repairs(&p.plan);
+                }
                 if failed {
+                    self.hold = Some(Hold::Failing(p.plan.clone()));
                     self.schedule_retry();
+                } else if self.fights.ongoing(tokio::time::Instant::now()) {
+                    // A repair that wins a round of a fight does not end it: kernel events
+                    // wait for the retry, whose backoff keeps growing until the fight is over.
+                    self.hold = Some(Hold::Fight);
                 } else {
+                    self.hold = None;
                     self.retry.reset();
                 }
-                Ok(p.applied.is_some() && !failed)
+                Ok(Outcome {
+                    wrote: p.applied.is_some(),
+                    ok: p.applied.is_some() && !failed,
+                })
             }
             Err(Failure::Message(e)) => {
                 tracing::error!("{e}");
+                self.hold = Some(Hold::Unplanned);
                 self.schedule_retry();
-                Ok(false)
+                Ok(Outcome::default())
             }
             Err(e) => {
                 // Refused or invalid for this host: retrying will not help, a new edit
@@ -245,9 +372,30 @@ where
                     tracing::warn!("keeping the last good desired state");
                 }
                 self.current = self.last_good.clone();
-                Ok(false)
+                Ok(Outcome::default())
             }
         }
+    }
+
+    /// Count the repairs of `plan`, and name each object that is now fought over.
+    fn record_repairs(&mut self, plan: &Plan) {
+        let now = tokio::time::Instant::now();
+        for (object, n) in self
+            .fights
+            .record(plan.changes.iter().map(|c| &c.object), now)
+        {
+            tracing::warn!(
+                "fight: {object} was undone {n} times within {} s; its repairs now wait for the \
+                 retry backoff (netconverge_fights_total {})",
+                fight::FIGHT_WINDOW.as_secs(),
+                self.fights.total
+            );
+        }
+    }
+
+    /// How many fights were seen since the start.
+    pub fn fights_total(&self) -> u64 {
+        self.fights.total
     }
 
     fn schedule_retry(&mut self) {

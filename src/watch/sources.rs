@@ -39,6 +39,39 @@ pub fn resync_every(period: Duration, tx: mpsc::UnboundedSender<Trigger>) -> Joi
     })
 }
 
+/// How often [`namespace_gone`] looks at the namespace's mount.
+pub const NAMESPACE_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The identity of `/run/netns/NAME` (device and inode of the namespace it names), `None`
+/// when it does not exist.
+pub fn namespace_id(name: &str) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(format!("/run/netns/{name}")).ok()?;
+    Some((m.dev(), m.ino()))
+}
+
+/// Send [`Trigger::Gone`] once `/run/netns/NAME` no longer names the namespace `id` (deleted,
+/// or recreated under the same name), checking every [`NAMESPACE_POLL`]. rtnetlink says
+/// nothing when a namespace goes: its sockets live on in the orphaned namespace.
+pub fn namespace_gone(
+    name: String,
+    id: (u64, u64),
+    tx: mpsc::UnboundedSender<Trigger>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            sleep(NAMESPACE_POLL).await;
+            if namespace_id(&name) != Some(id) {
+                let _ = tx.send(Trigger::Gone);
+                break;
+            }
+            if tx.is_closed() {
+                break;
+            }
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

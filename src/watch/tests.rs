@@ -45,6 +45,8 @@ struct Seen {
     /// An apply ran since the last observation: the next one is the pass's verification
     /// (verify after apply), not a new pass.
     applied: bool,
+    /// When each apply call was made, from `t0`.
+    applies: Vec<Duration>,
 }
 
 /// A `FakeKernel` that records when it is observed and can be made to fail.
@@ -76,6 +78,8 @@ impl Kernel for Probe {
         let mut k = {
             let mut seen = self.0.borrow_mut();
             seen.applied = true;
+            let at = seen.t0.elapsed();
+            seen.applies.push(at);
             if seen.failing_applies > 0 {
                 seen.failing_applies -= 1;
                 let busy = || Err(KernelError::new("apply", "test op", Some(libc::EBUSY)));
@@ -106,6 +110,8 @@ enum Step {
     FailApplies(usize),
     /// Delete a link behind the daemon's back (drift).
     DeleteLink(&'static str),
+    /// Create a foreign bridge behind the daemon's back.
+    AddBridge(&'static str),
 }
 
 struct Harness {
@@ -123,6 +129,7 @@ impl Harness {
             passes: Vec::new(),
             applied: false,
             failing_applies: 0,
+            applies: Vec::new(),
         }));
         Harness { dir, seen }
     }
@@ -169,6 +176,13 @@ impl Harness {
             Step::DeleteLink(name) => {
                 self.seen.borrow_mut().kernel.state.links.remove(name);
             }
+            Step::AddBridge(name) => {
+                let link = reconcilers::model::Link::new(
+                    name,
+                    reconcilers::model::LinkKind::Bridge(Default::default()),
+                );
+                self.seen.borrow_mut().kernel.state.add_link(link);
+            }
         }
     }
 
@@ -177,6 +191,16 @@ impl Harness {
         self.seen
             .borrow()
             .passes
+            .iter()
+            .map(|d| d.as_millis())
+            .collect()
+    }
+
+    /// When each apply call was made, in milliseconds from the start.
+    fn applies(&self) -> Vec<u128> {
+        self.seen
+            .borrow()
+            .applies
             .iter()
             .map(|d| d.as_millis())
             .collect()
@@ -234,14 +258,78 @@ async fn a_failed_apply_is_retried_after_1_2_4_s_and_a_success_resets_the_backof
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_failure_while_a_retry_is_pending_neither_reschedules_nor_advances_the_backoff() {
+async fn a_kernel_event_during_a_failure_replans_and_waits_for_the_retry_if_the_plan_is_the_same() {
     let h = Harness::new("pending", BR0);
     h.seen.borrow_mut().failing_applies = 3;
     let script = vec![(500, Step::Send(Kernel)), (10_000, Step::Send(Stop))];
     h.run(false, script).await;
-    // Today's semantics (see `backoff::Retry`): the kernel event passes at once (515) and
-    // fails without a retry of its own; the pending retry (1015) fails and waits 2 s, not 4.
-    assert_eq!(h.passes(), [0, 515, 1015, 3030, 3045]);
+    // The kernel event re-plans (observes) at 515, finds the same failing plan and applies
+    // nothing; the retries fail at 1015 and 3030 (waits 1, 2 s), the one at 7045 succeeds.
+    assert_eq!(h.passes(), [0, 515, 1015, 3030, 7045, 7060]);
+    assert_eq!(h.applies(), [0, 1015, 3030, 7045, 7045]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_state_applies_on_the_backoff_schedule_whatever_the_kernel_says() {
+    let h = Harness::new("storm", BR0);
+    h.seen.borrow_mut().failing_applies = usize::MAX;
+    // A kernel event every 100 ms for 20 s (the echoes of the failed writes, or anything).
+    let mut script: Vec<(u64, Step)> = (0..200)
+        .map(|i| (50 + i * 100, Step::Send(Kernel)))
+        .collect();
+    script.push((20_000, Step::Send(Stop)));
+    h.run(false, script).await;
+    // 1, 2, 4, 8 s apart: 5 applies in 20 s, not one per event (the last retry's burst
+    // takes in the event at 15050 and settles after it).
+    assert_eq!(h.applies(), [0, 1015, 3030, 7045, 15_065]);
+    assert!(h.links().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_event_that_changes_the_failing_plan_replans_at_once() {
+    let h = Harness::new("changed", BR0);
+    h.seen.borrow_mut().failing_applies = 1;
+    let script = vec![
+        (500, Step::AddBridge("br0")),
+        (500, Step::Send(Kernel)),
+        (5000, Step::Send(Stop)),
+    ];
+    h.run(false, script).await;
+    // At 515 the plan is no longer "add br0" but "set up br0": applied then, not at 1015.
+    assert_eq!(h.applies()[..2], [0, 515]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_edit_during_a_failure_applies_at_once_and_resets_the_backoff() {
+    let h = Harness::new("editreset", BR0);
+    h.seen.borrow_mut().failing_applies = 4;
+    let script = vec![
+        (5000, Step::Write(BR01)),
+        (5000, Step::Send(File)),
+        (20_000, Step::Send(Stop)),
+    ];
+    h.run(false, script).await;
+    // Fails at 0, 1015, 3030; the edit's pass at 5200 fails too and waits 1 s, not 4.
+    assert_eq!(h.applies()[..5], [0, 1015, 3030, 5200, 6215]);
+    assert_eq!(h.links(), ["br0", "br1"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_object_undone_again_and_again_is_a_fight_and_its_repairs_are_damped() {
+    let h = Harness::new("fight", BR0);
+    // Something deletes br0 every 2 s for a minute.
+    let mut script = Vec::new();
+    for i in 0..30 {
+        script.push((1000 + i * 2000, Step::DeleteLink("br0")));
+        script.push((1000 + i * 2000, Step::Send(Kernel)));
+    }
+    script.push((61_000, Step::Send(Stop)));
+    h.run(false, script).await;
+    // Each repair applies in two calls (create, then set). The first six come at once; then
+    // the repairs wait 1, 2, 4, 8 … s.
+    let repairs: Vec<u128> = h.applies().chunks(2).map(|c| c[0]).collect();
+    assert_eq!(repairs[..7], [0, 1015, 3015, 5015, 7015, 9015, 11_015]);
+    assert!(repairs.len() < 15, "damped: {repairs:?}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -25,11 +25,17 @@ pub enum Trigger {
     Retry,
     /// SIGTERM/SIGINT.
     Stop,
+    /// The network namespace being reconciled was deleted (or replaced by another of the
+    /// same name).
+    Gone,
 }
 
 /// What the daemon does with a burst of triggers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
+    /// Exit with an error: the namespace is gone, so the service manager restarts the
+    /// daemon, which then reconciles the namespace of that name once it exists again.
+    Gone,
     /// Exit: a stop wins over everything else in the burst, so SIGTERM is never delayed by
     /// the pass an edit would ask for.
     Stop,
@@ -62,7 +68,9 @@ impl Burst {
 
     /// What the burst asks the daemon to do.
     pub fn action(self) -> Action {
-        if self.contains(Trigger::Stop) {
+        if self.contains(Trigger::Gone) {
+            Action::Gone
+        } else if self.contains(Trigger::Stop) {
             Action::Stop
         } else if self.contains(Trigger::File) || self.contains(Trigger::Reload) {
             Action::Reload
@@ -108,7 +116,7 @@ mod tests {
     use tokio::time::Instant;
     use Trigger::*;
 
-    const ALL: [Trigger; 6] = [File, Kernel, Reload, Resync, Retry, Stop];
+    const ALL: [Trigger; 7] = [File, Kernel, Reload, Resync, Retry, Stop, Gone];
 
     #[test]
     fn each_trigger_has_its_own_place_in_a_burst() {
@@ -136,8 +144,12 @@ mod tests {
     }
 
     #[test]
-    fn a_stop_wins_over_everything_in_its_burst() {
-        assert_eq!(Burst::from_iter(ALL).action(), Action::Stop);
+    fn a_stop_wins_over_everything_in_its_burst_but_a_lost_namespace() {
+        assert_eq!(Burst::from_iter(ALL).action(), Action::Gone);
+        assert_eq!(
+            Burst::from_iter([File, Stop, Kernel]).action(),
+            Action::Stop
+        );
         assert_eq!(Burst::from_iter([File, Stop]).action(), Action::Stop);
     }
 

@@ -126,6 +126,16 @@ pub(crate) fn load(script: &str) -> Result<(), KernelError> {
         .map_err(|e| nft_error("load", &format!("nftables table {ID}"), e))
 }
 
+/// Check `script` with `nft -c -f -`: parsed and validated by the kernel, nothing loaded.
+pub(crate) fn check(script: &str) -> Result<(), KernelError> {
+    if crate::programs::find("nft").is_none() {
+        return Err(missing_nft());
+    }
+    nft(&["-c", "-f", "-"], Some(script))
+        .map(drop)
+        .map_err(|e| nft_error("check", &format!("nftables table {ID}"), e))
+}
+
 /// Delete both tables (nothing when they do not exist).
 pub(crate) fn delete() -> Result<(), KernelError> {
     load(&tables::delete_script())

@@ -22,7 +22,9 @@ pub mod events;
 pub mod fake;
 pub mod netlink;
 pub mod netns;
+pub mod pidfd;
 pub(crate) mod services;
+pub use services::preflight;
 pub mod tap;
 
 /// What the reconcilers need from a kernel.
@@ -96,6 +98,13 @@ pub trait Kernel {
         async { Err(unsupported("load", "nftables tables")) }
     }
 
+    /// Check an nft script without loading it (`nft -c -f`): what `load_firewall` would
+    /// refuse is refused here, before the first write of a pass.
+    fn check_firewall(&mut self, script: &str) -> impl Future<Output = Result<(), KernelError>> {
+        let _ = script;
+        async { Ok(()) }
+    }
+
     /// Delete netconverge's tables (both families) in one transaction; nothing to do when they
     /// do not exist.
     fn delete_firewall(&mut self) -> impl Future<Output = Result<(), KernelError>> {
@@ -115,6 +124,14 @@ pub trait Kernel {
     fn apply_dhcp(&mut self, op: &DhcpOp) -> impl Future<Output = Result<(), KernelError>> {
         let _ = op;
         async { Err(unsupported("apply", "dnsmasq instances")) }
+    }
+
+    /// The live dnsmasq instances of this namespace (the ones `dhcp_instances` says are
+    /// running), each as (bridge, pid, pidfd), for a supervisor to learn of their exit at once.
+    fn service_pidfds(
+        &mut self,
+    ) -> impl Future<Output = Result<Vec<(String, i32, std::os::fd::OwnedFd)>, KernelError>> {
+        async { Ok(Vec::new()) }
     }
 
     /// The link-layer address of `ip` on `dev` in the neighbour table, when the entry is

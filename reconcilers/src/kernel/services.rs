@@ -37,6 +37,18 @@ pub(crate) async fn apply<K: Kernel>(k: &mut K, op: &Op) -> Option<Result<(), Ke
     })
 }
 
+/// Check, before the first write of a plan, what a service op would have refused: the
+/// rendered tables of a firewall replace go through `nft -c` (with empty gateway sets: their
+/// MACs are only known at load time and do not change what nft accepts).
+pub async fn preflight<K: Kernel>(k: &mut K, op: &Op) -> Result<(), KernelError> {
+    match op {
+        Op::Firewall(FirewallOp::Replace(f)) => {
+            k.check_firewall(&firewall::load_script(f, &[], None)).await
+        }
+        _ => Ok(()),
+    }
+}
+
 /// netconverge's tables as they are: absent, unreadable (not compared), intact or modified.
 async fn observe_firewall<K: Kernel>(k: &mut K) -> Result<Option<Firewall>, KernelError> {
     let listing = match k.list_firewall().await {

@@ -63,9 +63,33 @@ fn tap_flags(r: &Resolved, exclusive: bool) -> libc::c_short {
     flags as u16 as libc::c_short
 }
 
-/// Create the persistent tap `name` with `opts` (owner/group must be `Ident::Id`; `None`
-/// vnet_hdr/multi_queue mean off). Fails with EEXIST when a link of that name exists.
-pub fn create_tap(name: &str, opts: &TapOpts) -> Result<(), KernelError> {
+/// A tap just made by TUNSETIFF and not yet persistent: it lives only while this value
+/// does. Whatever is written to it before `persist` (netconverge's alias) is there from the
+/// moment the tap can be seen, and a crash before `persist` closes the fd, which makes the
+/// kernel remove the tap: ownership cannot be separated from creation.
+#[derive(Debug)]
+pub struct NewTap {
+    file: File,
+    object: String,
+}
+
+impl NewTap {
+    /// TUNSETPERSIST, then close the fd: the tap outlives netconverge from here on.
+    pub fn persist(self) -> Result<(), KernelError> {
+        ioctl_int(&self.file, libc::TUNSETPERSIST, 1).map_err(|errno| {
+            KernelError::new("create", &self.object, Some(errno))
+                .with_hint("could not make the tap persistent (TUNSETPERSIST)")
+        })?;
+        // Closing the file detaches it; the persistent device stays.
+        drop(self.file);
+        Ok(())
+    }
+}
+
+/// Create the tap `name` with `opts` (owner/group must be `Ident::Id`; `None`
+/// vnet_hdr/multi_queue mean off), not yet persistent (see `NewTap`). Fails with EEXIST when a
+/// link of that name exists.
+pub fn create_tap(name: &str, opts: &TapOpts) -> Result<NewTap, KernelError> {
     let r = resolve(name, opts)?;
     let object = format!("link {name}");
     let file = open_tun("create", &object)?;
@@ -86,13 +110,7 @@ pub fn create_tap(name: &str, opts: &TapOpts) -> Result<(), KernelError> {
         }
     })?;
     set_ids(&file, &object, "create", &r)?;
-    ioctl_int(&file, libc::TUNSETPERSIST, 1).map_err(|errno| {
-        KernelError::new("create", &object, Some(errno))
-            .with_hint("could not make the tap persistent (TUNSETPERSIST)")
-    })?;
-    // Closing the file detaches it; the persistent device stays.
-    drop(file);
-    Ok(())
+    Ok(NewTap { file, object })
 }
 
 /// Change owner, group and vnet_hdr of the existing persistent tap `name` by re-attaching to it.

@@ -263,6 +263,9 @@ fn existing(d: &Link, o: &Link, out: &mut LinkDiff) {
         None => {
             let mut set = attribute_set(d, Some(o));
             set.master = ports::master_change(d, Some(o));
+            if o.mark_pending {
+                set.alias = Some(LINK_ALIAS.to_string());
+            }
             let mut ops = Vec::new();
             if let Some(opts) = tap_change(d, o) {
                 ops.push(Op::SetTap {

@@ -14,7 +14,7 @@ use netlink_packet_route::link::{
 
 use super::{bridge, external, macvlan, tap, veth, vxlan};
 use crate::error::KernelError;
-use crate::model::{Link, LinkKind, MacAddr, LINK_ALIAS};
+use crate::model::{Link, LinkKind, MacAddr, CREATE_GROUP, LINK_ALIAS};
 use crate::plan::LinkSet;
 
 /// Netlink flags of a link creation request: fail if the name is taken.
@@ -119,7 +119,13 @@ pub fn parse_link(msg: &LinkMessage, names: &NameByIndex) -> Option<Link> {
         }
     }
     link.up = Some(msg.header.flags.contains(LinkFlags::Up));
-    link.owned = link_alias(msg) == Some(LINK_ALIAS);
+    let alias = link_alias(msg) == Some(LINK_ALIAS);
+    let created = msg
+        .attributes
+        .iter()
+        .any(|a| matches!(a, LinkAttribute::Group(g) if *g == CREATE_GROUP));
+    link.owned = alias || created;
+    link.mark_pending = created && !alias;
     Some(link)
 }
 
@@ -197,17 +203,33 @@ pub fn push_link_info(msg: &mut LinkMessage, kind: InfoKind, data: Option<InfoDa
 
 /// The `RTM_NEWLINK` (with NLM_F_CREATE|NLM_F_EXCL) creating `link` with its kind options.
 /// Taps are not made over rtnetlink (see `kernel::tap`); external links are never created.
+/// The link (and a veth's peer) is born in `CREATE_GROUP`, so it is marked from its first
+/// moment.
 pub fn create_message(link: &Link, index: &IndexByName) -> Result<LinkMessage, KernelError> {
     let object = link_id(&link.name);
-    match &link.kind {
-        LinkKind::Bridge(opts) => Ok(bridge::create_message(&link.name, opts)),
-        LinkKind::Veth(opts) => Ok(veth::create_message(&link.name, opts)),
-        LinkKind::Vxlan(opts) => vxlan::create_message(&link.name, opts, index),
-        LinkKind::Macvlan(opts) => macvlan::create_message(&link.name, opts, index),
-        LinkKind::Tap(_) => Err(KernelError::new("create", object, None)
-            .with_hint("taps are created through /dev/net/tun, not rtnetlink")),
-        LinkKind::External => Err(external::refuse_create(&link.name)),
-    }
+    let mut msg = match &link.kind {
+        LinkKind::Bridge(opts) => bridge::create_message(&link.name, opts),
+        LinkKind::Veth(opts) => veth::create_message(&link.name, opts),
+        LinkKind::Vxlan(opts) => vxlan::create_message(&link.name, opts, index)?,
+        LinkKind::Macvlan(opts) => macvlan::create_message(&link.name, opts, index)?,
+        LinkKind::Tap(_) => {
+            return Err(KernelError::new("create", object, None)
+                .with_hint("taps are created through /dev/net/tun, not rtnetlink"))
+        }
+        LinkKind::External => return Err(external::refuse_create(&link.name)),
+    };
+    msg.attributes.push(LinkAttribute::Group(CREATE_GROUP));
+    Ok(msg)
+}
+
+/// The request that puts the lasting mark on a link just created: the alias, and the group
+/// back to 0.
+pub fn mark_message(name: &str) -> LinkMessage {
+    let mut msg = named_message(name);
+    msg.attributes
+        .push(LinkAttribute::IfAlias(LINK_ALIAS.to_string()));
+    msg.attributes.push(LinkAttribute::Group(0));
+    msg
 }
 
 /// Turn a failed creation into an error with a hint on the likely cause.
@@ -248,6 +270,10 @@ pub fn set_messages(set: &LinkSet, index: &IndexByName) -> Result<Vec<LinkMessag
     };
     if let Some(alias) = &set.alias {
         msg.attributes.push(LinkAttribute::IfAlias(alias.clone()));
+        if alias == LINK_ALIAS {
+            // The alias is the lasting mark: leave the creation group with it.
+            msg.attributes.push(LinkAttribute::Group(0));
+        }
     }
     if let Some(mtu) = set.mtu {
         msg.attributes.push(LinkAttribute::Mtu(mtu));
@@ -347,6 +373,40 @@ mod tests {
         assert!(!link.owned);
         assert_eq!(link.up, Some(false));
         assert_eq!(link.master, None);
+    }
+
+    #[test]
+    fn creation_group_marks_and_asks_for_the_alias() {
+        let bridge = Link::new("br9", LinkKind::Bridge(BridgeOpts::default()));
+        let created = create_message(&bridge, &IndexByName::new()).unwrap();
+        assert!(created
+            .attributes
+            .contains(&LinkAttribute::Group(CREATE_GROUP)));
+        let veth = Link::new("va", LinkKind::Veth(VethOpts { peer: "vb".into() }));
+        let created = create_message(&veth, &IndexByName::new()).unwrap();
+        let Some(InfoData::Veth(netlink_packet_route::link::InfoVeth::Peer(peer))) =
+            info_data(&created)
+        else {
+            panic!("no peer");
+        };
+        assert!(peer
+            .attributes
+            .contains(&LinkAttribute::Group(CREATE_GROUP)));
+        // Seen in the group without the alias: netconverge's, alias still to write.
+        let mut msg = named_message("br9");
+        msg.attributes.push(LinkAttribute::Group(CREATE_GROUP));
+        let link = parse_link(&roundtrip(&msg), &NameByIndex::new()).unwrap();
+        assert!(link.owned && link.mark_pending);
+        // The mark request leaves the group.
+        let m = mark_message("br9");
+        assert!(m.attributes.contains(&LinkAttribute::Group(0)));
+        assert!(m
+            .attributes
+            .contains(&LinkAttribute::IfAlias(LINK_ALIAS.into())));
+        msg.attributes
+            .push(LinkAttribute::IfAlias(LINK_ALIAS.into()));
+        let link = parse_link(&roundtrip(&msg), &NameByIndex::new()).unwrap();
+        assert!(link.owned && !link.mark_pending);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Veth pairs: created with their peer in one request; the peer is read back from `IFLA_LINK`.
 
-use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkMessage};
+use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkMessage};
 
 use super::netlink::{
     named_message, parent_in_other_netns, parent_index, push_link_info, NameByIndex,
@@ -23,7 +23,10 @@ pub fn parse(msg: &LinkMessage, names: &NameByIndex) -> LinkKind {
 /// `netlink::CREATE_FLAGS`; both ends appear at once).
 pub fn create_message(name: &str, opts: &VethOpts) -> LinkMessage {
     let mut msg = named_message(name);
-    let peer = named_message(&opts.peer);
+    let mut peer = named_message(&opts.peer);
+    // The peer is born marked too (see `model::CREATE_GROUP`).
+    peer.attributes
+        .push(LinkAttribute::Group(crate::model::CREATE_GROUP));
     push_link_info(
         &mut msg,
         InfoKind::Veth,

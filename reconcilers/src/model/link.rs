@@ -25,6 +25,10 @@ pub struct Link {
     /// Observed: the link carries netconverge's alias. Desired: always false.
     #[serde(skip)]
     pub owned: bool,
+    /// Observed: the link is netconverge's by its creation group (`CREATE_GROUP`) but lacks
+    /// the alias (a crash between the two writes); the next plan writes the alias.
+    #[serde(skip)]
+    pub mark_pending: bool,
 }
 
 impl Link {
@@ -38,6 +42,7 @@ impl Link {
             mac: None,
             up: None,
             owned: false,
+            mark_pending: false,
         }
     }
 }

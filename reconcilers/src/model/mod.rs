@@ -35,6 +35,13 @@ pub use rule::{Rule, RuleAction, RuleKey};
 /// ownership, so no state file is needed.
 pub const LINK_ALIAS: &str = "managed-by: netconverge";
 
+/// The link group (IFLA_GROUP) a link netconverge creates over rtnetlink is born in. The
+/// kernel ignores an alias in a creation request but honours a group (measured on 6.18, veth
+/// peers included), so a link is marked from the moment it exists; the alias is written, and
+/// the group reset to 0, right after. A link found in this group without the alias was made by
+/// a netconverge that died in between: it is netconverge's, and its alias is written then.
+pub const CREATE_GROUP: u32 = 0x6e63_009d;
+
 /// The rtnetlink protocol number netconverge writes on its routes, rules and addresses unless
 /// `owner: { protocol: N }` says otherwise. 157 is unused by the kernel's, iproute2's and the
 /// common routing daemons' protocol lists (99, often picked, is `openr` in iproute2 6.1).

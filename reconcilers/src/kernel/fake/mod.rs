@@ -46,6 +46,11 @@ pub struct FakeKernel {
     /// seeds them or a revert writes them back (0, "none", is never kept); netconverge's own
     /// objects report [`crate::model::DEFAULT_PROTOCOL`].
     pub protocols: BTreeMap<ObjectRef, u8>,
+    /// Fault injection: the write with this number (counted as [`Kernel::writes`] counts,
+    /// the first write of this kernel being 1) fails with this errno and changes nothing.
+    pub fail_write: Option<(u64, i32)>,
+    /// The write that `fail_write` failed, once it has.
+    pub injected: Option<Op>,
     writes: u64,
     next_mac: u8,
     /// The protocol of the batch being written by `apply_as`, if any.
@@ -139,6 +144,9 @@ impl FakeKernel {
         link.mac = Some(MacAddr([0x52, 0x54, 0, 0, 0, self.next_mac]));
         self.next_mac = self.next_mac.wrapping_add(1);
         link.up = Some(false);
+        // Marked at creation, as the real kernel does it (creation group, tap alias before
+        // TUNSETPERSIST).
+        link.owned = true;
         if let LinkKind::Veth(v) = &l.kind {
             if self.state.links.contains_key(&v.peer) {
                 return err("create", format!("link {}", v.peer), libc::EEXIST);
@@ -320,6 +328,18 @@ impl Kernel for FakeKernel {
         let mut out = Vec::with_capacity(ops.len());
         for op in ops {
             self.writes += 1;
+            if let Some((n, errno)) = self.fail_write {
+                if n == self.writes {
+                    self.injected = Some(op.clone());
+                    out.push(Err(KernelError::new(
+                        "inject",
+                        format!("{op:?}"),
+                        Some(errno),
+                    )
+                    .with_hint("fault injected by the test")));
+                    continue;
+                }
+            }
             out.push(self.apply_one(op).await);
         }
         out

@@ -454,12 +454,34 @@ impl Kernel for RtnlKernel {
         firewall::command::load(script)
     }
 
+    async fn check_firewall(&mut self, script: &str) -> Result<(), KernelError> {
+        firewall::command::check(script)
+    }
+
     async fn delete_firewall(&mut self) -> Result<(), KernelError> {
         firewall::command::delete()
     }
 
     async fn dhcp_instances(&mut self) -> Result<BTreeMap<String, DhcpServer>, KernelError> {
         dhcp::instance::observe(self.netns.as_deref())
+    }
+
+    async fn service_pidfds(
+        &mut self,
+    ) -> Result<Vec<(String, i32, std::os::fd::OwnedFd)>, KernelError> {
+        let netns = self.netns.as_deref();
+        let mut out = Vec::new();
+        for bridge in dhcp::instance::observe(netns)?.into_keys() {
+            let paths = dhcp::instance::Paths::new(netns, &bridge);
+            let Some(pid) = dhcp::instance::running_pid(&paths) else {
+                continue;
+            };
+            // It may exit in between: then there is nothing to watch.
+            if let Ok(fd) = crate::kernel::pidfd::open(pid) {
+                out.push((bridge, pid, fd));
+            }
+        }
+        Ok(out)
     }
 
     async fn apply_dhcp(&mut self, op: &DhcpOp) -> Result<(), KernelError> {

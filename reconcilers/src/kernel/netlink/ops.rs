@@ -128,7 +128,11 @@ impl RtnlKernel {
     async fn create_link(&self, link: &Link, index: &IndexByName) -> Result<(), KernelError> {
         if let LinkKind::Tap(opts) = &link.kind {
             self.writes.fetch_add(1, Ordering::Relaxed);
-            return tap::create_tap(&link.name, opts);
+            let tap = tap::create_tap(&link.name, opts)?;
+            // Marked while only our fd keeps it alive; an error here drops the fd and the
+            // kernel removes the tap.
+            self.mark(&link.name).await?;
+            return tap.persist();
         }
         let msg = links::create_message(link, index)?;
         self.send(RouteNetlinkMessage::NewLink(msg), links::CREATE_FLAGS)
@@ -138,7 +142,23 @@ impl RtnlKernel {
                 Failure::Lost(h) => {
                     KernelError::new("create", links::link_id(&link.name), None).with_hint(h)
                 }
-            })
+            })?;
+        // Born in CREATE_GROUP (a mark already); the alias is the lasting one.
+        self.mark(&link.name).await?;
+        if let LinkKind::Veth(v) = &link.kind {
+            self.mark(&v.peer).await?;
+        }
+        Ok(())
+    }
+
+    /// Write netconverge's alias on a link it has just created (and leave the creation group).
+    async fn mark(&self, name: &str) -> Result<(), KernelError> {
+        self.send(
+            RouteNetlinkMessage::NewLink(links::mark_message(name)),
+            links::SET_FLAGS,
+        )
+        .await
+        .map_err(|f| failure("create", &links::link_id(name), f, link_set_hint))
     }
 
     /// Re-attach to a tap with its options, keeping what `opts` leaves unmanaged as it is.
