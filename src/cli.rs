@@ -214,6 +214,8 @@ fn host_check_text(c: &desired::HostCheck) -> String {
         desired::HostCheck::User { name, .. } => format!("user `{name}` exists"),
         desired::HostCheck::Group { name, .. } => format!("group `{name}` exists"),
         desired::HostCheck::ExternalLink { name, .. } => format!("link {name} exists"),
+        desired::HostCheck::LinkUp { name, .. } => format!("link {name} is up"),
+        desired::HostCheck::Sysctl { name, .. } => format!("sysctl {name} exists"),
         desired::HostCheck::Program { name, package, .. } => {
             format!("program `{name}` is installed (Debian package `{package}`)")
         }

@@ -156,13 +156,12 @@ pub(crate) fn load_sources(sources: Vec<Source>) -> Result<Desired, Diagnostics>
     }
     let mut merged = merge(docs, &mut ctx);
     let managed = merged.managed.take();
-    let converted = convert::convert(&merged, &mut ctx);
-    convert::cross_check(&converted, &mut ctx);
+    let mut converted = convert::convert(&merged, &mut ctx);
+    convert::cross_check(&mut converted, &merged, &mut ctx);
     let diags = ctx.finish();
     if !diags.is_empty() {
         return Err(Diagnostics(diags));
     }
-    let mut converted = converted;
     Ok(Desired {
         tables: std::mem::take(&mut converted.tables),
         protocol: converted.protocol,
