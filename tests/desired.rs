@@ -1015,9 +1015,9 @@ fn assemble(
     let link_names: Vec<String> = s.links.keys().cloned().collect();
     if !link_names.is_empty() {
         // The kernel makes IPv6 link-local addresses itself: declaring one is refused.
-        for (idx, net) in addrs.into_iter().filter(|(_, n)| {
-            !matches!(n.addr(), IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80)
-        }) {
+        for (idx, net) in addrs.into_iter().filter(
+            |(_, n)| !matches!(n.addr(), IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80),
+        ) {
             s.add_address(Address {
                 link: link_names[idx.index(link_names.len())].clone(),
                 address: net,

@@ -1,0 +1,274 @@
+//! Hostile and tricky input against the rule every input must follow: either it is refused
+//! before the first write (exit 2, `file:line:col`, zero kernel changes) or it converges (the
+//! second reconcile is a no-op and `check` exits 0). Each case runs as root in a fresh
+//! namespace whose `eth0` is a veth to a LAN namespace; the oracle is `ip -j` (links,
+//! addresses, routes and rules of both families, before and after), `/proc/sys` and, for
+//! `dhcp:` cases, `ss -lnu` inside the namespace.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::*;
+use serde_json::Value;
+
+/// What a case must do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Rule {
+    /// Exit 2 before any write, with an error at `file:line:col`.
+    Refused,
+    /// Exit 0, then a no-op second pass and a clean `check`.
+    Converges,
+}
+
+/// One input: a name, the YAML (eth0 is the namespace's NIC) and the outcome it must have.
+struct Case {
+    name: &'static str,
+    yaml: &'static str,
+    rule: Rule,
+}
+
+const ETH0: &str = "links:\n  eth0: { kind: external, addresses: [192.168.1.20/24] }\n";
+
+/// The corpus: one or more inputs of each class of the hostile-input issue.
+const CASES: &[Case] = &[
+    // Names the kernel rewrites or refuses.
+    Case { name: "pattern-bridge", yaml: "  br%d: { kind: bridge }\n", rule: Rule::Refused },
+    Case { name: "pattern-tap", yaml: "  tap%d: { kind: tap }\n", rule: Rule::Refused },
+    Case { name: "name-all", yaml: "  all: { kind: bridge }\n", rule: Rule::Refused },
+    Case { name: "name-default", yaml: "  default: { kind: bridge }\n", rule: Rule::Refused },
+    // Objects the kernel makes or normalises itself.
+    Case {
+        name: "link-local-v6",
+        yaml: "  br0: { kind: bridge, addresses: [\"fe80::1/64\"] }\n",
+        rule: Rule::Refused,
+    },
+    Case {
+        name: "sysctl-newline",
+        yaml: "  br0: { kind: bridge }\nsysctl:\n  net.ipv4.ip_forward: \"1\\n0\"\n",
+        rule: Rule::Refused,
+    },
+    Case {
+        name: "sysctl-octal",
+        yaml: "  br0: { kind: bridge }\nsysctl:\n  net.ipv4.ip_forward: \"01\"\n",
+        rule: Rule::Refused,
+    },
+    Case {
+        name: "sysctl-two-values-for-one",
+        yaml: "  br0: { kind: bridge }\nsysctl:\n  net.ipv4.ip_forward: \"1 0\"\n",
+        rule: Rule::Refused,
+    },
+    Case {
+        name: "sysctl-spaces-normalised",
+        yaml: "  br0: { kind: bridge }\nsysctl:\n  net.ipv4.ip_local_port_range: \"32768 \\t 60999\"\n",
+        rule: Rule::Converges,
+    },
+    // Host facts: found before the first write, not by a failed one.
+    Case {
+        name: "sysctl-missing",
+        yaml: "  br0: { kind: bridge }\nsysctl:\n  net.ipv4.no_such_sysctl: \"1\"\n",
+        rule: Rule::Refused,
+    },
+    Case {
+        name: "sysctl-of-new-link-misspelt",
+        yaml: "  br0: { kind: bridge }\nsysctl:\n  net.ipv4.conf.br0.forwardingg: \"1\"\n",
+        rule: Rule::Refused,
+    },
+    Case {
+        name: "sysctl-of-new-link",
+        yaml: "  br0: { kind: bridge }\nsysctl:\n  net.ipv4.conf.br0.forwarding: \"1\"\n",
+        rule: Rule::Converges,
+    },
+    Case {
+        name: "mtu-below-ipv6-minimum",
+        yaml: "  br0: { kind: bridge, mtu: 1200, addresses: [\"fd00:1::1/64\"] }\n",
+        rule: Rule::Refused,
+    },
+    Case {
+        name: "two-passthru-macvlans",
+        yaml: "  mv0: { kind: macvlan, macvlan: { link: eth0, mode: passthru } }\n  mv1: { kind: macvlan, macvlan: { link: eth0, mode: passthru } }\n",
+        rule: Rule::Refused,
+    },
+    Case {
+        name: "route-over-down-link",
+        yaml: "  br0: { kind: bridge, up: false, addresses: [10.0.0.1/24] }\nroutes:\n  - { to: 10.9.0.0/24, via: 10.0.0.2, dev: br0 }\n",
+        rule: Rule::Refused,
+    },
+    Case {
+        name: "route-over-up-link",
+        yaml: "  br0: { kind: bridge, addresses: [10.0.0.1/24] }\nroutes:\n  - { to: 10.9.0.0/24, via: 10.0.0.2, dev: br0 }\n",
+        rule: Rule::Converges,
+    },
+    // Names legal for the kernel that mean something to dnsmasq.
+    Case {
+        name: "dhcp-comma-in-bridge-name",
+        yaml: "  \"b,eth0\": { kind: bridge, addresses: [10.0.0.1/24] }\ndhcp:\n  \"b,eth0\": { ranges: [10.0.0.100-10.0.0.199] }\n",
+        rule: Rule::Refused,
+    },
+    Case {
+        name: "dhcp-quote-in-bridge-name",
+        yaml: "  'b\"0': { kind: bridge, addresses: [10.0.0.1/24] }\ndhcp:\n  'b\"0': { ranges: [10.0.0.100-10.0.0.199] }\n",
+        rule: Rule::Refused,
+    },
+    Case {
+        name: "dhcp-on-bridge",
+        yaml: "  br0: { kind: bridge, addresses: [10.0.0.1/24, \"fd00:10::1/64\"] }\ndhcp:\n  br0:\n    ranges: [10.0.0.100-10.0.0.199]\n    dns: { upstream: [192.168.1.1] }\n    ipv6: { ra: true }\n",
+        rule: Rule::Converges,
+    },
+];
+
+/// What `ip -j` says about the namespace, reduced to what identifies objects (no counters,
+/// no operational state that moves on its own).
+fn snapshot(ns: &Netns) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let field = |v: &Value, k: &str| v.get(k).map(|x| x.to_string()).unwrap_or_default();
+    for l in arr(ns.ip_json("-d link show")) {
+        let kind = l
+            .pointer("/linkinfo/info_kind")
+            .map(Value::to_string)
+            .unwrap_or_default();
+        out.insert(format!(
+            "link {} {kind} mtu={} master={} alias={} flags={}",
+            field(&l, "ifname"),
+            field(&l, "mtu"),
+            field(&l, "master"),
+            field(&l, "ifalias"),
+            field(&l, "flags").contains("\"UP\"")
+        ));
+    }
+    for l in arr(ns.ip_json("addr show")) {
+        for a in arr(l.get("addr_info").cloned().unwrap_or(Value::Null)) {
+            out.insert(format!(
+                "addr {} {}/{}",
+                field(&l, "ifname"),
+                field(&a, "local"),
+                field(&a, "prefixlen")
+            ));
+        }
+    }
+    for fam in ["-4", "-6"] {
+        for r in arr(ns.ip_json(&format!("{fam} route show table all"))) {
+            out.insert(format!("route {fam} {r}"));
+        }
+        for r in arr(ns.ip_json(&format!("{fam} rule show"))) {
+            out.insert(format!("rule {fam} {r}"));
+        }
+    }
+    for s in ["ipv4/ip_forward", "ipv4/ip_local_port_range"] {
+        let v = ns.exec(&format!("cat /proc/sys/net/{s}"));
+        out.insert(format!("sysctl {s} {}", stdout(&v).trim()));
+    }
+    out
+}
+
+fn arr(v: Value) -> Vec<Value> {
+    match v {
+        Value::Array(a) => a,
+        _ => Vec::new(),
+    }
+}
+
+/// Kills what a case started in its namespace (dnsmasq) and removes its state directory,
+/// also when the test panics: deleting a namespace kills nothing.
+struct Cleanup(String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Ok(out) = std::process::Command::new("ip")
+            .args(["netns", "pids", &self.0])
+            .output()
+        {
+            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                if let Ok(pid) = pid.parse::<i32>() {
+                    // SAFETY: kill(2) on a process inside the test's own namespace.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(format!("/run/netconverge/{}", self.0));
+    }
+}
+
+/// The UDP listeners in the namespace that are not bound to `bridge` or one of `own`.
+fn listeners_outside(ns: &Netns, bridge: &str, own: &[&str]) -> Vec<String> {
+    let out = ns.exec("ss -lnuH");
+    stdout(&out)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(3).map(str::to_string))
+        .filter(|local| {
+            let (addr, _port) = local.rsplit_once(':').unwrap_or((local, ""));
+            let addr = addr.trim_start_matches('[').trim_end_matches(']');
+            !(addr.ends_with(&format!("%{bridge}"))
+                || own.contains(&addr)
+                || addr.starts_with("fe80:") && addr.ends_with(&format!("%{bridge}")))
+        })
+        .collect()
+}
+
+fn run_case(c: &Case) -> Result<(), String> {
+    let (ns, _lan) = host_with_nic();
+    let _cleanup = Cleanup(ns.name.clone());
+    let dir = TempDir::new("hostile");
+    let file = dir.path().join("host.yaml");
+    let text = if c.yaml.starts_with("  ") {
+        format!("{ETH0}{}", c.yaml)
+    } else {
+        c.yaml.to_string()
+    };
+    std::fs::write(&file, &text).expect("write case");
+    let before = snapshot(&ns);
+    let out = netconverge_at(&ns, dir.path(), &["reconcile"]);
+    let code = out.status.code();
+    let err = stderr(&out);
+    match (c.rule, code) {
+        (Rule::Refused, Some(2)) => {
+            let after = snapshot(&ns);
+            if before != after {
+                let changed: Vec<_> = after.symmetric_difference(&before).collect();
+                return Err(format!("refused but the kernel changed: {changed:?}"));
+            }
+            let at = format!("{}:", file.display());
+            if !err.contains(&at) {
+                return Err(format!("refused without file:line:col: {err}"));
+            }
+            Ok(())
+        }
+        (Rule::Converges, Some(0)) => {
+            let second = netconverge_at(&ns, dir.path(), &["reconcile"]);
+            if !stdout(&second).contains("No changes.") || second.status.code() != Some(0) {
+                return Err(format!(
+                    "second pass is not a no-op: {}{}",
+                    stdout(&second),
+                    stderr(&second)
+                ));
+            }
+            let check = netconverge_at(&ns, dir.path(), &["check"]);
+            if check.status.code() != Some(0) {
+                return Err(format!("check: {}{}", stdout(&check), stderr(&check)));
+            }
+            if c.yaml.contains("dhcp:") {
+                let outside = listeners_outside(&ns, "br0", &["10.0.0.1", "fd00:10::1"]);
+                if !outside.is_empty() {
+                    return Err(format!("dnsmasq listens outside br0: {outside:?}"));
+                }
+            }
+            Ok(())
+        }
+        (rule, code) => Err(format!(
+            "expected {rule:?}, got exit {code:?}: {}{err}",
+            stdout(&out)
+        )),
+    }
+}
+
+#[test]
+fn every_input_is_refused_before_any_write_or_converges() {
+    if !root_or_skip("every_input_is_refused_before_any_write_or_converges") {
+        return;
+    }
+    let failures: Vec<String> = CASES
+        .iter()
+        .filter_map(|c| run_case(c).err().map(|e| format!("{}: {e}", c.name)))
+        .collect();
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
