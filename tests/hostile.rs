@@ -272,3 +272,103 @@ fn every_input_is_refused_before_any_write_or_converges() {
         .collect();
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
+
+/// Owner and mode of a file, as `stat` prints them (`root 644`).
+fn owner_mode(path: &std::path::Path) -> String {
+    let out = std::process::Command::new("stat")
+        .args(["-c", "%U %a", &path.display().to_string()])
+        .output()
+        .expect("stat");
+    stdout(&out).trim().to_string()
+}
+
+/// dnsmasq runs as its own user, every file of its instance is root's and not writable by that
+/// user, and a decoy that carries our `--conf-file=` and is written into the pid file is
+/// neither taken for the instance (`check` reports drift) nor ever signalled.
+#[test]
+fn dnsmasq_is_isolated_and_cannot_be_impersonated() {
+    if !root_or_skip("dnsmasq_is_isolated_and_cannot_be_impersonated") {
+        return;
+    }
+    let (ns, _lan) = host_with_nic();
+    let _cleanup = Cleanup(ns.name.clone());
+    let dir = TempDir::new("hostile-dhcp");
+    let yaml = format!("{ETH0}  br0: {{ kind: bridge, addresses: [10.0.0.1/24] }}\ndhcp:\n  br0: {{ ranges: [10.0.0.100-10.0.0.199] }}\n");
+    std::fs::write(dir.path().join("host.yaml"), yaml).unwrap();
+    let out = netconverge_at(&ns, dir.path(), &["reconcile"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let state = std::path::PathBuf::from(format!("/run/netconverge/{}", ns.name));
+    let pid: i32 = std::fs::read_to_string(state.join("dnsmasq-br0.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let user = std::process::Command::new("ps")
+        .args(["-o", "user=", "-p", &pid.to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&user).trim(), "dnsmasq", "dnsmasq's user");
+    for f in ["conf", "hosts", "names", "pid", "leases", "instance"] {
+        let path = state.join(format!("dnsmasq-br0.{f}"));
+        assert_eq!(owner_mode(&path), "root 644", "{}", path.display());
+    }
+    assert_eq!(owner_mode(&state), "root 755");
+    // dnsmasq's user cannot write the pid file.
+    let pidfile = state.join("dnsmasq-br0.pid");
+    let w = std::process::Command::new("setpriv")
+        .args([
+            "--reuid",
+            "dnsmasq",
+            "--regid",
+            "nogroup",
+            "--clear-groups",
+            "sh",
+            "-c",
+        ])
+        .arg(format!("echo 1 > {}", pidfile.display()))
+        .output()
+        .unwrap();
+    assert!(!w.status.success(), "dnsmasq's user wrote the pid file");
+
+    // The worst case: the instance is killed and a decoy with our --conf-file= argument is
+    // named by the pid file.
+    // SAFETY: kill(2) on the dnsmasq this test started.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let conf = format!("--conf-file={}", state.join("dnsmasq-br0.conf").display());
+    let decoy = std::process::Command::new("ip")
+        .args([
+            "netns", "exec", &ns.name, "setpriv", "--reuid", "dnsmasq", "--regid", "nogroup",
+        ])
+        .args([
+            "--clear-groups",
+            "sh",
+            "-c",
+            "while :; do sleep 1; done",
+            &conf,
+        ])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let decoy_pid = i32::try_from(decoy.id()).unwrap();
+    std::fs::write(&pidfile, format!("{decoy_pid}\n")).unwrap();
+    let check = netconverge_at(&ns, dir.path(), &["check"]);
+    assert_eq!(
+        check.status.code(),
+        Some(1),
+        "the decoy passed as the instance: {}",
+        stdout(&check)
+    );
+    let out = netconverge_at(&ns, dir.path(), &["reconcile"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // SAFETY: signal 0 only probes whether the decoy is alive.
+    assert_eq!(
+        unsafe { libc::kill(decoy_pid, 0) },
+        0,
+        "the decoy was signalled"
+    );
+    let check = netconverge_at(&ns, dir.path(), &["check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+    let mut decoy = decoy;
+    let _ = decoy.kill();
+    let _ = decoy.wait();
+}
