@@ -38,7 +38,7 @@ pub struct Cli {
     pub desired: Option<PathBuf>,
 
     /// Act inside the network namespace /run/netns/NAME instead of the caller's
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, global = true, value_name = "NAME", value_parser = netns_name)]
     pub netns: Option<String>,
 
     /// Output format: text, json (one document, stable field names); for check also junit and prometheus
@@ -220,6 +220,11 @@ fn host_check_text(c: &desired::HostCheck) -> String {
             format!("program `{name}` is installed (Debian package `{package}`)")
         }
     }
+}
+
+/// `--netns NAME`: checked when the command line is parsed, before any file is created.
+fn netns_name(s: &str) -> Result<String, String> {
+    reconcilers::kernel::netns::check_name(s).map(|()| s.to_string())
 }
 
 /// Sysctls `show --all` adds: the ones multi-homed and forwarding hosts care about.

@@ -185,7 +185,7 @@ impl Drop for Cleanup {
                 }
             }
         }
-        let _ = std::fs::remove_dir_all(format!("/run/netconverge/{}", self.0));
+        let _ = std::fs::remove_dir_all(format!("/run/netconverge/netns/{}", self.0));
     }
 }
 
@@ -297,7 +297,7 @@ fn dnsmasq_is_isolated_and_cannot_be_impersonated() {
     std::fs::write(dir.path().join("host.yaml"), yaml).unwrap();
     let out = netconverge_at(&ns, dir.path(), &["reconcile"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let state = std::path::PathBuf::from(format!("/run/netconverge/{}", ns.name));
+    let state = std::path::PathBuf::from(format!("/run/netconverge/netns/{}", ns.name));
     let pid: i32 = std::fs::read_to_string(state.join("dnsmasq-br0.pid"))
         .unwrap()
         .trim()
@@ -371,4 +371,31 @@ fn dnsmasq_is_isolated_and_cannot_be_impersonated() {
     let mut decoy = decoy;
     let _ = decoy.kill();
     let _ = decoy.wait();
+}
+
+/// `--netns` is checked before any file is created: a path is refused, and so is a name that
+/// is no entry of /run/netns.
+#[test]
+fn netns_names_are_checked_before_any_file_is_created() {
+    if !root_or_skip("netns_names_are_checked_before_any_file_is_created") {
+        return;
+    }
+    let dir = TempDir::new("hostile-netns");
+    std::fs::write(dir.path().join("a.yaml"), ETH0).unwrap();
+    let escape = format!("nc-escape-{}", std::process::id());
+    for name in [format!("../../tmp/{escape}"), format!("{escape}-missing")] {
+        let out = netconverge(&[
+            "--netns",
+            &name,
+            "-d",
+            &dir.path().display().to_string(),
+            "reconcile",
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", stderr(&out));
+        assert!(stderr(&out).contains("namespace"), "{}", stderr(&out));
+    }
+    assert!(!std::path::Path::new(&format!("/tmp/{escape}.lock")).exists());
+    assert!(
+        !std::path::Path::new(&format!("/run/netconverge/netns/{escape}-missing.lock")).exists()
+    );
 }

@@ -115,10 +115,14 @@ impl Paths {
     }
 }
 
-/// The state directory of a namespace: `/run/netconverge/NAME`, or `/run/netconverge/host`
-/// for the caller's own (the same naming as the lock files).
+/// The state directory of a namespace: `/run/netconverge/netns/NAME`, or
+/// `/run/netconverge/host` for the caller's own (the same naming as the lock files). Named
+/// namespaces have a directory of their own so that one named `host` is not the caller's.
 pub fn state_dir(netns: Option<&str>) -> PathBuf {
-    Path::new(RUN_DIR).join(netns.unwrap_or("host"))
+    match netns {
+        Some(name) => Path::new(RUN_DIR).join("netns").join(name),
+        None => Path::new(RUN_DIR).join("host"),
+    }
 }
 
 fn conf_arg(conf: &Path) -> String {
@@ -287,8 +291,8 @@ fn make_dirs(dir: &Path) -> io::Result<()> {
         .recursive(true)
         .mode(0o755)
         .create(dir)?;
-    for d in [Path::new(RUN_DIR), dir] {
-        if d.starts_with(RUN_DIR) {
+    for d in [Path::new(RUN_DIR), &Path::new(RUN_DIR).join("netns"), dir] {
+        if d.starts_with(RUN_DIR) && (d == dir || dir.starts_with(d)) {
             let meta = fs::symlink_metadata(d)?;
             if !meta.file_type().is_dir() {
                 return Err(io::Error::other(format!(
@@ -520,8 +524,18 @@ mod tests {
     #[test]
     fn paths_per_namespace() {
         let p = Paths::new(Some("lab"), "br0");
-        assert_eq!(p.conf, Path::new("/run/netconverge/lab/dnsmasq-br0.conf"));
-        assert_eq!(p.pid, Path::new("/run/netconverge/lab/dnsmasq-br0.pid"));
+        assert_eq!(
+            p.conf,
+            Path::new("/run/netconverge/netns/lab/dnsmasq-br0.conf")
+        );
+        assert_eq!(
+            p.pid,
+            Path::new("/run/netconverge/netns/lab/dnsmasq-br0.pid")
+        );
+        assert_ne!(
+            Paths::new(Some("host"), "br0").dir,
+            Paths::new(None, "br0").dir
+        );
         let h = Paths::new(None, "br1");
         assert_eq!(h.dir, Path::new("/run/netconverge/host"));
         assert_eq!(
