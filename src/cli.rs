@@ -183,6 +183,13 @@ fn load(cli: &Cli) -> Result<Desired, Failure> {
     let started = std::time::Instant::now();
     let d = desired::load_path(&path)?;
     tracing::debug!(elapsed = ?started.elapsed(), "loaded {}", path.display());
+    let applies = matches!(
+        cli.command,
+        Command::Reconcile { dry_run: false, .. } | Command::Watch { .. }
+    );
+    if applies && is_root() {
+        desired::permissions::check(&path, &d.files)?;
+    }
     Ok(d)
 }
 
@@ -272,6 +279,12 @@ fn show(cli: &Cli, all: bool) -> Result<ExitCode, Failure> {
         print!("{yaml}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Is the effective user root (who must not apply files others can change)?
+pub(crate) fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
 }
 
 /// Does CapEff include CAP_NET_ADMIN?

@@ -399,3 +399,68 @@ fn netns_names_are_checked_before_any_file_is_created() {
         !std::path::Path::new(&format!("/run/netconverge/netns/{escape}-missing.lock")).exists()
     );
 }
+
+/// As root, `reconcile` refuses desired files and directories that others can write, naming
+/// the path and the fix, before any write; `--dry-run` still reads them.
+#[test]
+fn files_others_can_write_are_not_applied() {
+    if !root_or_skip("files_others_can_write_are_not_applied") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let (ns, _lan) = host_with_nic();
+    let dir = TempDir::new("hostile-perm");
+    let f = dir.path().join("a.yaml");
+    std::fs::write(&f, format!("{ETH0}  br0: {{ kind: bridge }}\n")).unwrap();
+    let set = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    set(dir.path(), 0o755);
+    for (path, mode, who) in [
+        (&f, 0o664, "its group"),
+        (&dir.0, 0o777, "its group and everyone"),
+    ] {
+        set(path, mode);
+        let before = snapshot(&ns);
+        let out = netconverge_at(&ns, dir.path(), &["reconcile"]);
+        assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+        let err = stderr(&out);
+        assert!(err.contains(&format!("writable by {who}")), "{err}");
+        assert!(
+            err.contains(&format!("chmod go-w {}", path.display())),
+            "{err}"
+        );
+        assert_eq!(before, snapshot(&ns), "refused but the kernel changed");
+        let dry = netconverge_at(&ns, dir.path(), &["reconcile", "--dry-run"]);
+        assert_eq!(dry.status.code(), Some(0), "{}", stderr(&dry));
+        set(path, if mode == 0o664 { 0o644 } else { 0o755 });
+    }
+    let out = netconverge_at(&ns, dir.path(), &["reconcile"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// An error never repeats the content of a file that is not a netconverge file: run as root
+/// on a `-d` that is a symlink to a file holding a password hash, the message names the place
+/// but not the line.
+#[test]
+fn errors_do_not_quote_what_is_not_a_desired_file() {
+    let dir = TempDir::new("hostile-secret");
+    let secret = dir.path().join("shadow");
+    std::fs::write(
+        &secret,
+        "root:$y$j9T$s3cr3tHash:20228:0:99999:7:::\ntoken-abcdef\n",
+    )
+    .unwrap();
+    let link = dir.path().join("x.yaml");
+    std::os::unix::fs::symlink(&secret, &link).unwrap();
+    for d in [&link, &dir.0] {
+        let out = netconverge(&["-d", &d.display().to_string(), "validate"]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = stderr(&out);
+        assert!(err.contains("x.yaml:1:1"), "{err}");
+        assert!(
+            !err.contains("s3cr3t") && !err.contains("root:"),
+            "quoted the file: {err}"
+        );
+    }
+}

@@ -188,6 +188,45 @@ fn parse(text: &str, file: usize) -> Result<Document, (Pos, String)> {
     serde_saphyr::from_str_with_options::<Document>(text, options()).map_err(fail)
 }
 
+/// A key or word of the file as an error may quote it: only when it looks like something a
+/// person writes in a netconverge file (a short word of letters, digits and `_.-/`). Anything
+/// else — a line of `/etc/shadow` read through a symlinked `-d`, a token, a key — is not
+/// repeated: an error message must not become a way to read a file one cannot read.
+fn shown(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word.len() <= 64
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'));
+    if plain {
+        format!("`{word}`")
+    } else {
+        "(not shown: it does not look like a netconverge key)".to_string()
+    }
+}
+
+/// The parser's own text with whatever it quotes from the file left out.
+fn redact_quoted(m: &str) -> String {
+    let mut out = String::new();
+    let mut quote: Option<char> = None;
+    for c in m.chars() {
+        match quote {
+            Some(q) if c == q => {
+                out.push_str("…");
+                out.push(c);
+                quote = None;
+            }
+            Some(_) => {}
+            None if matches!(c, '"' | '`' | '\'') => {
+                out.push(c);
+                quote = Some(c);
+            }
+            None => out.push(c),
+        }
+    }
+    out
+}
+
 /// The parser's error as one plain sentence (its position is reported separately).
 fn message(e: &Error) -> String {
     let mut inner = e;
@@ -198,19 +237,21 @@ fn message(e: &Error) -> String {
         Error::SerdeUnknownField {
             field, expected, ..
         } => format!(
-            "unknown key `{field}`; expected one of {}{}",
+            "unknown key {}; expected one of {}{}",
+            shown(field),
             expected.join(", "),
             suggest(field, expected.iter().copied())
         ),
         Error::SerdeUnknownVariant {
             variant, expected, ..
         } => format!(
-            "unknown value `{variant}`; expected one of {}{}",
+            "unknown value {}; expected one of {}{}",
+            shown(variant),
             expected.join(", "),
             suggest(variant, expected.iter().copied())
         ),
         Error::DuplicateMappingKey { key: Some(k), .. } => {
-            format!("`{k}` appears twice in this mapping")
+            format!("{} appears twice in this mapping", shown(k))
         }
         Error::DuplicateMappingKey { key: None, .. } => {
             "a key appears twice in this mapping".to_string()
@@ -241,7 +282,7 @@ fn message(e: &Error) -> String {
                 "expected sequence start" => "expected a list (`- item` lines)".into(),
                 "expected string scalar" => "expected a single value (a string)".into(),
                 "invalid boolean" => "expected true or false".into(),
-                _ => m,
+                _ => redact_quoted(&m),
             }
         }
     };

@@ -25,6 +25,7 @@ mod links;
 mod load;
 mod managed;
 mod owner;
+pub mod permissions;
 mod providers;
 mod routes;
 mod rules;
