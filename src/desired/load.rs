@@ -212,7 +212,7 @@ fn redact_quoted(m: &str) -> String {
     for c in m.chars() {
         match quote {
             Some(q) if c == q => {
-                out.push_str("…");
+                out.push('…');
                 out.push(c);
                 quote = None;
             }

@@ -82,7 +82,8 @@ fn check_one(shown: &Path, real: &Path, must_be_root: bool) -> Result<(), Permis
             format!("chown root: {}", real.display()),
         ));
     }
-    if mode & 0o022 != 0 && !(sticky_dir && !must_be_root) {
+    // A sticky directory above (like /tmp) keeps others from replacing what is in it.
+    if (must_be_root || !sticky_dir) && mode & 0o022 != 0 {
         let who = match (mode & 0o020 != 0, mode & 0o002 != 0) {
             (true, true) => "its group and everyone",
             (true, false) => "its group",
