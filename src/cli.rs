@@ -53,6 +53,14 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
+    /// At most this many bytes of YAML over all desired files (the per-file cap is 16 MiB)
+    #[arg(long, global = true, value_name = "BYTES", default_value_t = desired::budget::Limits::default().max_bytes)]
+    pub max_input_size: u64,
+
+    /// At most this many objects (links, addresses, routes, rules, sysctls, …) over all files
+    #[arg(long, global = true, value_name = "N", default_value_t = desired::budget::Limits::default().max_objects)]
+    pub max_objects: u64,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -125,6 +133,10 @@ pub enum Command {
 
 /// Run the parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
+    desired::budget::set(desired::budget::Limits {
+        max_bytes: cli.max_input_size,
+        max_objects: cli.max_objects,
+    });
     let result = match &cli.command {
         Command::Validate => validate(&cli),
         Command::Show { all } => show(&cli, *all),

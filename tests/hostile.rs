@@ -464,3 +464,39 @@ fn errors_do_not_quote_what_is_not_a_desired_file() {
         );
     }
 }
+
+/// The budgets across files: more objects or bytes over all files than allowed is refused at
+/// the file that crosses the limit, and the limits are configurable.
+#[test]
+fn budgets_across_files_are_enforced_and_configurable() {
+    let dir = TempDir::new("hostile-budget");
+    for f in 0..3 {
+        let mut s = String::from("routes:\n");
+        for i in 0..1000 {
+            s.push_str(&format!(
+                "  - {{ to: 10.{f}.{}.{}/32, type: blackhole }}\n",
+                i / 250,
+                i % 250
+            ));
+        }
+        std::fs::write(dir.path().join(format!("{f}.yaml")), s).unwrap();
+    }
+    let d = dir.path().display().to_string();
+    let ok = netconverge(&["-d", &d, "validate"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    let out = netconverge(&["--max-objects", "2500", "-d", &d, "validate"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("2.yaml"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("more than 2500 objects"),
+        "{}",
+        stderr(&out)
+    );
+    let out = netconverge(&["--max-input-size", "50000", "-d", &d, "validate"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("exceeds 50000 bytes"),
+        "{}",
+        stderr(&out)
+    );
+}

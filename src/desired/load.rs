@@ -142,12 +142,38 @@ pub(crate) fn load_sources(sources: Vec<Source>) -> Result<Desired, Diagnostics>
     let files: Vec<PathBuf> = sources.iter().map(|(p, _)| p.clone()).collect();
     let mut ctx = Ctx::new(files.clone());
     let mut docs = Vec::new();
+    let limits = super::budget::limits();
+    let (mut bytes, mut objects) = (0u64, 0u64);
     for (i, (_, text)) in sources.into_iter().enumerate() {
+        // The budgets across files: the input is refused at the file that crosses one, before
+        // that file is parsed (bytes) or before the next one is (objects).
+        if let Ok(t) = &text {
+            bytes += t.len() as u64;
+            if bytes > limits.max_bytes {
+                ctx.err(Pos::file(i), format!(
+                    "the desired state exceeds {} bytes over its files (at this file); raise --max-input-size if that is meant",
+                    limits.max_bytes
+                ));
+                ctx.complete = false;
+                break;
+            }
+        }
         let parsed = text
             .map_err(|e| (Pos::file(i), e.to_string()))
             .and_then(|t| parse(&t, i));
         match parsed {
-            Ok(doc) => docs.push((i, doc)),
+            Ok(doc) => {
+                objects += super::budget::objects(&doc);
+                if objects > limits.max_objects {
+                    ctx.err(Pos::file(i), format!(
+                        "the desired state declares more than {} objects over its files (at this file); raise --max-objects if that is meant",
+                        limits.max_objects
+                    ));
+                    ctx.complete = false;
+                    break;
+                }
+                docs.push((i, doc));
+            }
             Err((pos, message)) => {
                 ctx.err(pos, message);
                 ctx.complete = false;

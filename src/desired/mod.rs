@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use reconcilers::model::State;
 
 mod addresses;
+pub mod budget;
 mod convert;
 mod dhcp;
 mod diagnostics;
