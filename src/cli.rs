@@ -37,7 +37,7 @@ pub struct Cli {
     #[arg(short, long, global = true, value_name = "PATH")]
     pub desired: Option<PathBuf>,
 
-    /// Act inside the network namespace /run/netns/NAME instead of the caller's
+    /// Act inside the network namespace /run/netns/NAME instead of the caller's (NAME: an entry of /run/netns, no `/`)
     #[arg(long, global = true, value_name = "NAME", value_parser = netns_name)]
     pub netns: Option<String>,
 
@@ -93,7 +93,7 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
-    /// Plan and apply: make the host match the desired state (exit 0 done or no-op, 2 error).
+    /// Plan and apply: make the host match the desired state (exit 0 done or no-op, 2 error). As root, refuses desired files or directories not owned by root or writable by group/others.
     Reconcile {
         /// Print the plan and change nothing (needs no privileges).
         #[arg(long)]
@@ -114,7 +114,8 @@ pub enum Command {
     /// change, resyncs periodically (sysctls have no events). An invalid or refused edit is
     /// logged with its place and the last good state stays in force; failed applies are
     /// retried with exponential backoff. Stops cleanly on SIGTERM/SIGINT after the current
-    /// apply. Sends READY=1 to systemd when run as a Type=notify unit.
+    /// apply. Sends READY=1 to systemd when run as a Type=notify unit. As root, desired files or
+    /// directories not owned by root or writable by group/others are refused on every reload.
     Watch {
         /// Quiet time after a file event before reloading (e.g. 200ms, 1s)
         #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = humantime::parse_duration)]
@@ -265,6 +266,13 @@ fn show(cli: &Cli, all: bool) -> Result<ExitCode, Failure> {
     if all {
         names.extend(SHOW_ALL_SYSCTLS.iter().map(|s| s.to_string()));
     }
+    // The scope also reads the templates of per-interface sysctls (for the host facts);
+    // `show` prints only the sysctls that were asked for.
+    let asked: std::collections::BTreeSet<String> = desired
+        .as_ref()
+        .map(|d| d.state.sysctls.keys().cloned().collect())
+        .unwrap_or_default();
+    let asked_all = all;
     let protocol = desired
         .as_ref()
         .map(|d| d.protocol)
@@ -274,6 +282,9 @@ fn show(cli: &Cli, all: bool) -> Result<ExitCode, Failure> {
         let mut k = RtnlKernel::connect_in(protocol, netns)?;
         reconcilers::kernel::Kernel::observe(&mut k, &names).await
     })??;
+    state.sysctls.retain(|name, _| {
+        asked.contains(name) || (asked_all && SHOW_ALL_SYSCTLS.contains(&name.as_str()))
+    });
     if !all {
         state
             .links
