@@ -39,8 +39,8 @@ pub struct Cli {
     #[arg(short, long, global = true, value_name = "PATH")]
     pub desired: Option<PathBuf>,
 
-    /// Act inside the network namespace /run/netns/NAME instead of the caller's
-    #[arg(long, global = true, value_name = "NAME")]
+    /// Act inside the network namespace /run/netns/NAME instead of the caller's (NAME: an entry of /run/netns, no `/`)
+    #[arg(long, global = true, value_name = "NAME", value_parser = netns_name)]
     pub netns: Option<String>,
 
     /// Output format: text, json (one document, stable field names); for check also junit and prometheus; for graph svg
@@ -54,6 +54,14 @@ pub struct Cli {
     /// Less logging on stderr (errors only)
     #[arg(short, long, global = true)]
     pub quiet: bool,
+
+    /// At most this many bytes of YAML over all desired files (the per-file cap is 16 MiB)
+    #[arg(long, global = true, value_name = "BYTES", default_value_t = desired::budget::Limits::default().max_bytes)]
+    pub max_input_size: u64,
+
+    /// At most this many objects (links, addresses, routes, rules, sysctls, …) over all files
+    #[arg(long, global = true, value_name = "N", default_value_t = desired::budget::Limits::default().max_objects)]
+    pub max_objects: u64,
 
     /// What to do.
     #[command(subcommand)]
@@ -89,7 +97,7 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
-    /// Plan and apply: make the host match the desired state (exit 0 done or no-op, 2 error).
+    /// Plan and apply: make the host match the desired state (exit 0 done or no-op, 2 error). As root, refuses desired files or directories not owned by root or writable by group/others.
     Reconcile {
         /// Print the plan and change nothing (needs no privileges).
         #[arg(long)]
@@ -140,7 +148,9 @@ pub enum Command {
     /// repairs damped. A dnsmasq instance that exits is restarted at once (pidfd); with
     /// --netns, the deletion of the namespace stops its dnsmasq and exits with status 2, for
     /// the service manager to restart the watcher. Stops cleanly on SIGTERM/SIGINT after the
-    /// current apply (exit 0). Sends READY=1 to systemd when run as a Type=notify unit.
+    /// current apply (exit 0). Sends READY=1 to systemd when run as a Type=notify unit. As root,
+    /// desired files or directories not owned by root or writable by group/others are refused on
+    /// every reload.
     Watch {
         /// Quiet time after a file event before reloading (e.g. 200ms, 1s)
         #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = humantime::parse_duration)]
@@ -164,6 +174,10 @@ pub enum Command {
 
 /// Run the parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
+    desired::budget::set(desired::budget::Limits {
+        max_bytes: cli.max_input_size,
+        max_objects: cli.max_objects,
+    });
     let result = match &cli.command {
         Command::Validate => validate(&cli),
         Command::Show { all } => show(&cli, *all),
@@ -246,6 +260,13 @@ fn load(cli: &Cli, empty_ok: bool) -> Result<Desired, Failure> {
             },
         ])));
     }
+    let applies = matches!(
+        cli.command,
+        Command::Reconcile { dry_run: false, .. } | Command::Watch { .. }
+    );
+    if applies && is_root() {
+        desired::permissions::check(&path, &d.files)?;
+    }
     Ok(d)
 }
 
@@ -277,6 +298,8 @@ fn host_check_text(c: &desired::HostCheck) -> String {
         desired::HostCheck::User { name, .. } => format!("user `{name}` exists"),
         desired::HostCheck::Group { name, .. } => format!("group `{name}` exists"),
         desired::HostCheck::ExternalLink { name, .. } => format!("link {name} exists"),
+        desired::HostCheck::LinkUp { name, .. } => format!("link {name} is up"),
+        desired::HostCheck::Sysctl { name, .. } => format!("sysctl {name} exists"),
         desired::HostCheck::Program { name, package, .. } => {
             format!("program `{name}` is installed (Debian package `{package}`)")
         }
@@ -285,6 +308,11 @@ fn host_check_text(c: &desired::HostCheck) -> String {
             None => format!("the namespace's resolv.conf does not name {bridge}'s own addresses"),
         },
     }
+}
+
+/// `--netns NAME`: checked when the command line is parsed, before any file is created.
+fn netns_name(s: &str) -> Result<String, String> {
+    reconcilers::kernel::netns::check_name(s).map(|()| s.to_string())
 }
 
 /// Sysctls `show --all` adds: the ones multi-homed and forwarding hosts care about.
@@ -310,6 +338,13 @@ fn observe_host(
     if all {
         names.extend(SHOW_ALL_SYSCTLS.iter().map(|s| s.to_string()));
     }
+    // The scope also reads the templates of per-interface sysctls (for the host facts);
+    // `show` prints only the sysctls that were asked for.
+    let asked: std::collections::BTreeSet<String> = desired
+        .as_ref()
+        .map(|d| d.state.sysctls.keys().cloned().collect())
+        .unwrap_or_default();
+    let asked_all = all;
     let protocol = desired
         .as_ref()
         .map(|d| d.protocol)
@@ -319,6 +354,9 @@ fn observe_host(
         let mut k = RtnlKernel::connect_in(protocol, netns)?;
         reconcilers::kernel::Kernel::observe(&mut k, &names).await
     })??;
+    state.sysctls.retain(|name, _| {
+        asked.contains(name) || (asked_all && SHOW_ALL_SYSCTLS.contains(&name.as_str()))
+    });
     if !all {
         state
             .links
@@ -342,6 +380,12 @@ fn show(cli: &Cli, all: bool) -> Result<ExitCode, Failure> {
         print!("{yaml}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Is the effective user root (who must not apply files others can change)?
+pub(crate) fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
 }
 
 /// Does CapEff include CAP_NET_ADMIN?

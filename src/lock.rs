@@ -1,9 +1,12 @@
 //! One reconcile at a time per network namespace: an exclusive `flock` on
-//! `/run/netconverge/<netns>.lock`, released when the process exits (even if killed).
+//! `/run/netconverge/netns/<netns>.lock` (`/run/netconverge/host.lock` for the caller's own),
+//! released when the process exits (even if killed). The lock file is opened without following
+//! a symlink, in directories that must be real directories.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 /// Where lock files live.
@@ -17,9 +20,15 @@ pub struct Lock {
     pub path: PathBuf,
 }
 
-/// The lock file of a namespace (`host` for the caller's own namespace).
+/// The lock file of a namespace (`host.lock` for the caller's own namespace; named ones in
+/// `netns/`, so that a namespace named `host` is not the caller's).
 pub fn lock_path(netns: Option<&str>) -> PathBuf {
-    PathBuf::from(LOCK_DIR).join(format!("{}.lock", netns.unwrap_or("host")))
+    match netns {
+        Some(name) => PathBuf::from(LOCK_DIR)
+            .join("netns")
+            .join(format!("{name}.lock")),
+        None => PathBuf::from(LOCK_DIR).join("host.lock"),
+    }
 }
 
 /// Why the lock could not be taken.
@@ -76,15 +85,22 @@ fn take(netns: Option<&str>, path: PathBuf, how: libc::c_int) -> Result<Lock, Lo
             source,
         }
     };
-    let dir = path
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| LOCK_DIR.into());
+    let dir = path.parent().map(PathBuf::from).unwrap_or_default();
     fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
+    for d in [PathBuf::from(LOCK_DIR), dir] {
+        let meta = fs::symlink_metadata(&d).map_err(io_err("create", &d))?;
+        if !meta.is_dir() {
+            return Err(io_err("use", &d)(io::Error::other(
+                "not a directory (a symlink?); remove it",
+            )));
+        }
+    }
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .mode(0o644)
         .open(&path)
         .map_err(io_err("open lock file", &path))?;
     // SAFETY: flock on a valid, owned file descriptor.

@@ -29,6 +29,9 @@ pub enum Failure {
     /// Another run holds the namespace's lock, or the lock file cannot be used.
     #[error(transparent)]
     Lock(#[from] crate::lock::LockError),
+    /// Desired files others than root can change, refused as root.
+    #[error(transparent)]
+    Permissions(#[from] crate::desired::permissions::PermissionError),
     /// Anything else, as one paragraph.
     #[error("{0}")]
     Message(String),

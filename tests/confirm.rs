@@ -24,7 +24,7 @@ struct StateDir(String);
 
 impl Drop for StateDir {
     fn drop(&mut self) {
-        let dir = format!("/run/netconverge/{}", self.0);
+        let dir = format!("/run/netconverge/netns/{}", self.0);
         if let Ok(text) = std::fs::read_to_string(format!("{dir}/pending.json")) {
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
                 if let Some(pid) = v["guardian"].as_u64() {
@@ -133,7 +133,11 @@ fn assert_reverted(lab: &Lab) {
     );
     let gw = lab.host.ip_json("route show 198.51.100.0/24");
     assert_eq!(gw[0]["gateway"], "192.168.50.2");
-    assert!(!Path::new(&format!("/run/netconverge/{}/pending.json", lab.host.name)).exists());
+    assert!(!Path::new(&format!(
+        "/run/netconverge/netns/{}/pending.json",
+        lab.host.name
+    ))
+    .exists());
 }
 
 #[test]
@@ -306,7 +310,8 @@ fn watch_reverts_an_unconfirmed_edit_and_does_not_apply_it_again_until_the_files
 
 fn guardian_pid(host: &Netns) -> Option<i32> {
     let text =
-        std::fs::read_to_string(format!("/run/netconverge/{}/pending.json", host.name)).ok()?;
+        std::fs::read_to_string(format!("/run/netconverge/netns/{}/pending.json", host.name))
+            .ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     v["guardian"].as_u64().map(|p| p as i32)
 }
@@ -371,5 +376,9 @@ fn on_a_terminal_y_keeps_and_anything_else_reverts_at_once() {
     let out = on_a_terminal(&lab, "y");
     assert!(out.contains("Confirmed:"), "{out}");
     assert!(!pings(&lab.mgmt), "a confirmed change was reverted");
-    assert!(!Path::new(&format!("/run/netconverge/{}/pending.json", lab.host.name)).exists());
+    assert!(!Path::new(&format!(
+        "/run/netconverge/netns/{}/pending.json",
+        lab.host.name
+    ))
+    .exists());
 }

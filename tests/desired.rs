@@ -441,7 +441,11 @@ sysctl:
             multi_queue: None
         })
     );
-    assert!(d.host_checks.is_empty());
+    // Numeric owners need no look-up; only the sysctls are left to the host.
+    assert!(d
+        .host_checks
+        .iter()
+        .all(|c| matches!(c, HostCheck::Sysctl { .. })));
     assert_eq!(
         s.links["mv0"].kind,
         LinkKind::Macvlan(MacvlanOpts {
@@ -876,11 +880,19 @@ fn sysctl() -> impl Strategy<Value = (String, String)> {
             "[ -~]{1,16}",
             "[0-9]{1,6}",
             Just("true".to_string()),
-            Just("0x10".to_string())
+            Just("16".to_string())
         ],
     )
         .prop_map(|(n, v)| (n, reconcilers::model::normalize_sysctl_value(&v)))
         .prop_filter("a value", |(_, v)| !v.is_empty())
+        // Numbers the kernel would print differently (`010`, `0x10`, `+1`) are refused.
+        .prop_filter("as the kernel prints it", |(_, v)| {
+            !v.split(' ').any(|f| {
+                let b = f.trim_start_matches('-').as_bytes();
+                matches!(b, [b'+', d, ..] if d.is_ascii_digit())
+                    || matches!(b, [b'0', d, ..] if d.is_ascii_digit() || *d == b'x' || *d == b'X')
+            })
+        })
 }
 
 fn tables() -> impl Strategy<Value = BTreeMap<String, u32>> {
@@ -1002,7 +1014,10 @@ fn assemble(
     }
     let link_names: Vec<String> = s.links.keys().cloned().collect();
     if !link_names.is_empty() {
-        for (idx, net) in addrs {
+        // The kernel makes IPv6 link-local addresses itself: declaring one is refused.
+        for (idx, net) in addrs.into_iter().filter(
+            |(_, n)| !matches!(n.addr(), IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80),
+        ) {
             s.add_address(Address {
                 link: link_names[idx.index(link_names.len())].clone(),
                 address: net,
@@ -1010,7 +1025,27 @@ fn assemble(
             });
         }
     }
+    // IPv6 needs an MTU of at least 1280 on a link with an IPv6 address.
+    let v6_links: Vec<String> = s
+        .addresses
+        .values()
+        .filter(|a| a.address.addr().is_ipv6())
+        .map(|a| a.link.clone())
+        .collect();
+    for n in v6_links {
+        if let Some(l) = s.links.get_mut(&n) {
+            l.mtu = l.mtu.filter(|m| *m >= 1280);
+        }
+    }
     for r in routes {
+        // A route over a link declared down is refused (the kernel refuses it).
+        for dev in r.nexthops.iter().filter_map(|h| h.dev.as_ref()) {
+            if let Some(l) = s.links.get_mut(dev) {
+                if r.kind == RouteType::Unicast && l.up == Some(false) {
+                    l.up = None;
+                }
+            }
+        }
         s.add_route(r);
     }
     // One rule per (priority, family): same priority with different selectors is refused.

@@ -23,7 +23,7 @@ use netconverge::desired::{load_path, load_str, render_state};
 
 /// The state directory netconverge keeps a namespace's dnsmasq files in.
 fn state_dir(ns: &str) -> PathBuf {
-    PathBuf::from("/run/netconverge").join(ns)
+    PathBuf::from("/run/netconverge/netns").join(ns)
 }
 
 /// The pid of the live dnsmasq of br0 in `ns`: the pid file's number, if that process is not

@@ -83,7 +83,7 @@ impl Drop for Cleanup {
             // SAFETY: kill(2) on a process inside a namespace this test created.
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
-        let _ = fs::remove_dir_all(format!("/run/netconverge/{}", self.ns));
+        let _ = fs::remove_dir_all(format!("/run/netconverge/netns/{}", self.ns));
         let _ = fs::remove_dir_all(format!("/etc/netns/{}", self.ns));
     }
 }
@@ -204,7 +204,7 @@ fn the_guests_dns_follows_the_hosts_resolver() {
     let plan = lab.run(&["reconcile"], 0);
     assert!(plan.contains("+ add dhcp br0"), "{plan}");
     let conf = fs::read_to_string(format!(
-        "/run/netconverge/{}/dnsmasq-br0.conf",
+        "/run/netconverge/netns/{}/dnsmasq-br0.conf",
         lab.host.name
     ))
     .expect("dnsmasq configuration");

@@ -424,8 +424,8 @@ fn guards_empty_desired_lock_and_privileges() {
     std::fs::write(u.file(), good).unwrap();
 
     // The per-namespace lock: while another process holds it, reconcile refuses.
-    let lock = format!("/run/netconverge/{}.lock", u.ns.name);
-    std::fs::create_dir_all("/run/netconverge").unwrap();
+    let lock = format!("/run/netconverge/netns/{}.lock", u.ns.name);
+    std::fs::create_dir_all("/run/netconverge/netns").unwrap();
     let mut holder = Command::new("flock")
         .args([lock.as_str(), "sleep", "5"])
         .spawn()

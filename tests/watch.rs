@@ -255,8 +255,11 @@ dhcp:
 
 /// The pid of the namespace's live dnsmasq for br0, from its pid file, if it runs.
 fn dnsmasq_pid(ns: &Netns) -> Option<i32> {
-    let text =
-        std::fs::read_to_string(format!("/run/netconverge/{}/dnsmasq-br0.pid", ns.name)).ok()?;
+    let text = std::fs::read_to_string(format!(
+        "/run/netconverge/netns/{}/dnsmasq-br0.pid",
+        ns.name
+    ))
+    .ok()?;
     let pid: i32 = text.trim().parse().ok()?;
     // SAFETY: kill(pid, 0) only checks that the process exists.
     let alive = unsafe { libc::kill(pid, 0) } == 0

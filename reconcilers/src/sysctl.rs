@@ -104,6 +104,23 @@ pub fn write(name: &str, value: &str) -> Result<(), KernelError> {
         .map_err(|e| error("write", name, e))
 }
 
+/// The template a per-interface sysctl is copied from when a link is created
+/// (`net.ipv4.conf.br0.forwarding` → `net.ipv4.conf.default.forwarding`); `None` for other
+/// names and for the templates themselves.
+pub fn template_of(name: &str) -> Option<String> {
+    let parts: Vec<&str> = name.splitn(5, '.').collect();
+    match parts.as_slice() {
+        ["net", "ipv4" | "ipv6", "conf" | "neigh", link, _]
+            if *link != "all" && *link != "default" =>
+        {
+            let mut t = parts.clone();
+            t[3] = "default";
+            Some(t.join("."))
+        }
+        _ => None,
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Planning
 
@@ -129,9 +146,21 @@ impl crate::kind::Kind for Sysctls {
 
     fn set_owned(&self, _state: &mut State, _owned: &dyn Fn(&ObjectRef) -> bool) {}
 
-    /// The desired sysctls are read with the observation (there is no dump of them all).
+    /// The desired sysctls are read with the observation (there is no dump of them all), and
+    /// for per-interface ones the kernel's template for new links too: a link that does not
+    /// exist yet has no directory, and the host facts are checked against the template.
     fn scope(&self, desired: &State, scope: &mut crate::kernel::Scope) {
         scope.sysctls.extend(desired.sysctls.keys().cloned());
+        let templates: Vec<String> = desired
+            .sysctls
+            .keys()
+            .filter_map(|n| template_of(n))
+            .collect();
+        for t in templates {
+            if !scope.sysctls.contains(&t) {
+                scope.sysctls.push(t);
+            }
+        }
     }
 
     fn diff(&self, cx: &mut crate::kind::PlanCx<'_>) -> Vec<Change> {

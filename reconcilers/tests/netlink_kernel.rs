@@ -791,7 +791,7 @@ fn replace_and_foreign_objects() {
     assert_eq!(e.errno, Some(libc::ENETUNREACH), "{e}");
     assert_eq!(
         e.hint.as_deref(),
-        Some("no address on br0 covers the gateway")
+        Some("no address on br0 covers the gateway, or the link is down")
     );
     assert_eq!(e.object, "route default via 192.168.77.1 dev br0 table 102");
     let e = errors[1].as_ref().unwrap_err();

@@ -4,7 +4,7 @@
 //! It is the same binary (`netconverge [--netns NS] guardian --id ID`), started in a session
 //! of its own (setsid: not in the caller's process group, no controlling terminal, so neither
 //! a dropped SSH session's SIGHUP nor a SIGKILL of the applying process reaches it), with its
-//! output appended to `/run/netconverge/<netns>/guardian.log`.
+//! output appended to `/run/netconverge/netns/<netns>/guardian.log`.
 
 use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitCode, Stdio};

@@ -4,7 +4,7 @@
 //! a detached guardian process before the first write ([`arm`]); the guardian
 //! ([`guardian::run`]) reverts at the deadline unless `confirm` removed the record first.
 //! `rollback` reverts at once, `status` shows the record. Everything goes through the pending
-//! record under `/run/netconverge/<netns>/` and the namespace's lock, so any shell finds it.
+//! record under `/run/netconverge/netns/<netns>/` and the namespace's lock, so any shell finds it.
 
 pub mod guardian;
 pub mod pending;

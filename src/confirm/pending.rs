@@ -1,4 +1,4 @@
-//! The pending change of a namespace: the file `/run/netconverge/<netns>/pending.json` that
+//! The pending change of a namespace: the file `/run/netconverge/netns/<netns>/pending.json` that
 //! commit-confirmed writes before its first write and that `confirm`, `rollback`, `status` and
 //! the guardian read. Root-only (directory 0700, file 0600), written to a temporary file and
 //! renamed over the old one, so a reader never sees half a record and a crash leaves either
@@ -11,8 +11,6 @@ use std::path::PathBuf;
 
 use reconcilers::snapshot::Snapshot;
 use serde::{Deserialize, Serialize};
-
-use crate::lock::LOCK_DIR;
 
 /// A change applied and not yet confirmed.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -65,7 +63,7 @@ pub enum PendingError {
 
 /// The state directory of a namespace (`host` for the caller's own), shared with dnsmasq.
 pub fn state_dir(netns: Option<&str>) -> PathBuf {
-    PathBuf::from(LOCK_DIR).join(netns.unwrap_or("host"))
+    reconcilers::dhcp::instance::state_dir(netns)
 }
 
 /// The pending record's file.

@@ -9,7 +9,7 @@ use reconcilers::model::{Address, State};
 use serde_saphyr::Spanned;
 
 use super::diagnostics::{Ctx, Pos};
-use super::values::host_cidr;
+use super::values::{host_cidr, is_v6_link_local};
 use super::yaml::scalar;
 
 /// The addresses declared on `link`, each once.
@@ -25,6 +25,18 @@ pub(crate) fn convert(
         let Some(net) = ctx.check(pos, host_cidr(&a.value)) else {
             continue;
         };
+        // The kernel makes an fe80:: address on every IPv6 link itself and netconverge leaves
+        // kernel-made addresses alone, so a declared one would be added again on every pass
+        // (EEXIST after the first).
+        if is_v6_link_local(&net.addr()) {
+            ctx.err(
+                pos,
+                format!(
+                    "address {net} on {link} is IPv6 link-local (fe80::/10): the kernel makes those itself and netconverge does not manage them; declare a global or unique-local (fd00::/8) address instead"
+                ),
+            );
+            continue;
+        }
         if let Some((_, first)) = seen.iter().find(|(x, _)| *x == net) {
             ctx.err(
                 pos,

@@ -104,9 +104,12 @@ pub(crate) fn convert(m: &Merged, ctx: &mut Ctx) -> Converted {
 }
 
 /// All checks that need more than one object.
-pub(crate) fn cross_check(c: &Converted, ctx: &mut Ctx) {
+pub(crate) fn cross_check(c: &mut Converted, m: &Merged, ctx: &mut Ctx) {
     links::check(&c.links, ctx);
     routes::checks::gateways(c, ctx);
+    routes::checks::devices_up(c, ctx);
     routes::checks::duplicates(c, ctx);
     rules::check(c, ctx);
+    let facts = sysctl::host_checks(m, c, ctx);
+    c.host_checks.extend(facts);
 }

@@ -38,6 +38,27 @@ pub enum HostCheck {
         /// Where it is declared; the message says what is needed.
         at: Diagnostic,
     },
+    /// A link a route goes through must be up (an external link whose state is not
+    /// declared: netconverge does not bring it up).
+    LinkUp {
+        /// The interface name.
+        name: String,
+        /// Where the route is declared; the message says what is needed.
+        at: Diagnostic,
+    },
+    /// A sysctl must exist in the namespace, and take as many values as are declared. A
+    /// per-interface sysctl of a link netconverge is about to create is looked up under the
+    /// kernel's template for new links (`conf.default`, `neigh.default`).
+    Sysctl {
+        /// The sysctl's name.
+        name: String,
+        /// How many whitespace-separated values are declared.
+        fields: usize,
+        /// The template sysctl to look at when `name` belongs to a link not there yet.
+        template: Option<String>,
+        /// Where the value is declared; the message says what is needed.
+        at: Diagnostic,
+    },
     /// A program netconverge runs to apply part of the state (`nft` for the nftables
     /// tables) must be installed.
     Program {
@@ -70,6 +91,8 @@ impl HostCheck {
             HostCheck::User { at, .. }
             | HostCheck::Group { at, .. }
             | HostCheck::ExternalLink { at, .. }
+            | HostCheck::LinkUp { at, .. }
+            | HostCheck::Sysctl { at, .. }
             | HostCheck::Program { at, .. }
             | HostCheck::Resolver { at, .. } => at,
         }
@@ -84,6 +107,24 @@ impl HostCheck {
             HostCheck::User { name, .. } => crate::host::user_id(name).is_some(),
             HostCheck::Group { name, .. } => crate::host::group_id(name).is_some(),
             HostCheck::ExternalLink { name, .. } => observed.links.contains_key(name),
+            // A missing link is the ExternalLink fact's to report.
+            HostCheck::LinkUp { name, .. } => {
+                observed.links.get(name).is_none_or(|l| l.up != Some(false))
+            }
+            HostCheck::Sysctl {
+                name,
+                fields,
+                template,
+                ..
+            } => {
+                let current = observed.sysctls.get(name).or_else(|| {
+                    template
+                        .as_ref()
+                        .filter(|_| !link_of(name).is_some_and(|l| observed.links.contains_key(&l)))
+                        .and_then(|t| observed.sysctls.get(t))
+                });
+                current.is_some_and(|v| v.split(' ').count() == *fields)
+            }
             HostCheck::Program { name, .. } => reconcilers::programs::find(name).is_some(),
             HostCheck::Resolver {
                 bridge,
@@ -107,6 +148,24 @@ impl HostCheck {
             }
         };
         (!holds).then(|| self.at().clone())
+    }
+}
+
+/// The interface a per-interface sysctl (`net.ipv4.conf.IF.x`, `net.ipv6.neigh.IF.x`) names
+/// (a `/` in the name's component stands for a `.` of the interface name).
+pub(crate) fn link_of(sysctl: &str) -> Option<String> {
+    let mut parts = sysctl.splitn(5, '.');
+    match (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) {
+        (Some("net"), Some("ipv4" | "ipv6"), Some("conf" | "neigh"), Some(link), Some(_)) => {
+            Some(link.replace('/', "."))
+        }
+        _ => None,
     }
 }
 

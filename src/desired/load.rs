@@ -142,12 +142,38 @@ pub(crate) fn load_sources(sources: Vec<Source>) -> Result<Desired, Diagnostics>
     let files: Vec<PathBuf> = sources.iter().map(|(p, _)| p.clone()).collect();
     let mut ctx = Ctx::new(files.clone());
     let mut docs = Vec::new();
+    let limits = super::budget::limits();
+    let (mut bytes, mut objects) = (0u64, 0u64);
     for (i, (_, text)) in sources.into_iter().enumerate() {
+        // The budgets across files: the input is refused at the file that crosses one, before
+        // that file is parsed (bytes) or before the next one is (objects).
+        if let Ok(t) = &text {
+            bytes += t.len() as u64;
+            if bytes > limits.max_bytes {
+                ctx.err(Pos::file(i), format!(
+                    "the desired state exceeds {} bytes over its files (at this file); raise --max-input-size if that is meant",
+                    limits.max_bytes
+                ));
+                ctx.complete = false;
+                break;
+            }
+        }
         let parsed = text
             .map_err(|e| (Pos::file(i), e.to_string()))
             .and_then(|t| parse(&t, i));
         match parsed {
-            Ok(doc) => docs.push((i, doc)),
+            Ok(doc) => {
+                objects += super::budget::objects(&doc);
+                if objects > limits.max_objects {
+                    ctx.err(Pos::file(i), format!(
+                        "the desired state declares more than {} objects over its files (at this file); raise --max-objects if that is meant",
+                        limits.max_objects
+                    ));
+                    ctx.complete = false;
+                    break;
+                }
+                docs.push((i, doc));
+            }
             Err((pos, message)) => {
                 ctx.err(pos, message);
                 ctx.complete = false;
@@ -156,13 +182,12 @@ pub(crate) fn load_sources(sources: Vec<Source>) -> Result<Desired, Diagnostics>
     }
     let mut merged = merge(docs, &mut ctx);
     let managed = merged.managed.take();
-    let converted = convert::convert(&merged, &mut ctx);
-    convert::cross_check(&converted, &mut ctx);
+    let mut converted = convert::convert(&merged, &mut ctx);
+    convert::cross_check(&mut converted, &merged, &mut ctx);
     let diags = ctx.finish();
     if !diags.is_empty() {
         return Err(Diagnostics(diags));
     }
-    let mut converted = converted;
     Ok(Desired {
         tables: std::mem::take(&mut converted.tables),
         protocol: converted.protocol,
@@ -189,6 +214,45 @@ fn parse(text: &str, file: usize) -> Result<Document, (Pos, String)> {
     serde_saphyr::from_str_with_options::<Document>(text, options()).map_err(fail)
 }
 
+/// A key or word of the file as an error may quote it: only when it looks like something a
+/// person writes in a netconverge file (a short word of letters, digits and `_.-/`). Anything
+/// else — a line of `/etc/shadow` read through a symlinked `-d`, a token, a key — is not
+/// repeated: an error message must not become a way to read a file one cannot read.
+fn shown(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word.len() <= 64
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'));
+    if plain {
+        format!("`{word}`")
+    } else {
+        "(not shown: it does not look like a netconverge key)".to_string()
+    }
+}
+
+/// The parser's own text with whatever it quotes from the file left out.
+fn redact_quoted(m: &str) -> String {
+    let mut out = String::new();
+    let mut quote: Option<char> = None;
+    for c in m.chars() {
+        match quote {
+            Some(q) if c == q => {
+                out.push('…');
+                out.push(c);
+                quote = None;
+            }
+            Some(_) => {}
+            None if matches!(c, '"' | '`' | '\'') => {
+                out.push(c);
+                quote = Some(c);
+            }
+            None => out.push(c),
+        }
+    }
+    out
+}
+
 /// The parser's error as one plain sentence (its position is reported separately).
 fn message(e: &Error) -> String {
     let mut inner = e;
@@ -199,19 +263,21 @@ fn message(e: &Error) -> String {
         Error::SerdeUnknownField {
             field, expected, ..
         } => format!(
-            "unknown key `{field}`; expected one of {}{}",
+            "unknown key {}; expected one of {}{}",
+            shown(field),
             expected.join(", "),
             suggest(field, expected.iter().copied())
         ),
         Error::SerdeUnknownVariant {
             variant, expected, ..
         } => format!(
-            "unknown value `{variant}`; expected one of {}{}",
+            "unknown value {}; expected one of {}{}",
+            shown(variant),
             expected.join(", "),
             suggest(variant, expected.iter().copied())
         ),
         Error::DuplicateMappingKey { key: Some(k), .. } => {
-            format!("`{k}` appears twice in this mapping")
+            format!("{} appears twice in this mapping", shown(k))
         }
         Error::DuplicateMappingKey { key: None, .. } => {
             "a key appears twice in this mapping".to_string()
@@ -242,7 +308,7 @@ fn message(e: &Error) -> String {
                 "expected sequence start" => "expected a list (`- item` lines)".into(),
                 "expected string scalar" => "expected a single value (a string)".into(),
                 "invalid boolean" => "expected true or false".into(),
-                _ => m,
+                _ => redact_quoted(&m),
             }
         }
     };

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use reconcilers::model::State;
 
 mod addresses;
+pub mod budget;
 mod convert;
 mod dhcp;
 mod diagnostics;
@@ -25,6 +26,7 @@ mod links;
 mod load;
 mod managed;
 mod owner;
+pub mod permissions;
 mod providers;
 mod routes;
 mod rules;

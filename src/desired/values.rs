@@ -43,7 +43,10 @@ pub(crate) fn keyword<T: Copy>(word: &str, what: &str, words: &[(&str, T)]) -> R
 // ---------------------------------------------------------------------------------------------
 // Value checks
 
-/// The kernel's rules for interface names (`dev_valid_name`).
+/// The kernel's rules for interface names (`dev_valid_name`), and the names it takes for
+/// something else: a `%` makes it pick a free name from a pattern (`br%d` gives br0, br1, …:
+/// a new link on every pass, never the declared one), and `all`/`default` are the
+/// `/proc/sys/net/*/conf` entries, refused with EINVAL.
 pub(crate) fn ifname(name: &str) -> Result<(), Invalid> {
     let why = if name.is_empty() {
         "it is empty"
@@ -51,6 +54,10 @@ pub(crate) fn ifname(name: &str) -> Result<(), Invalid> {
         "it is longer than 15 bytes"
     } else if name == "." || name == ".." {
         "`.` and `..` are reserved"
+    } else if name == "all" || name == "default" {
+        "`all` and `default` are reserved by the kernel (its per-interface sysctl directories)"
+    } else if name.contains('%') {
+        "it contains `%`, which the kernel reads as a pattern (`br%d` makes br0, br1, … a new link each time)"
     } else if name.contains('/') {
         "it contains `/`"
     } else if name.contains(':') {
@@ -245,6 +252,10 @@ mod tests {
         assert!(ifname("a/b").is_err());
         assert!(ifname("a b").is_err());
         assert!(ifname("..").is_err());
+        assert!(ifname("br%d").is_err());
+        assert!(ifname("all").is_err());
+        assert!(ifname("default").is_err());
+        assert!(ifname("default0").is_ok());
         assert!(ifname("eth0:1").is_err());
         assert!(ifname("123456789012345").is_ok());
     }

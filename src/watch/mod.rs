@@ -286,7 +286,16 @@ where
 
     /// Read the files; an invalid state is reported and the one in force stays.
     fn load(&mut self) {
-        match desired::load_path(&self.opts.path) {
+        let loaded = desired::load_path(&self.opts.path).map_err(|d| d.to_string());
+        // As root, files others can change are refused on every reload, not only the first.
+        let loaded = loaded.and_then(|d| {
+            if crate::cli::is_root() {
+                desired::permissions::check(&self.opts.path, &d.files)
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(d)
+        });
+        match loaded {
             Ok(d) => {
                 // The connection marks what it writes with the protocol: a new one needs a
                 // new connection.

@@ -17,7 +17,7 @@ struct Netns(String);
 impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-        let _ = std::fs::remove_file(format!("/run/netconverge/{}.lock", self.0));
+        let _ = std::fs::remove_file(format!("/run/netconverge/netns/{}.lock", self.0));
     }
 }
 

@@ -76,7 +76,7 @@ impl Drop for Netns {
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .status();
-        let _ = std::fs::remove_file(format!("/run/netconverge/{}.lock", self.name));
+        let _ = std::fs::remove_file(format!("/run/netconverge/netns/{}.lock", self.name));
     }
 }
 

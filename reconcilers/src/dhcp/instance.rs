@@ -1,10 +1,17 @@
 //! The running side of a bridge's dnsmasq: its files under the namespace's state directory,
 //! the daemon process, and how later runs find it again.
 //!
-//! netconverge keeps no record besides these files. An instance is "running" when its pid
-//! file names a live process whose command line holds exactly our `--conf-file=PATH` and, where
-//! `/proc/PID/ns/net` can be read, whose network namespace is the one being reconciled: a stale
-//! pid file whose number was reused by another process is not mistaken for the instance.
+//! netconverge keeps no record besides these files. An instance is "running" when the identity
+//! netconverge recorded when it started it (`dnsmasq-BRIDGE.instance`: pid and start time, see
+//! [`super::identity`]) names a live process whose command line holds exactly our
+//! `--conf-file=PATH` and, where `/proc/PID/ns/net` can be read, whose network namespace is the
+//! one being reconciled: neither a reused pid nor a decoy written into dnsmasq's pid file is
+//! mistaken for the instance, and no other process is ever signalled.
+//!
+//! dnsmasq drops root for [`super::DNSMASQ_USER`]; every file here is root's and not writable by
+//! that user (dnsmasq opens its lease file before dropping root and keeps the descriptor; it
+//! hands its pid file to the user, and netconverge takes it back). Files are read and replaced
+//! without following symlinks.
 //!
 //! Processes are started from the calling thread, which `run_in_netns` has moved into the
 //! namespace; the child inherits it. dnsmasq daemonizes itself (double fork, `setsid`, standard
@@ -20,7 +27,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, Write as _};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -28,6 +35,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::identity::{self, Identity};
 use super::{config, error};
 use crate::error::KernelError;
 use crate::model::dhcp::{DhcpOp, DhcpServer};
@@ -59,6 +67,8 @@ pub struct Paths {
     pub pid: PathBuf,
     /// `dnsmasq-BRIDGE.leases`: dnsmasq's lease database.
     pub leases: PathBuf,
+    /// `dnsmasq-BRIDGE.instance`: the identity of the process netconverge started.
+    pub instance: PathBuf,
 }
 
 impl Paths {
@@ -73,14 +83,18 @@ impl Paths {
             names: file("names"),
             pid: file("pid"),
             leases: file("leases"),
+            instance: file("instance"),
             dir,
         }
     }
 
-    /// The instance's command-line arguments (after the program name).
-    pub fn args(&self) -> Vec<String> {
+    /// The instance's command-line arguments (after the program name): its files, and the
+    /// user and group it drops root for (`group`: that user's primary group).
+    pub fn args(&self, group: &str) -> Vec<String> {
         vec![
             conf_arg(&self.conf),
+            format!("--user={}", super::DNSMASQ_USER),
+            format!("--group={group}"),
             format!("--pid-file={}", self.pid.display()),
             format!("--dhcp-leasefile={}", self.leases.display()),
             format!("--dhcp-hostsfile={}", self.hosts.display()),
@@ -89,8 +103,9 @@ impl Paths {
     }
 
     /// Every file of the instance, for removal.
-    fn all(&self) -> [&Path; 5] {
+    fn all(&self) -> [&Path; 6] {
         [
+            &self.instance,
             &self.conf,
             &self.hosts,
             &self.names,
@@ -100,10 +115,14 @@ impl Paths {
     }
 }
 
-/// The state directory of a namespace: `/run/netconverge/NAME`, or `/run/netconverge/host`
-/// for the caller's own (the same naming as the lock files).
+/// The state directory of a namespace: `/run/netconverge/netns/NAME`, or
+/// `/run/netconverge/host` for the caller's own (the same naming as the lock files). Named
+/// namespaces have a directory of their own so that one named `host` is not the caller's.
 pub fn state_dir(netns: Option<&str>) -> PathBuf {
-    Path::new(RUN_DIR).join(netns.unwrap_or("host"))
+    match netns {
+        Some(name) => Path::new(RUN_DIR).join("netns").join(name),
+        None => Path::new(RUN_DIR).join("host"),
+    }
 }
 
 fn conf_arg(conf: &Path) -> String {
@@ -167,8 +186,20 @@ pub(crate) fn observe(netns: Option<&str>) -> Result<BTreeMap<String, DhcpServer
     Ok(out)
 }
 
+/// Read a file of the state directory without following a symlink (O_NOFOLLOW): a link
+/// planted there cannot make netconverge read, or quote, another file.
+pub(crate) fn read_nofollow(path: &Path) -> io::Result<String> {
+    let mut f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    let mut s = String::new();
+    io::Read::read_to_string(&mut f, &mut s)?;
+    Ok(s)
+}
+
 fn read_or_empty(path: &Path) -> Result<String, KernelError> {
-    match fs::read_to_string(path) {
+    match read_nofollow(path) {
         Ok(s) => Ok(s),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(String::new()),
         Err(e) => Err(io_error("read", path, e)),
@@ -183,43 +214,36 @@ fn io_error(operation: &str, path: &Path, e: io::Error) -> KernelError {
     }
 }
 
-/// The pid of the bridge's live instance, if there is one.
+/// The pid of the bridge's live instance, if there is one: the process netconverge started
+/// and recorded, still alive, still the same process.
 pub(crate) fn running_pid(p: &Paths) -> Option<i32> {
-    let text = fs::read_to_string(&p.pid).ok()?;
-    let pid: i32 = text.trim().parse().ok()?;
-    (pid > 0 && is_instance(pid, &p.conf)).then_some(pid)
+    running(p).map(|id| id.pid)
 }
 
-/// Is `pid` a live (not zombie) dnsmasq started with `conf`, in the calling thread's network
-/// namespace?
-pub(crate) fn is_instance(pid: i32, conf: &Path) -> bool {
-    let proc_dir = PathBuf::from(format!("/proc/{pid}"));
-    // The state is the field after the parenthesised command name, which may hold spaces.
-    let Ok(stat) = fs::read_to_string(proc_dir.join("stat")) else {
-        return false;
-    };
-    let state = stat
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().next());
-    if matches!(state, None | Some("Z") | Some("X")) {
-        return false;
-    }
-    let Ok(cmdline) = fs::read(proc_dir.join("cmdline")) else {
-        return false;
-    };
-    let want = conf_arg(conf);
-    if !cmdline.split(|b| *b == 0).any(|arg| arg == want.as_bytes()) {
-        return false;
-    }
-    // Reading another process's namespace link needs privileges over it; without them (an
-    // unprivileged `check`) the command line alone decides, which names our state directory
-    // and so the namespace already.
-    match (
-        fs::metadata(proc_dir.join("ns/net")),
-        fs::metadata("/proc/thread-self/ns/net"),
-    ) {
-        (Ok(theirs), Ok(ours)) => theirs.dev() == ours.dev() && theirs.ino() == ours.ino(),
-        _ => true,
+fn running(p: &Paths) -> Option<Identity> {
+    identity::read(&p.instance).filter(|id| identity::is_alive(*id, &conf_arg(&p.conf)))
+}
+
+/// The user dnsmasq runs as: its uid and the name of its primary group.
+pub(crate) fn dnsmasq_user() -> Option<(u32, String)> {
+    let name = std::ffi::CString::new(super::DNSMASQ_USER).ok()?;
+    // SAFETY: getpwnam/getgrgid return pointers into static storage that are read at once;
+    // netconverge looks users up from one thread at a time.
+    unsafe {
+        let pw = libc::getpwnam(name.as_ptr());
+        if pw.is_null() {
+            return None;
+        }
+        let (uid, gid) = ((*pw).pw_uid, (*pw).pw_gid);
+        let gr = libc::getgrgid(gid);
+        let group = if gr.is_null() {
+            gid.to_string()
+        } else {
+            std::ffi::CStr::from_ptr((*gr).gr_name)
+                .to_string_lossy()
+                .into_owned()
+        };
+        Some((uid, group))
     }
 }
 
@@ -240,7 +264,7 @@ pub(crate) async fn apply(op: &DhcpOp, netns: Option<&str>) -> Result<(), Kernel
 /// replaced and signalled with SIGHUP; a missing instance is started.
 async fn ensure(d: &DhcpServer, p: &Paths) -> Result<(), KernelError> {
     make_dirs(&p.dir).map_err(|e| io_error("create", &p.dir, e))?;
-    let mut pid = running_pid(p);
+    let mut pid = running(p);
     let conf_changed = read_or_empty(&p.conf)? != d.config;
     if conf_changed {
         if let Some(old) = pid.take() {
@@ -260,17 +284,26 @@ async fn ensure(d: &DhcpServer, p: &Paths) -> Result<(), KernelError> {
 }
 
 /// The state directories, readable by the unprivileged user dnsmasq drops to (it re-reads the
-/// hosts files after dropping root).
+/// hosts files after dropping root) and writable by their owner only. Each must be a real
+/// directory, not a symlink: a link planted there would send the files elsewhere.
 fn make_dirs(dir: &Path) -> io::Result<()> {
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o755)
         .create(dir)?;
-    for d in [Path::new(RUN_DIR), dir] {
-        if d.starts_with(RUN_DIR) {
-            let mode = fs::metadata(d)?.permissions().mode() & 0o7777;
-            if mode & 0o005 != 0o005 {
-                fs::set_permissions(d, fs::Permissions::from_mode(mode | 0o755))?;
+    for d in [Path::new(RUN_DIR), &Path::new(RUN_DIR).join("netns"), dir] {
+        if d.starts_with(RUN_DIR) && (d == dir || dir.starts_with(d)) {
+            let meta = fs::symlink_metadata(d)?;
+            if !meta.file_type().is_dir() {
+                return Err(io::Error::other(format!(
+                    "{} is not a directory (a symlink?); remove it",
+                    d.display()
+                )));
+            }
+            let mode = meta.permissions().mode() & 0o7777;
+            let want = (mode | 0o755) & !0o022;
+            if mode != want {
+                fs::set_permissions(d, fs::Permissions::from_mode(want))?;
             }
         }
     }
@@ -281,8 +314,8 @@ fn make_dirs(dir: &Path) -> io::Result<()> {
 /// file in the same directory and renamed over it, so dnsmasq never reads half a file.
 /// Returns whether the file changed.
 pub(crate) fn write_if_changed(path: &Path, text: &str) -> io::Result<bool> {
-    match fs::read(path) {
-        Ok(old) if old == text.as_bytes() => return Ok(false),
+    match read_nofollow(path) {
+        Ok(old) if old == text => return Ok(false),
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
@@ -293,10 +326,12 @@ pub(crate) fn write_if_changed(path: &Path, text: &str) -> io::Result<bool> {
         .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
+        // A leftover of a crashed run is removed, never written through (it may be a link).
+        let _ = fs::remove_file(&tmp);
         let mut f = fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
             .mode(0o644)
             .open(&tmp)?;
         // The mode above is subject to the umask; dnsmasq must be able to read the file.
@@ -323,15 +358,34 @@ async fn start(p: &Paths) -> Result<(), KernelError> {
             ),
         )
     })?;
-    // A stale pid file would be taken for the new instance's until dnsmasq rewrites it.
+    let (uid, group) = dnsmasq_user().ok_or_else(|| {
+        error(
+            "start",
+            &p.bridge,
+            format!(
+                "the user `{}` that dnsmasq runs as does not exist (the Debian package `{}` creates it)",
+                super::DNSMASQ_USER,
+                super::PACKAGE
+            ),
+        )
+    })?;
+    // A stale pid file or identity would be taken for the new instance's.
     let _ = fs::remove_file(&p.pid);
+    let _ = fs::remove_file(&p.instance);
     let log = p.dir.join(format!(".dnsmasq-{}.start", p.bridge));
-    let log_file = fs::File::create(&log).map_err(|e| io_error("create", &log, e))?;
+    let _ = fs::remove_file(&log);
+    let log_file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&log)
+        .map_err(|e| io_error("create", &log, e))?;
+    let spawned = identity::now_ticks().unwrap_or(0);
     // dnsmasq reports startup failures on stderr and through its exit status, then closes its
     // standard streams; a file rather than a pipe, so nothing waits on a descriptor the daemon
     // might keep.
     let status = Command::new(&bin)
-        .args(p.args())
+        .args(p.args(&group))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log_file)
@@ -339,7 +393,7 @@ async fn start(p: &Paths) -> Result<(), KernelError> {
         // Out of netconverge's process group, so a ^C at the terminal does not reach it.
         .process_group(0)
         .status();
-    let output = fs::read_to_string(&log).unwrap_or_default();
+    let output = read_nofollow(&log).unwrap_or_default();
     let _ = fs::remove_file(&log);
     let status = status.map_err(|e| {
         error(
@@ -363,8 +417,8 @@ async fn start(p: &Paths) -> Result<(), KernelError> {
     }
     let deadline = Instant::now() + START_TIMEOUT;
     while Instant::now() < deadline {
-        if running_pid(p).is_some() {
-            return Ok(());
+        if let Some(id) = started(p, uid, spawned) {
+            return record(p, id);
         }
         tokio::time::sleep(POLL).await;
     }
@@ -379,34 +433,60 @@ async fn start(p: &Paths) -> Result<(), KernelError> {
     ))
 }
 
-fn signal(pid: i32, sig: libc::c_int, p: &Paths) -> Result<(), KernelError> {
-    // SAFETY: kill(2) with a pid checked to be our instance just before.
-    if unsafe { libc::kill(pid, sig) } == 0 {
-        return Ok(());
+/// The daemon just started, found by its pid file: a live process started no earlier than
+/// `spawned`, running as dnsmasq's user, with our configuration file.
+fn started(p: &Paths, uid: u32, spawned: u64) -> Option<Identity> {
+    let pid: i32 = read_nofollow(&p.pid).ok()?.trim().parse().ok()?;
+    let start = identity::start_time(pid)?;
+    let ok = start + 1 >= spawned
+        && identity::uid_of(pid) == Some(uid)
+        && identity::has_arg(pid, &conf_arg(&p.conf))
+        && identity::same_netns(pid);
+    ok.then_some(Identity { pid, start })
+}
+
+/// Record the identity of the started instance, and take dnsmasq's pid file back from the
+/// user it handed it to.
+fn record(p: &Paths, id: Identity) -> Result<(), KernelError> {
+    write_if_changed(&p.instance, &id.render()).map_err(|e| io_error("write", &p.instance, e))?;
+    std::os::unix::fs::lchown(&p.pid, Some(0), Some(0))
+        .map_err(|e| io_error("chown", &p.pid, e))?;
+    Ok(())
+}
+
+fn signal(id: Identity, sig: libc::c_int, p: &Paths) -> Result<(), KernelError> {
+    match identity::signal(id, &conf_arg(&p.conf), sig) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(signal_error(id, p, e)),
     }
-    Err(KernelError::io(
+}
+
+fn signal_error(id: Identity, p: &Paths, e: io::Error) -> KernelError {
+    let err = KernelError::io(
         "signal",
-        format!("dnsmasq for {} (pid {pid})", p.bridge),
-        io::Error::last_os_error(),
-    ))
+        format!("dnsmasq for {} (pid {})", p.bridge, id.pid),
+        e,
+    );
+    match err.errno {
+        Some(libc::EPERM) => err.with_hint("needs CAP_KILL (dnsmasq runs as another user)"),
+        _ => err,
+    }
 }
 
 /// SIGTERM, then SIGKILL after `STOP_TIMEOUT`; returns once the process is gone (or a zombie,
-/// which holds no sockets).
-async fn stop_process(pid: i32, p: &Paths) -> Result<(), KernelError> {
+/// which holds no sockets). A signal that cannot be sent is that error, not "survived".
+async fn stop_process(id: Identity, p: &Paths) -> Result<(), KernelError> {
+    let conf = conf_arg(&p.conf);
     for (sig, wait) in [
         (libc::SIGTERM, STOP_TIMEOUT),
         (libc::SIGKILL, Duration::from_secs(2)),
     ] {
-        if !is_instance(pid, &p.conf) {
+        if !identity::signal(id, &conf, sig).map_err(|e| signal_error(id, p, e))? {
             return Ok(());
         }
-        // ESRCH (it just exited) is fine; the loop below sees it gone.
-        // SAFETY: kill(2) on a pid just checked to be our instance.
-        unsafe { libc::kill(pid, sig) };
         let deadline = Instant::now() + wait;
         while Instant::now() < deadline {
-            if !is_instance(pid, &p.conf) {
+            if !identity::is_alive(id, &conf) {
                 return Ok(());
             }
             tokio::time::sleep(POLL).await;
@@ -415,14 +495,14 @@ async fn stop_process(pid: i32, p: &Paths) -> Result<(), KernelError> {
     Err(error(
         "stop",
         &p.bridge,
-        format!("pid {pid} survived SIGTERM and SIGKILL"),
+        format!("pid {} survived SIGTERM and SIGKILL", id.pid),
     ))
 }
 
 /// Stop the instance, if it runs, and remove all its files.
 async fn stop(p: &Paths) -> Result<(), KernelError> {
-    if let Some(pid) = running_pid(p) {
-        stop_process(pid, p).await?;
+    if let Some(id) = running(p) {
+        stop_process(id, p).await?;
     }
     for f in p.all() {
         match fs::remove_file(f) {
@@ -439,18 +519,31 @@ async fn stop(p: &Paths) -> Result<(), KernelError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt;
 
     #[test]
     fn paths_per_namespace() {
         let p = Paths::new(Some("lab"), "br0");
-        assert_eq!(p.conf, Path::new("/run/netconverge/lab/dnsmasq-br0.conf"));
-        assert_eq!(p.pid, Path::new("/run/netconverge/lab/dnsmasq-br0.pid"));
+        assert_eq!(
+            p.conf,
+            Path::new("/run/netconverge/netns/lab/dnsmasq-br0.conf")
+        );
+        assert_eq!(
+            p.pid,
+            Path::new("/run/netconverge/netns/lab/dnsmasq-br0.pid")
+        );
+        assert_ne!(
+            Paths::new(Some("host"), "br0").dir,
+            Paths::new(None, "br0").dir
+        );
         let h = Paths::new(None, "br1");
         assert_eq!(h.dir, Path::new("/run/netconverge/host"));
         assert_eq!(
-            h.args(),
+            h.args("nogroup"),
             [
                 "--conf-file=/run/netconverge/host/dnsmasq-br1.conf",
+                "--user=dnsmasq",
+                "--group=nogroup",
                 "--pid-file=/run/netconverge/host/dnsmasq-br1.pid",
                 "--dhcp-leasefile=/run/netconverge/host/dnsmasq-br1.leases",
                 "--dhcp-hostsfile=/run/netconverge/host/dnsmasq-br1.hosts",
@@ -492,12 +585,15 @@ mod tests {
     }
 
     #[test]
-    fn our_own_process_is_not_an_instance() {
-        let me = i32::try_from(std::process::id()).unwrap();
-        assert!(!is_instance(
-            me,
-            Path::new("/run/netconverge/x/dnsmasq-br0.conf")
-        ));
-        assert!(!is_instance(i32::MAX, Path::new("/nonexistent")));
+    fn an_unrecorded_process_is_not_an_instance() {
+        let dir = std::env::temp_dir().join(format!("nc-inst-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let mut p = Paths::new(Some("x"), "br0");
+        p.instance = dir.join("dnsmasq-br0.instance");
+        assert_eq!(running_pid(&p), None, "no identity recorded");
+        // A symlink planted in place of the identity file is not followed.
+        std::os::unix::fs::symlink("/proc/self/stat", &p.instance).unwrap();
+        assert_eq!(running_pid(&p), None);
+        let _ = fs::remove_dir_all(&dir);
     }
 }

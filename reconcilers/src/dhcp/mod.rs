@@ -16,6 +16,7 @@ use crate::model::State;
 use crate::plan::{Action, Change, Object, Op};
 
 pub mod config;
+mod identity;
 pub mod instance;
 
 pub use instance::{Paths, RUN_DIR};
@@ -25,6 +26,11 @@ use crate::model::dhcp::{DhcpOp, DhcpServer, DhcpSettings};
 /// The Debian package with the dnsmasq daemon and not its system-wide service (`dnsmasq`
 /// would also start one on the host, listening everywhere).
 pub const PACKAGE: &str = "dnsmasq-base";
+
+/// The user dnsmasq drops root for (`--user`), with that user's primary group (`--group`).
+/// Debian's `dnsmasq-base` creates it, as Fedora's, Arch's and Alpine's packages do; it is
+/// never the shared `nobody`, so no other service's process can signal the instance.
+pub const DNSMASQ_USER: &str = "dnsmasq";
 
 // The constructor renders the files, which is dnsmasq's business, not the model's.
 impl DhcpServer {

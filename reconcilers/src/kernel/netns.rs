@@ -65,6 +65,23 @@ where
 }
 
 /// Open `/run/netns/NAME`, refusing names that would escape the directory.
+/// Check a `--netns` name before anything is created for it: a file name (no `/`, not `.` or
+/// `..`) that is an entry of `/run/netns`. Lock and state paths are built from the name, so
+/// `../../x` must never get that far.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {
+        return Err(format!(
+            "`{name}` is not a namespace name: a name as `ip netns add` takes it (an entry of {NETNS_DIR}, without `/`)"
+        ));
+    }
+    if std::fs::symlink_metadata(format!("{NETNS_DIR}/{name}")).is_err() {
+        return Err(format!(
+            "there is no network namespace `{name}` ({NETNS_DIR}/{name} does not exist; `ip netns list` shows them)"
+        ));
+    }
+    Ok(())
+}
+
 fn open_netns(name: &str) -> Result<File, KernelError> {
     let object = format!("network namespace {name}");
     if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {

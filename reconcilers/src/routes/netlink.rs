@@ -297,9 +297,14 @@ pub fn hint(route: &Route, errno: i32) -> Option<String> {
             Some(if devs.is_empty() {
                 "no local address covers the gateway".to_string()
             } else {
-                format!("no address on {} covers the gateway", devs.join(", "))
+                // The kernel says the same when the device is down.
+                format!(
+                    "no address on {} covers the gateway, or the link is down",
+                    devs.join(", ")
+                )
             })
         }
+        libc::ENETDOWN => Some("the output device is down".into()),
         libc::EEXIST => Some("an object with the same key exists".into()),
         libc::EPERM => Some("needs CAP_NET_ADMIN (run as root)".into()),
         libc::ENODEV => Some("the output device does not exist".into()),
@@ -476,7 +481,10 @@ mod tests {
             "route default via 192.168.1.254 dev eth0 table 102"
         );
         let e = hint(&r, libc::ENETUNREACH).unwrap();
-        assert_eq!(e, "no address on eth0 covers the gateway");
+        assert_eq!(
+            e,
+            "no address on eth0 covers the gateway, or the link is down"
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use reconcilers::dhcp::PACKAGE;
+use reconcilers::dhcp::{DNSMASQ_USER, PACKAGE};
 use reconcilers::model::dhcp::Upstream;
 use reconcilers::model::dhcp::{DhcpServer, DhcpSettings, Lease};
 use reconcilers::model::{LinkKind, State};
@@ -150,6 +150,18 @@ pub(crate) fn convert(m: &Merged, c: &mut Converted, ctx: &mut Ctx) {
                     ),
                 ),
             });
+            // dnsmasq drops root for this user, never the shared `nobody` (anything else
+            // running as nobody could signal it or take its files).
+            checks.push(HostCheck::User {
+                name: DNSMASQ_USER.into(),
+                at: ctx.diag(
+                    Pos::of(*file, name),
+                    format!(
+                        "dhcp on {} runs dnsmasq as the user `{DNSMASQ_USER}`, which does not exist on this host: the Debian package `{PACKAGE}` creates it (elsewhere: `useradd --system --no-create-home --shell /usr/sbin/nologin {DNSMASQ_USER}`)",
+                        name.value
+                    ),
+                ),
+            });
         }
     }
     c.dhcp = out;
@@ -166,6 +178,10 @@ fn bridge<'a>(
 ) -> Option<Bridge<'a>> {
     let at = Pos::of(file, name);
     let n = name.value.as_str();
+    if let Err(why) = dnsmasq_safe(n) {
+        ctx.err(at, why.0);
+        return None;
+    }
     let Some(link) = c.links.iter().find(|l| l.link.name == n) else {
         // Declared but broken, or maybe declared in a file that did not parse: its own errors
         // are what to fix.
@@ -221,6 +237,22 @@ fn bridge<'a>(
         return None;
     }
     Some(b)
+}
+
+/// A bridge name that means only itself in dnsmasq's configuration: the kernel allows `,`,
+/// `"`, `#` or `*` in interface names, but `interface=b,eth0` is two interfaces to dnsmasq
+/// (it would serve DNS on the uplink), a `"` ends a quoted value and `*` is a wildcard. The
+/// name is also part of the instance's file names.
+fn dnsmasq_safe(n: &str) -> Result<(), Invalid> {
+    match n
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        None => Ok(()),
+        Some(c) => Err(Invalid::from(format!(
+            "dhcp cannot serve bridge `{n}`: its name contains {c:?}, which dnsmasq's configuration reads as syntax (`interface={n}` would not mean this bridge only); rename the bridge to letters, digits, `-`, `_` and `.`"
+        ))),
+    }
 }
 
 /// The domain guests resolve as NAME.DOMAIN.

@@ -60,6 +60,37 @@ pub(crate) fn convert(k: &mut KindCtx<'_>, d: &LinkDoc, ctx: &mut Ctx) -> Option
     }))
 }
 
+/// A `passthru` macvlan takes its parent whole: the kernel refuses a second macvlan of any
+/// mode on that parent (EINVAL on create), so two on one parent are refused here, before any
+/// link is made.
+pub(crate) fn check_passthru(links: &[super::LinkInfo], ctx: &mut Ctx) {
+    let on = |l: &super::LinkInfo| match &l.link.kind {
+        LinkKind::Macvlan(m) => Some((m.link.clone(), m.mode == MacvlanMode::Passthru)),
+        _ => None,
+    };
+    for l in links {
+        let Some((parent, true)) = on(l) else {
+            continue;
+        };
+        let others: Vec<&str> = links
+            .iter()
+            .filter(|o| o.link.name != l.link.name)
+            .filter(|o| on(o).is_some_and(|(p, _)| p == parent))
+            .map(|o| o.link.name.as_str())
+            .collect();
+        if !others.is_empty() {
+            ctx.err(
+                l.at,
+                format!(
+                    "macvlan {} is `passthru` on {parent}, which then takes no other macvlan, but {} is declared on it too",
+                    l.link.name,
+                    others.join(", ")
+                ),
+            );
+        }
+    }
+}
+
 /// The `macvlan:` block as `show` writes it, indented by `pad`.
 pub(crate) fn render(s: &mut String, m: &MacvlanOpts, pad: &str) {
     let _ = writeln!(

@@ -193,6 +193,7 @@ pub(crate) fn convert(
         .as_ref()
         .and_then(|m| ctx.check(Pos::of(file, m), mac(&m.value)));
     let addrs = addresses::convert(file, n, d.addresses.as_deref(), ctx);
+    ipv6_mtu(file, n, d, mtu, &addrs, ctx);
     let Some(kind) = kind.filter(|_| ctx.count() == before) else {
         return;
     };
@@ -211,10 +212,38 @@ pub(crate) fn convert(
     c.addresses.extend(addrs);
 }
 
-/// The checks across links: every `master` is a declared bridge, veth ends pair up.
+/// IPv6 needs an MTU of at least 1280 (RFC 8200): below it the kernel turns IPv6 off on the
+/// link and refuses its addresses, which would be found only by a failed write.
+fn ipv6_mtu(
+    file: usize,
+    name: &str,
+    d: &LinkDoc,
+    mtu: Option<i64>,
+    addrs: &[reconcilers::model::Address],
+    ctx: &mut Ctx,
+) {
+    let (Some(m), Some(at)) = (mtu, d.mtu.as_ref()) else {
+        return;
+    };
+    if let Some(a) = addrs.iter().find(|a| a.address.addr().is_ipv6()) {
+        if m < 1280 {
+            ctx.err(
+                Pos::of(file, at),
+                format!(
+                    "mtu {m} of {name} is below 1280, the minimum for IPv6, and {name} has the IPv6 address {}: raise the MTU or remove the address",
+                    a.address
+                ),
+            );
+        }
+    }
+}
+
+/// The checks across links: every `master` is a declared bridge, veth ends pair up, a
+/// `passthru` macvlan is alone on its parent.
 pub(crate) fn check(links: &[LinkInfo], ctx: &mut Ctx) {
     check_masters(links, ctx);
     veth::check_peers(links, ctx);
+    macvlan::check_passthru(links, ctx);
 }
 
 fn check_masters(links: &[LinkInfo], ctx: &mut Ctx) {

@@ -1,5 +1,5 @@
-//! The checks across routes: every gateway is reachable on its device, and no route key is
-//! declared twice.
+//! The checks across routes: every gateway is reachable on its device, every device is up,
+//! and no route key is declared twice.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -10,6 +10,7 @@ use reconcilers::model::{Family, RouteKey, RouteType};
 
 use crate::desired::convert::Converted;
 use crate::desired::diagnostics::{Ctx, Pos};
+use crate::desired::host_facts::HostCheck;
 use crate::desired::values::is_v6_link_local;
 
 /// A gateway must be reachable: when the route names a declared device with declared
@@ -82,6 +83,58 @@ pub(crate) fn gateways(c: &Converted, ctx: &mut Ctx) {
             }
         }
     }
+}
+
+/// A unicast route through a device needs the device up: the kernel refuses the route on a
+/// down link (ENETDOWN, or ENETUNREACH for a gateway), so a route over a link declared
+/// `up: false` is refused here, and one over an external link whose state is not declared
+/// becomes a host fact (the link must be up when the route is added).
+pub(crate) fn devices_up(c: &mut Converted, ctx: &mut Ctx) {
+    let links: BTreeMap<&str, (&reconcilers::model::Link, Pos)> = c
+        .links
+        .iter()
+        .map(|l| (l.link.name.as_str(), (&l.link, l.at)))
+        .collect();
+    let mut facts = Vec::new();
+    for r in c
+        .routes
+        .iter()
+        .filter(|r| r.route.kind == RouteType::Unicast)
+    {
+        let devs: BTreeSet<&str> = r
+            .route
+            .nexthops
+            .iter()
+            .filter_map(|h| h.dev.as_deref())
+            .collect();
+        for dev in devs {
+            let Some((link, at)) = links.get(dev) else {
+                continue;
+            };
+            match (link.up, &link.kind) {
+                (Some(false), _) => ctx.err(
+                    r.at,
+                    format!(
+                        "{} goes through {dev}, which is declared `up: false` (at {}); the kernel refuses routes over a down link",
+                        ObjectRef::route(&r.route),
+                        ctx.place(*at)
+                    ),
+                ),
+                (None, reconcilers::model::LinkKind::External) => facts.push(HostCheck::LinkUp {
+                    name: dev.to_string(),
+                    at: ctx.diag(
+                        r.at,
+                        format!(
+                            "{} goes through {dev}, which is down on this host; bring it up or declare `up: true` on it",
+                            ObjectRef::route(&r.route)
+                        ),
+                    ),
+                }),
+                _ => {}
+            }
+        }
+    }
+    c.host_checks.extend(facts);
 }
 
 /// The same route key declared twice.
