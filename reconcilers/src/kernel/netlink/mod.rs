@@ -53,9 +53,9 @@ const RX_BUFFER: libc::c_int = 4 * 1024 * 1024;
 /// Errnos that mean "already gone": a delete that gets one has nothing left to do.
 const GONE: [i32; 4] = [libc::ENOENT, libc::ESRCH, libc::ENODEV, libc::EADDRNOTAVAIL];
 
-/// Why a request failed.
+/// Why one netlink request failed, before it becomes a `KernelError` naming its object.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Failure {
+enum RequestError {
     /// The kernel answered with an errno.
     Errno(i32),
     /// No answer: the connection broke.
@@ -286,7 +286,7 @@ impl RtnlKernel {
 
     /// Send one write request (`flags` beyond NLM_F_REQUEST|NLM_F_ACK, which are always set)
     /// and wait for its acknowledgement. Counts as one write.
-    async fn send(&self, msg: RouteNetlinkMessage, flags: u16) -> Result<(), Failure> {
+    async fn send(&self, msg: RouteNetlinkMessage, flags: u16) -> Result<(), RequestError> {
         self.writes.fetch_add(1, Ordering::Relaxed);
         let mut req = NetlinkMessage::from(msg);
         req.header.flags = flags | NLM_F_REQUEST | NLM_F_ACK;
@@ -294,25 +294,25 @@ impl RtnlKernel {
             .handle
             .clone()
             .request(req)
-            .map_err(|e| Failure::Lost(format!("netlink connection closed ({e})")))?;
+            .map_err(|e| RequestError::Lost(format!("netlink connection closed ({e})")))?;
         while let Some(msg) = answers.next().await {
             if let NetlinkPayload::Error(e) = msg.payload {
                 return match e.code {
-                    Some(code) => Err(Failure::Errno(-code.get())),
+                    Some(code) => Err(RequestError::Errno(-code.get())),
                     None => Ok(()),
                 };
             }
         }
-        Err(Failure::Lost(
+        Err(RequestError::Lost(
             "no acknowledgement (netlink connection lost); the write may or may not have happened"
                 .into(),
         ))
     }
 
     /// `send` for a delete: an object that is already gone is success.
-    async fn send_delete(&self, msg: RouteNetlinkMessage) -> Result<(), Failure> {
+    async fn send_delete(&self, msg: RouteNetlinkMessage) -> Result<(), RequestError> {
         match self.send(msg, NLM_F_REQUEST | NLM_F_ACK).await {
-            Err(Failure::Errno(e)) if GONE.contains(&e) => Ok(()),
+            Err(RequestError::Errno(e)) if GONE.contains(&e) => Ok(()),
             other => other,
         }
     }

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use netlink_packet_route::link::InfoData;
 use netlink_packet_route::RouteNetlinkMessage;
 
-use super::{Failure, RtnlKernel};
+use super::{RequestError, RtnlKernel};
 use crate::error::KernelError;
 use crate::kernel::tap;
 use crate::links::netlink::{self as links, IndexByName};
@@ -138,8 +138,8 @@ impl RtnlKernel {
         self.send(RouteNetlinkMessage::NewLink(msg), links::CREATE_FLAGS)
             .await
             .map_err(|f| match f {
-                Failure::Errno(e) => links::create_error(link, e),
-                Failure::Lost(h) => {
+                RequestError::Errno(e) => links::create_error(link, e),
+                RequestError::Lost(h) => {
                     KernelError::new("create", links::link_id(&link.name), None).with_hint(h)
                 }
             })?;
@@ -225,18 +225,18 @@ fn link_set_hint(errno: i32) -> Option<String> {
 fn failure(
     operation: &str,
     object: &str,
-    f: Failure,
+    f: RequestError,
     hint: impl Fn(i32) -> Option<String>,
 ) -> KernelError {
     match f {
-        Failure::Errno(e) => {
+        RequestError::Errno(e) => {
             let err = KernelError::new(operation, object, Some(e));
             match hint(e) {
                 Some(h) => err.with_hint(h),
                 None => err,
             }
         }
-        Failure::Lost(h) => KernelError::new(operation, object, None).with_hint(h),
+        RequestError::Lost(h) => KernelError::new(operation, object, None).with_hint(h),
     }
 }
 
