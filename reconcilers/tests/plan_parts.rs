@@ -235,3 +235,275 @@ fn removals_are_the_deletes() {
         assert!(!op.is_removal(), "{op:?}");
     }
 }
+
+/// One owned and one foreign object of each marked kind.
+fn marked_state() -> State {
+    let mut s = State::default();
+    let mut br = Link::new("br0", LinkKind::Bridge(BridgeOpts::default()));
+    br.owned = true;
+    s.add_link(br);
+    s.add_link(Link::new("eth0", LinkKind::External));
+    for (owned, via) in [(true, "192.168.1.1"), (false, "192.168.1.9")] {
+        s.add_route(Route {
+            table: if owned { 101 } else { 102 },
+            to: "0.0.0.0/0".parse().unwrap(),
+            tos: 0,
+            metric: 0,
+            kind: RouteType::Unicast,
+            nexthops: vec![NextHop {
+                via: Some(via.parse().unwrap()),
+                dev: Some("eth0".into()),
+                weight: 1,
+                onlink: false,
+            }],
+            src: None,
+            scope: Scope::Global,
+            mtu: None,
+            owned,
+        });
+    }
+    for (owned, priority) in [(true, 1000), (false, 1001)] {
+        s.add_rule(Rule {
+            key: RuleKey::all(priority, Family::Inet),
+            action: RuleAction::Lookup(101),
+            owned,
+        });
+    }
+    s
+}
+
+fn owned_ids(s: &State) -> Vec<String> {
+    kinds::objects(s)
+        .into_iter()
+        .filter(|(_, owned)| *owned)
+        .map(|(r, _)| r.to_string())
+        .collect()
+}
+
+#[test]
+fn the_table_lists_routes_and_rules_with_their_marks_and_sets_them_from_a_snapshot() {
+    let mut s = marked_state();
+    let ids: Vec<String> = object_ids(&s).iter().map(ToString::to_string).collect();
+    assert_eq!(
+        ids,
+        [
+            "link br0",
+            "link eth0",
+            "route default via 192.168.1.1 dev eth0 table 101",
+            "route default via 192.168.1.9 dev eth0 table 102",
+            "rule 1000: from all lookup 101",
+            "rule 1001: from all lookup 101",
+        ]
+    );
+    assert_eq!(
+        owned_ids(&s),
+        [
+            "link br0",
+            "route default via 192.168.1.1 dev eth0 table 101",
+            "rule 1000: from all lookup 101",
+        ]
+    );
+    // A snapshot's `managed:` ids turn the marks around.
+    let managed = [
+        "link eth0",
+        "route default via 192.168.1.9 dev eth0 table 102",
+        "rule 1001: from all lookup 101",
+    ];
+    for k in &kinds::KINDS {
+        k.set_owned(&mut s, &|r: &ObjectRef| {
+            managed.contains(&r.to_string().as_str())
+        });
+    }
+    assert_eq!(owned_ids(&s), managed);
+}
+
+#[test]
+fn the_guard_counts_owned_rules_and_keeps_them_by_key() {
+    let rule = |action, owned| {
+        let mut s = State::default();
+        s.add_rule(Rule {
+            key: RuleKey::all(1000, Family::Inet),
+            action,
+            owned,
+        });
+        s
+    };
+    let observed = rule(RuleAction::Lookup(101), true);
+    assert!(kinds::removes_everything_owned(
+        &State::default(),
+        &observed
+    ));
+    // Another action at the same key keeps the rule (it is changed, not removed).
+    assert!(!kinds::removes_everything_owned(
+        &rule(RuleAction::Lookup(102), false),
+        &observed
+    ));
+    assert!(!rule(RuleAction::Blackhole, false).is_empty());
+}
+
+// Links: what a change shows and when a link must be recreated. The fake kernel recreates
+// whatever it is told to, so these are read from the plan.
+
+fn only_links(links: impl IntoIterator<Item = Link>) -> State {
+    let mut s = State::default();
+    for l in links {
+        s.add_link(l);
+    }
+    s
+}
+
+fn owned(mut l: Link) -> Link {
+    l.owned = true;
+    l
+}
+
+/// The note of the one change planned for `desired` over `observed`, and the plan's conflicts.
+fn link_note(desired: Link, observed: Link) -> (Option<String>, Vec<String>) {
+    let p = plan(&only_links([desired]), &only_links([observed]));
+    assert!(p.changes.len() <= 1, "{:?}", p.changes);
+    (p.changes.first().and_then(|c| c.note.clone()), p.conflicts)
+}
+
+fn vxlan(
+    id: u32,
+    local: Option<&str>,
+    remote: Option<&str>,
+    dev: Option<&str>,
+    port: Option<u16>,
+) -> Link {
+    Link::new(
+        "vx0",
+        LinkKind::Vxlan(VxlanOpts {
+            id,
+            local: local.map(|a| a.parse().unwrap()),
+            remote: remote.map(|a| a.parse().unwrap()),
+            dev: dev.map(Into::into),
+            port,
+        }),
+    )
+}
+
+fn macvlan(parent: &str, mode: MacvlanMode) -> Link {
+    Link::new(
+        "mv0",
+        LinkKind::Macvlan(MacvlanOpts {
+            link: parent.into(),
+            mode,
+        }),
+    )
+}
+
+fn veth(name: &str, peer: &str) -> Link {
+    Link::new(name, LinkKind::Veth(VethOpts { peer: peer.into() }))
+}
+
+#[test]
+fn options_that_cannot_change_in_place_recreate_the_link_and_say_why() {
+    let have = || {
+        owned(vxlan(
+            42,
+            Some("10.0.0.1"),
+            Some("10.0.0.2"),
+            Some("eth0"),
+            Some(4789),
+        ))
+    };
+    let vxlan_why = Some("recreate: vxlan options cannot change in place".to_string());
+    for want in [
+        vxlan(43, None, None, None, None),
+        vxlan(42, Some("10.0.0.9"), None, None, None),
+        vxlan(42, None, Some("10.0.0.9"), None, None),
+        vxlan(42, None, None, Some("eth1"), None),
+        vxlan(42, None, None, None, Some(8472)),
+    ] {
+        assert_eq!(
+            link_note(want.clone(), have()),
+            (vxlan_why.clone(), vec![]),
+            "{want:?}"
+        );
+    }
+    // What the desired side leaves out, or gives as the kernel has it, changes nothing.
+    for same in [
+        vxlan(42, None, None, None, None),
+        vxlan(
+            42,
+            Some("10.0.0.1"),
+            Some("10.0.0.2"),
+            Some("eth0"),
+            Some(4789),
+        ),
+    ] {
+        assert_eq!(link_note(same.clone(), have()), (None, vec![]), "{same:?}");
+    }
+    // The port defaults to 4789 on both sides.
+    let unset_port = owned(vxlan(42, None, None, None, None));
+    assert_eq!(
+        link_note(vxlan(42, None, None, None, Some(4789)), unset_port),
+        (None, vec![])
+    );
+
+    let mv = || owned(macvlan("eth0", MacvlanMode::Bridge));
+    let mv_why = Some("recreate: macvlan parent and mode cannot change in place".to_string());
+    assert_eq!(
+        link_note(macvlan("eth0", MacvlanMode::Private), mv()),
+        (mv_why.clone(), vec![])
+    );
+    assert_eq!(
+        link_note(macvlan("eth1", MacvlanMode::Bridge), mv()),
+        (mv_why, vec![])
+    );
+    assert_eq!(
+        link_note(macvlan("eth0", MacvlanMode::Bridge), mv()),
+        (None, vec![])
+    );
+
+    let peer_why = Some("recreate: veth peer changes from vb to vc".to_string());
+    assert_eq!(
+        link_note(veth("va", "vc"), owned(veth("va", "vb"))),
+        (peer_why, vec![])
+    );
+    assert_eq!(
+        link_note(veth("va", "vb"), owned(veth("va", "vb"))),
+        (None, vec![])
+    );
+}
+
+#[test]
+fn an_external_link_is_taken_as_it_is_whatever_its_kind() {
+    for have in [
+        Link::new("br9", LinkKind::Bridge(BridgeOpts::default())),
+        owned(Link::new("br9", LinkKind::Bridge(BridgeOpts::default()))),
+    ] {
+        let p = plan(
+            &only_links([Link::new("br9", LinkKind::External)]),
+            &only_links([have]),
+        );
+        assert!(p.changes.is_empty() && p.conflicts.is_empty(), "{p:?}");
+    }
+}
+
+/// The `before` of the one link change of a plan.
+fn before(p: &Plan) -> Link {
+    match &p.changes[..] {
+        [Change {
+            before: Some(reconcilers::plan::Object::Link(l)),
+            ..
+        }] => l.clone(),
+        other => panic!("not one link change: {other:?}"),
+    }
+}
+
+#[test]
+fn a_change_shows_the_master_only_where_netconverge_manages_it() {
+    let mut port = Link::new("tap0", LinkKind::Tap(TapOpts::default()));
+    port.master = Some("br0".into());
+    port.up = Some(true);
+    let mut want = Link::new("tap0", LinkKind::Tap(TapOpts::default()));
+    want.mtu = Some(9000);
+    // A foreign port: membership is not managed, so the plan does not show it.
+    let p = plan(&only_links([want.clone()]), &only_links([port.clone()]));
+    assert_eq!(before(&p).master, None);
+    // netconverge's own: no master means detach, and the plan shows what it detaches from.
+    let p = plan(&only_links([want]), &only_links([owned(port)]));
+    assert_eq!(before(&p).master.as_deref(), Some("br0"));
+}
