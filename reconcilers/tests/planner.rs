@@ -975,3 +975,27 @@ fn an_owned_route_at_a_desired_key_is_replaced_without_a_label() {
         ))]
     );
 }
+
+#[test]
+fn a_veth_re_paired_with_a_new_declared_peer_is_created_once() {
+    // va was paired with vx; now va and vb are declared as a pair. Recreating va creates vb
+    // with it, so vb must not be created a second time (EEXIST).
+    let mut host = State::default();
+    for (name, peer) in [("va", "vx"), ("vx", "va")] {
+        let mut l = Link::new(name, LinkKind::Veth(VethOpts { peer: peer.into() }));
+        l.owned = true;
+        host.add_link(l);
+    }
+    let mut desired = State::default();
+    for (name, peer) in [("va", "vb"), ("vb", "va")] {
+        desired.add_link(Link::new(
+            name,
+            LinkKind::Veth(VethOpts { peer: peer.into() }),
+        ));
+    }
+    let mut k = FakeKernel::new(host);
+    let earlier = k.state.clone();
+    converge(&mut k, &desired);
+    oracle::pass(&earlier, &k, &desired).unwrap();
+    assert!(replan(&mut k, &desired).is_empty());
+}
