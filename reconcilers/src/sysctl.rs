@@ -236,6 +236,11 @@ mod tests {
             path_of("net/ipv4/conf/eth0.100/rp_filter").unwrap(),
             PathBuf::from("/proc/sys/net/ipv4/conf/eth0.100/rp_filter")
         );
+        // A path without any dot is a path too.
+        assert_eq!(
+            path_of("net/ipv4/ip_forward").unwrap(),
+            PathBuf::from("/proc/sys/net/ipv4/ip_forward")
+        );
     }
 
     #[test]

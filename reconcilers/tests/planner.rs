@@ -1,6 +1,9 @@
-//! Planner tests on the in-memory kernel: convergence in one pass, empty second plans, foreign
-//! objects untouched, and removal order the reverse of add order — for the network and for the
+//! Planner tests on the in-memory kernel: convergence in one pass (checked by an oracle that
+//! reads the fake's state, not by planning again), empty second plans, foreign objects
+//! untouched, and removal order the reverse of add order — for the network and for the
 //! services (firewall, DHCP), which the fake kernel keeps as a host does.
+
+mod common;
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -13,6 +16,8 @@ use reconcilers::model::firewall::{Firewall, Mark, MarkLayer, Masq, Problem, Spe
 use reconcilers::model::*;
 use reconcilers::plan::{Action, ObjectKind, Op, Phase, Plan};
 use reconcilers::planner::plan;
+
+use common::oracle;
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
@@ -90,6 +95,28 @@ fn foreign_host() -> State {
         owned: false,
     });
     s
+}
+
+/// The foreign host with, besides, foreign objects where desired states put theirs: a default
+/// route in table 102 (every desired state has one there) and a fwmark rule at 1001 (where
+/// some have theirs), so that passes replace foreign objects too.
+fn crowded_host() -> State {
+    let mut s = foreign_host();
+    s.add_route(route(102, "0.0.0.0/0", "192.168.1.9", "eth0", 0));
+    s.add_rule(fwmark_rule(1001, 1, 200, false));
+    s
+}
+
+/// `priority: fwmark MARK/0xff lookup TABLE`.
+fn fwmark_rule(priority: u32, mark: u32, table: u32, owned: bool) -> Rule {
+    Rule {
+        key: RuleKey {
+            fwmark: Some((mark, 0xff)),
+            ..RuleKey::all(priority, Family::Inet)
+        },
+        action: RuleAction::Lookup(table),
+        owned,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -195,55 +222,26 @@ prop_compose! {
     }
 }
 
-/// The objects of `host` that netconverge does not own, keyed for comparison.
-fn foreign(s: &State) -> (Vec<RouteKey>, Vec<RuleKey>, Vec<AddressKey>) {
-    (
-        s.routes
-            .values()
-            .filter(|r| !r.owned)
-            .map(|r| r.key())
-            .collect(),
-        s.rules
-            .values()
-            .filter(|r| !r.owned)
-            .map(|r| r.key())
-            .collect(),
-        s.addresses
-            .values()
-            .filter(|a| !a.owned)
-            .map(|a| a.key())
-            .collect(),
-    )
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
-    /// From any earlier desired state, any new one converges in one pass, a second plan is
-    /// empty, and the foreign objects of the host survive (unless at a desired key).
+    /// From any earlier desired state, any new one converges in one pass — the oracle finds
+    /// every desired object in the fake, the foreign ones kept unless at a desired key, and
+    /// none of netconverge's own that is no longer desired — and a second plan is empty and
+    /// writes nothing.
     #[test]
     fn converges_in_one_pass_and_keeps_foreign_objects(first in arb_desired(), second in arb_desired()) {
-        let mut k = FakeKernel::new(foreign_host());
-        let before = foreign(&k.state);
+        let mut k = FakeKernel::new(crowded_host());
         for desired in [&first, &second] {
+            let earlier = k.state.clone();
             converge(&mut k, desired);
+            oracle::pass(&earlier, &k, desired).map_err(TestCaseError::fail)?;
             let again = replan(&mut k, desired);
             prop_assert!(again.is_empty(), "second plan not empty: {:#?}", again.changes);
             let writes = k.writes();
             for (_, ops) in again.phases() { block_on(k.apply(&ops)); }
             prop_assert_eq!(k.writes(), writes);
         }
-        let after = foreign(&k.state);
-        for key in &before.0 {
-            prop_assert!(after.0.contains(key) || second.routes.contains_key(key), "foreign route {key:?} lost");
-        }
-        for key in &before.1 {
-            prop_assert!(after.1.contains(key) || second.rules.contains_key(key), "foreign rule {key:?} lost");
-        }
-        for key in &before.2 {
-            prop_assert!(k.state.addresses.contains_key(key), "foreign address {key:?} lost");
-        }
-        prop_assert!(k.state.links.contains_key("eth0"), "external link deleted");
     }
 
     /// Plans never remove or change a foreign object except one sitting at a desired key.
@@ -426,47 +424,15 @@ fn seed_neighbours(k: &mut FakeKernel, gateways: &[(u32, Gateway)]) {
     }
 }
 
-/// A listing without what loading adds to the rendered ruleset (the digest comment, the
-/// gateway sets' elements): the ruleset itself.
-fn rendered_part(listing: &str) -> String {
-    listing
-        .lines()
-        .filter(|l| {
-            let l = l.trim();
-            !l.starts_with("comment \"netconverge ") && !l.starts_with("elements = {")
-        })
-        .map(|l| format!("{l}\n"))
-        .collect()
-}
-
-/// The fake kernel holds exactly the desired firewall and DHCP services.
-fn holds_services(k: &mut FakeKernel, desired: &State) -> Result<(), TestCaseError> {
+/// What observing the fake says about the services the oracle found in place: the desired
+/// digest without a problem, and each dnsmasq in sync with its files parsed back.
+fn observes_services(k: &mut FakeKernel, desired: &State) -> Result<(), TestCaseError> {
     let observed = block_on(k.observe(&[])).expect("observe");
-    match &desired.firewall {
-        None => prop_assert_eq!(k.nft.listing(), None),
-        Some(f) => {
-            let o = observed.firewall.expect("tables observed");
-            prop_assert_eq!(&o.digest, &f.digest);
-            prop_assert_eq!(&o.problem, &None);
-            let listing = k.nft.listing().expect("tables loaded");
-            prop_assert_eq!(rendered_part(&listing), f.ruleset.clone());
-            for (ip, dev) in k.neighbours.keys() {
-                let IpAddr::V4(gw) = ip else { continue };
-                let set = format!("gateway {gw} dev {dev}");
-                if f.ruleset.contains(&set) {
-                    let mac = k.neighbours[&(*ip, dev.clone())];
-                    prop_assert!(
-                        listing.contains(&format!("elements = {{ {mac} }}")),
-                        "{mac} missing:\n{listing}"
-                    );
-                }
-            }
-        }
+    if let Some(f) = &desired.firewall {
+        let o = observed.firewall.expect("tables observed");
+        prop_assert_eq!(&o.digest, &f.digest);
+        prop_assert_eq!(&o.problem, &None);
     }
-    prop_assert_eq!(
-        k.dhcp.keys().collect::<Vec<_>>(),
-        desired.dhcp.keys().collect::<Vec<_>>()
-    );
     for (bridge, d) in &desired.dhcp {
         let o = &observed.dhcp[bridge];
         prop_assert!(o.in_sync(d), "{bridge}: {o:?}");
@@ -480,19 +446,21 @@ proptest! {
 
     /// With services too, any desired state converges in one pass from any earlier one, a
     /// second plan is empty and writes nothing, and the fake holds the desired firewall (its
-    /// gateway sets filled where the gateway's MAC is known) and DHCP services.
+    /// gateway sets filled where the gateway's MAC is known) and DHCP services with the rest.
     #[test]
     fn services_converge_in_one_pass(first in arb_with_services(), second in arb_with_services()) {
-        let mut k = FakeKernel::new(foreign_host());
+        let mut k = FakeKernel::new(crowded_host());
         for (desired, gateways) in [&first, &second] {
             seed_neighbours(&mut k, gateways);
+            let earlier = k.state.clone();
             converge(&mut k, desired);
+            oracle::pass(&earlier, &k, desired).map_err(TestCaseError::fail)?;
             let again = replan(&mut k, desired);
             prop_assert!(again.is_empty(), "second plan not empty: {:#?}", again.changes);
             let writes = k.writes();
             for (_, ops) in again.phases() { block_on(k.apply(&ops)); }
             prop_assert_eq!(k.writes(), writes);
-            holds_services(&mut k, desired)?;
+            observes_services(&mut k, desired)?;
         }
     }
 }
@@ -850,4 +818,185 @@ fn a_crashed_dnsmasq_is_restarted_a_hosts_change_reloaded_and_a_removal_stops_it
     let p = converge(&mut k, &State::default());
     assert_eq!(p.changes[0].action, Action::Remove);
     assert!(k.dhcp.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Focused cases: foreign objects that shadow desired ones, or sit at their keys.
+
+/// The warnings of planning `desired` over `host`.
+fn warnings(desired: &State, host: &State) -> Vec<String> {
+    plan(desired, host).warnings
+}
+
+fn with_rules(rules: impl IntoIterator<Item = Rule>) -> State {
+    let mut s = State::default();
+    for r in rules {
+        s.add_rule(r);
+    }
+    s
+}
+
+#[test]
+fn an_earlier_foreign_rule_with_the_same_selector_shadows_a_desired_one() {
+    let desired = with_rules([fwmark_rule(1001, 1, 101, false)]);
+    let host = with_rules([fwmark_rule(900, 1, 200, false)]);
+    assert_eq!(
+        warnings(&desired, &host),
+        [
+            "foreign rule 900: from all fwmark 0x1/0xff lookup 200 shadows desired rule \
+          1001: from all fwmark 0x1/0xff lookup 101 (same selector, earlier priority)"
+        ]
+    );
+}
+
+#[test]
+fn rules_that_do_not_shadow_are_not_warned_about() {
+    let desired = with_rules([fwmark_rule(1001, 1, 101, false)]);
+    let quiet = [
+        // Later: the desired rule matches first.
+        fwmark_rule(1100, 1, 200, false),
+        // Earlier, but another selector.
+        fwmark_rule(900, 2, 200, false),
+        // Earlier, same selector, same action: the packets go where the desired rule sends them.
+        fwmark_rule(950, 1, 101, false),
+        // Earlier and netconverge's own: it is removed by the plan, not a warning.
+        fwmark_rule(960, 1, 200, true),
+        // At the desired key: replaced, not shadowing.
+        fwmark_rule(1001, 1, 200, false),
+    ];
+    for r in quiet {
+        let id = r.id();
+        assert_eq!(
+            warnings(&desired, &with_rules([r])),
+            Vec::<String>::new(),
+            "{id}"
+        );
+    }
+}
+
+#[test]
+fn a_foreign_rule_at_a_desired_key_is_replaced_and_labelled_and_an_owned_one_is_not_labelled() {
+    let desired = with_rules([fwmark_rule(1001, 1, 101, false)]);
+    for (owned, note) in [(false, Some("replace foreign rule")), (true, None)] {
+        let old = fwmark_rule(1001, 1, 200, owned);
+        let p = plan(&desired, &with_rules([old.clone()]));
+        assert_eq!(p.changes.len(), 1, "{:?}", p.changes);
+        let c = &p.changes[0];
+        assert_eq!((c.action, c.note.as_deref()), (Action::Change, note));
+        assert_eq!(
+            c.ops,
+            [
+                Op::DeleteRule(old),
+                Op::AddRule(fwmark_rule(1001, 1, 101, false))
+            ]
+        );
+    }
+}
+
+fn with_routes(routes: impl IntoIterator<Item = Route>) -> State {
+    let mut s = State::default();
+    for r in routes {
+        s.add_route(r);
+    }
+    s
+}
+
+fn foreign_route(table: u32, to: &str, via: &str, metric: u32, tos: u8, owned: bool) -> Route {
+    Route {
+        tos,
+        owned,
+        ..route(table, to, via, "eth0", metric)
+    }
+}
+
+#[test]
+fn a_foreign_route_with_a_lower_metric_shadows_a_desired_one() {
+    let desired = with_routes([route(101, "198.51.100.0/24", "192.168.1.1", "eth0", 100)]);
+    let host = with_routes([foreign_route(
+        101,
+        "198.51.100.0/24",
+        "192.168.1.9",
+        10,
+        0,
+        false,
+    )]);
+    assert_eq!(
+        warnings(&desired, &host),
+        [
+            "foreign route 198.51.100.0/24 via 192.168.1.9 dev eth0 table 101 metric 10 shadows \
+          desired route 198.51.100.0/24 via 192.168.1.1 dev eth0 table 101 metric 100 \
+          (lower metric 10 < 100)"
+        ]
+    );
+}
+
+#[test]
+fn routes_that_do_not_shadow_are_not_warned_about() {
+    let desired = with_routes([route(101, "198.51.100.0/24", "192.168.1.1", "eth0", 100)]);
+    let quiet = [
+        // A higher metric: the desired route wins.
+        foreign_route(101, "198.51.100.0/24", "192.168.1.9", 200, 0, false),
+        // The same metric is the desired key: replaced, not shadowing.
+        foreign_route(101, "198.51.100.0/24", "192.168.1.9", 100, 0, false),
+        // Another table, destination or TOS is another lookup.
+        foreign_route(102, "198.51.100.0/24", "192.168.1.9", 10, 0, false),
+        foreign_route(101, "198.51.101.0/24", "192.168.1.9", 10, 0, false),
+        foreign_route(101, "198.51.100.0/24", "192.168.1.9", 10, 4, false),
+        // netconverge's own: removed by the plan.
+        foreign_route(101, "198.51.100.0/24", "192.168.1.9", 10, 0, true),
+    ];
+    for r in quiet {
+        let id = r.id();
+        assert_eq!(
+            warnings(&desired, &with_routes([r])),
+            Vec::<String>::new(),
+            "{id}"
+        );
+    }
+}
+
+#[test]
+fn an_owned_route_at_a_desired_key_is_replaced_without_a_label() {
+    let desired = with_routes([route(254, "0.0.0.0/0", "192.168.1.1", "eth0", 0)]);
+    let host = with_routes([foreign_route(254, "0.0.0.0/0", "192.168.1.9", 0, 0, true)]);
+    let p = plan(&desired, &host);
+    assert_eq!(p.changes.len(), 1, "{:?}", p.changes);
+    assert_eq!(
+        (p.changes[0].action, p.changes[0].note.as_deref()),
+        (Action::Change, None)
+    );
+    assert_eq!(
+        p.changes[0].ops,
+        [Op::ReplaceRoute(route(
+            254,
+            "0.0.0.0/0",
+            "192.168.1.1",
+            "eth0",
+            0
+        ))]
+    );
+}
+
+#[test]
+fn a_veth_re_paired_with_a_new_declared_peer_is_created_once() {
+    // va was paired with vx; now va and vb are declared as a pair. Recreating va creates vb
+    // with it, so vb must not be created a second time (EEXIST).
+    let mut host = State::default();
+    for (name, peer) in [("va", "vx"), ("vx", "va")] {
+        let mut l = Link::new(name, LinkKind::Veth(VethOpts { peer: peer.into() }));
+        l.owned = true;
+        host.add_link(l);
+    }
+    let mut desired = State::default();
+    for (name, peer) in [("va", "vb"), ("vb", "va")] {
+        desired.add_link(Link::new(
+            name,
+            LinkKind::Veth(VethOpts { peer: peer.into() }),
+        ));
+    }
+    let mut k = FakeKernel::new(host);
+    let earlier = k.state.clone();
+    converge(&mut k, &desired);
+    oracle::pass(&earlier, &k, &desired).unwrap();
+    assert!(replan(&mut k, &desired).is_empty());
 }

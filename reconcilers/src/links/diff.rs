@@ -191,7 +191,7 @@ pub fn diff(desired: &State, observed: &State) -> LinkDiff {
         match observed.links.get(&d.name) {
             // A missing external link is reported by the host checks before any write.
             None if d.kind == LinkKind::External => {}
-            None => add(d, desired, observed, &mut out),
+            None => add(d, desired, &mut out),
             Some(o) => existing(d, o, &mut out),
         }
     }
@@ -220,13 +220,10 @@ pub fn diff(desired: &State, observed: &State) -> LinkDiff {
 }
 
 /// A desired link the kernel lacks (a veth end the peer's creation brings along is planned
-/// without a create of its own).
-fn add(d: &Link, desired: &State, observed: &State, out: &mut LinkDiff) {
-    let pair_created_by_peer = !creates_pair(d, desired)
-        && !observed.links.contains_key(match &d.kind {
-            LinkKind::Veth(v) => v.peer.as_str(),
-            _ => "",
-        });
+/// without a create of its own). The peer's request creates the pair whether the peer is added
+/// or recreated (re-paired): a peer the kernel has unchanged would have this end already.
+fn add(d: &Link, desired: &State, out: &mut LinkDiff) {
+    let pair_created_by_peer = !creates_pair(d, desired);
     out.changes.push(Change {
         action: Action::Add,
         object: ObjectRef::link(&d.name),

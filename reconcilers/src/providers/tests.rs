@@ -12,7 +12,7 @@ fn origin<'a>(s: &'a State, id: &str) -> &'a str {
         .map(|(_, label)| label.as_str())
         .unwrap_or_else(|| panic!("no origin for {id}: {:?}", s.origins.keys()))
 }
-use crate::model::{Address, Link, LinkKind, Scope, TABLE_MAIN};
+use crate::model::{Address, Family, Link, LinkKind, Scope, TABLE_MAIN};
 
 /// The seed host's two providers as in the issue: both on eth0, both balanced and tracked,
 /// fw loose (two providers sharing an address cannot both have the from-rule).
@@ -402,4 +402,56 @@ fn expansion_is_deterministic_and_declaration_order_free() {
     assert_eq!(sa.rules, sb.rules);
     assert_eq!(sa.firewall, sb.firewall);
     assert_eq!(a, generate(&seed(), &base()));
+}
+
+#[test]
+fn a_provider_alone_on_its_interface_tracks_without_its_gateway_and_marks_within_the_mask() {
+    let mut p = seed();
+    p.providers.truncate(1);
+    p.providers[0].mark = Some(0x100);
+    p.options.mask = 0xff00;
+    let e = generate(&p, &base());
+    let text = e.firewall.expect("track needs the firewall").ruleset;
+    // Alone on eth0: the interface tells whose connection it is, no gateway set is needed.
+    assert!(!text.contains("gateway"), "{text}");
+    assert!(!text.contains("ether saddr"), "{text}");
+    // The mark is restored within the configured mask, keeping the other bits.
+    assert!(text.contains("ct mark and 0xff00 == 0x100"), "{text}");
+    assert!(
+        text.contains("meta mark set meta mark and 0xffff00ff or 0x100"),
+        "{text}"
+    );
+}
+
+#[test]
+fn route_rules_keep_their_input_interface_and_take_the_family_of_their_prefixes() {
+    let mut p = seed();
+    let rr = |from: Option<&str>, to: Option<&str>, iif: Option<&str>, priority| RouteRule {
+        from: from.map(|n| n.parse().unwrap()),
+        to: to.map(|n| n.parse().unwrap()),
+        iif: iif.map(Into::into),
+        provider: "wrt".into(),
+        table: 1,
+        priority,
+    };
+    p.route_rules = vec![
+        rr(None, None, Some("br0"), 1000),
+        rr(Some("fd00:10::/64"), None, None, 1001),
+        rr(None, Some("2001:db8::/32"), None, 1002),
+    ];
+    let e = generate(&p, &base());
+    let key = |priority: u32| {
+        e.rules
+            .iter()
+            .map(|(r, _)| &r.key)
+            .find(|k| k.priority == priority)
+            .unwrap_or_else(|| panic!("no rule {priority}"))
+            .clone()
+    };
+    assert_eq!(
+        (key(1000).iif.as_deref(), key(1000).family),
+        (Some("br0"), Family::Inet)
+    );
+    assert_eq!(key(1001).family, Family::Inet6);
+    assert_eq!(key(1002).family, Family::Inet6);
 }
