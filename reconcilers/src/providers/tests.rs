@@ -240,6 +240,30 @@ fn duplicate_main_copies_routes_through_the_interface_and_copy_links() {
 }
 
 #[test]
+fn copies_of_main_are_desired_objects_whatever_marks_the_originals_carry() {
+    // What `duplicate` copies is desired, so unmarked, even from a state whose routes carry
+    // netconverge's mark (as an observed one does).
+    let mut p = seed();
+    p.providers[0].duplicate = true;
+    let mut b = base();
+    let mut marked = route(
+        TABLE_MAIN,
+        "10.9.0.0/16".parse().unwrap(),
+        vec![hop(Some("192.168.1.9".parse().unwrap()), "eth0", 1)],
+        None,
+    );
+    marked.owned = true;
+    b.add_route(marked);
+    let e = generate(&p, &b);
+    let copy = e
+        .routes
+        .iter()
+        .find(|(r, _)| r.table == 1 && r.to.to_string() == "10.9.0.0/16")
+        .expect("copied to table 1");
+    assert!(!copy.0.owned);
+}
+
+#[test]
 fn track_without_mark_gets_the_number_in_the_mask() {
     // The converter assigns it; expand only uses `mark`.
     let mut p = seed();
