@@ -6,6 +6,7 @@
 //! a dropped SSH session's SIGHUP nor a SIGKILL of the applying process reaches it), with its
 //! output appended to `/run/netconverge/netns/<netns>/guardian.log`.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -24,9 +25,11 @@ const FIRST_RECORD: Duration = Duration::from_secs(30);
 pub fn spawn(netns: Option<&str>, id: &str) -> Result<u32, Failure> {
     let exe = std::env::current_exe()
         .map_err(|e| Failure::Message(format!("cannot find the netconverge binary: {e}")))?;
+    // Root-only, like the record: the log holds the revert's plan.
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(pending::log_path(netns))
         .map_err(|e| Failure::Message(format!("cannot open the guardian's log: {e}")))?;
     let err = log
