@@ -186,18 +186,7 @@ impl Vm {
     /// The IPv4 addresses `name` resolves to through the nameserver 10.0.0.1 (empty when it
     /// does not resolve).
     fn resolve(&self, name: &str) -> Vec<String> {
-        let o = self
-            .ns
-            .exec(&format!("busybox nslookup -type=a {name} 10.0.0.1"));
-        // The server's own line reads `Address:\t10.0.0.1:53`; answers follow `Name:`.
-        let text = stdout(&o);
-        let answers = text.split_once("Name:").map_or("", |(_, a)| a);
-        answers
-            .lines()
-            .filter_map(|l| l.strip_prefix("Address:"))
-            .map(|a| a.trim().to_string())
-            .filter(|a| a.parse::<Ipv4Addr>().is_ok())
-            .collect()
+        resolve_a(&self.ns, name, "10.0.0.1")
     }
 }
 

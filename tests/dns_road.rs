@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{netconverge_at, poll, root_or_skip, stderr, stdout, Netns, TempDir};
+use common::{netconverge_at, poll, resolve_a, root_or_skip, stderr, stdout, Netns, TempDir};
 
 /// What each network's resolver answers for `www.example.test`.
 const FIRST: &str = "10.99.1.1";
@@ -178,17 +178,7 @@ impl Lab {
 
     /// The IPv4 answers the guest gets for `name` from netconverge's dnsmasq on 10.0.0.1.
     fn resolve(&self, name: &str) -> Vec<String> {
-        let o = self
-            .guest
-            .exec(&format!("busybox nslookup -type=a {name} 10.0.0.1"));
-        let text = stdout(&o);
-        let answers = text.split_once("Name:").map_or("", |(_, a)| a);
-        answers
-            .lines()
-            .filter_map(|l| l.strip_prefix("Address:"))
-            .map(|a| a.trim().to_string())
-            .filter(|a| a.parse::<std::net::Ipv4Addr>().is_ok())
-            .collect()
+        resolve_a(&self.guest, name, "10.0.0.1")
     }
 }
 

@@ -192,3 +192,18 @@ pub fn poll(limit: std::time::Duration, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// The IPv4 addresses `name` resolves to from inside `ns` through the nameserver `server`
+/// (busybox nslookup; empty when it does not resolve).
+pub fn resolve_a(ns: &Netns, name: &str, server: &str) -> Vec<String> {
+    let o = ns.exec(&format!("busybox nslookup -type=a {name} {server}"));
+    // The server's own line reads `Address:\t10.0.0.1:53`; answers follow `Name:`.
+    let text = stdout(&o);
+    let answers = text.split_once("Name:").map_or("", |(_, a)| a);
+    answers
+        .lines()
+        .filter_map(|l| l.strip_prefix("Address:"))
+        .map(|a| a.trim().to_string())
+        .filter(|a| a.parse::<std::net::Ipv4Addr>().is_ok())
+        .collect()
+}
