@@ -88,6 +88,13 @@ pub(crate) fn same_netns(pid: i32) -> bool {
     }
 }
 
+/// Whether the process of `id` still exists short of a zombie. An exiting process releases its
+/// memory (its command line reads empty) before it closes its files: until it is a zombie (or
+/// gone) it may still hold dnsmasq's sockets, so a stop waits for this, not for `is_alive`.
+pub(crate) fn exists(id: Identity) -> bool {
+    start_time(id.pid) == Some(id.start)
+}
+
 /// Is `id` a live process started with `conf_arg`, in this namespace?
 pub(crate) fn is_alive(id: Identity, conf_arg: &str) -> bool {
     start_time(id.pid) == Some(id.start) && has_arg(id.pid, conf_arg) && same_netns(id.pid)

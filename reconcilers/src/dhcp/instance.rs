@@ -486,7 +486,7 @@ async fn stop_process(id: Identity, p: &Paths) -> Result<(), KernelError> {
         }
         let deadline = Instant::now() + wait;
         while Instant::now() < deadline {
-            if !identity::is_alive(id, &conf) {
+            if !identity::exists(id) {
                 return Ok(());
             }
             tokio::time::sleep(POLL).await;
