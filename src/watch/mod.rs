@@ -19,6 +19,7 @@ pub mod confirmed;
 pub mod debounce;
 pub mod fight;
 pub mod files;
+pub mod metrics;
 pub mod signals;
 pub mod sources;
 pub mod supervise;
@@ -26,6 +27,7 @@ pub mod systemd;
 pub mod trigger;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reconcilers::error::KernelError;
@@ -40,6 +42,7 @@ use crate::pass::{pass, Failure, Mode};
 use backoff::{Backoff, Retry};
 use debounce::Debounce;
 use fight::Fights;
+use metrics::Metrics;
 use trigger::{drain_echoes, Action, Burst, Trigger};
 
 /// Settings of the daemon.
@@ -108,6 +111,7 @@ pub struct Daemon<K, C> {
     hold: Option<Hold>,
     fights: Fights,
     supervisor: supervise::Supervisor,
+    metrics: Arc<Metrics>,
 }
 
 /// Why the daemon waits for the retry.
@@ -153,7 +157,13 @@ where
             hold: None,
             fights: Fights::default(),
             supervisor: supervise::Supervisor::default(),
+            metrics: Arc::new(Metrics::new()),
         }
+    }
+
+    /// The daemon's metrics, for whatever exposes them.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        Arc::clone(&self.metrics)
     }
 
     /// Where trigger sources send their triggers.
@@ -338,9 +348,11 @@ where
                 }
             }
         };
+        self.metrics.passes.inc();
         match result {
             Ok(p) => {
                 let failed = p.applied.as_ref().is_some_and(|a| !a.ok());
+                self.record_metrics(&p.plan, p.applied.as_ref(), repair);
                 self.last_good = self.current.clone();
                 if let Some(a) = &p.applied {
                     log_applied(&p.plan, a);
@@ -368,12 +380,14 @@ where
                 })
             }
             Err(Failure::Message(e)) => {
+                self.metrics.failures.inc();
                 tracing::error!("{e}");
                 self.hold = Some(Hold::Unplanned);
                 self.schedule_retry();
                 Ok(Outcome::default())
             }
             Err(e) => {
+                self.metrics.failures.inc();
                 // Refused or invalid for this host: retrying will not help, a new edit
                 // will. Keep (or go back to) the last good desired state.
                 tracing::error!("{e}");
@@ -386,6 +400,29 @@ where
         }
     }
 
+    /// What a planned (and maybe applied) pass tells the metrics.
+    fn record_metrics(&self, plan: &Plan, applied: Option<&Applied>, repair: bool) {
+        self.metrics.record_drift(plan);
+        match applied {
+            Some(a) => {
+                self.metrics.writes.inc_by(a.writes);
+                if a.ok() {
+                    let _ = self.metrics.last_success.set(unix_now());
+                } else {
+                    self.metrics.failures.inc();
+                }
+                if repair {
+                    self.metrics.record_repairs(plan);
+                }
+            }
+            // Nothing to apply: the kernel is as desired.
+            None if plan.changes.is_empty() => {
+                let _ = self.metrics.last_success.set(unix_now());
+            }
+            None => {}
+        }
+    }
+
     /// Count the repairs of `plan`, and name each object that is now fought over.
     fn record_repairs(&mut self, plan: &Plan) {
         let now = tokio::time::Instant::now();
@@ -393,6 +430,7 @@ where
             .fights
             .record(plan.changes.iter().map(|c| &c.object), now)
         {
+            self.metrics.fights.inc();
             tracing::warn!(
                 "fight: {object} was undone {n} times within {} s; its repairs now wait for the \
                  retry backoff (netconverge_fights_total {})",
@@ -412,6 +450,13 @@ where
             tracing::warn!("retrying in {} s", wait.as_secs());
         }
     }
+}
+
+/// Seconds since the Unix epoch, for timestamps in metrics.
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// One line per applied change (the daemon's log is its only output), then the summary.

@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reconcilers::error::KernelError;
@@ -13,6 +14,7 @@ use reconcilers::model::State;
 use reconcilers::plan::Op;
 use tokio::time::{sleep_until, Instant};
 
+use super::metrics::{KindLabel, Metrics};
 use super::trigger::Trigger::{self, *};
 use super::{Daemon, WatchOptions};
 
@@ -148,9 +150,11 @@ impl Harness {
 
     /// Run the daemon with `script` played beside it (in the same task: the probe is not
     /// `Send`); returns when the daemon does.
-    async fn run(&self, once: bool, script: Vec<(u64, Step)>) {
+    /// Run the daemon through `script`; its metrics at the end.
+    async fn run(&self, once: bool, script: Vec<(u64, Step)>) -> Arc<Metrics> {
         let probe = Probe(self.seen.clone());
         let daemon = Daemon::new(self.opts(once), move |_| Ok(probe.clone()));
+        let metrics = daemon.metrics();
         let tx = daemon.sender();
         let t0 = self.seen.borrow().t0;
         let file = self.dir.0.join("host.yaml");
@@ -166,6 +170,7 @@ impl Harness {
             done = daemon.run() => done.unwrap(),
             _ = play => unreachable!(),
         }
+        metrics
     }
 
     fn step(&self, file: &Path, step: Step, tx: &tokio::sync::mpsc::UnboundedSender<Trigger>) {
@@ -324,12 +329,24 @@ async fn an_object_undone_again_and_again_is_a_fight_and_its_repairs_are_damped(
         script.push((1000 + i * 2000, Step::Send(Kernel)));
     }
     script.push((61_000, Step::Send(Stop)));
-    h.run(false, script).await;
+    let metrics = h.run(false, script).await;
     // Each repair applies in two calls (create, then set). The first six come at once; then
     // the repairs wait 1, 2, 4, 8 … s.
     let repairs: Vec<u128> = h.applies().chunks(2).map(|c| c[0]).collect();
     assert_eq!(repairs[..7], [0, 1015, 3015, 5015, 7015, 9015, 11_015]);
     assert!(repairs.len() < 15, "damped: {repairs:?}");
+    // The fight is in the metrics, as are the repairs (all but the first apply, from the file).
+    let text = metrics.render();
+    assert!(metrics.fights.get() >= 1, "{text}");
+    let link = KindLabel {
+        kind: "link".into(),
+    };
+    assert_eq!(
+        metrics.repairs.get_or_create(&link).get(),
+        repairs.len() as u64 - 1,
+        "{text}"
+    );
+    assert!(metrics.passes.get() >= repairs.len() as u64, "{text}");
 }
 
 #[tokio::test(start_paused = true)]

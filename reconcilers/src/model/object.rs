@@ -29,6 +29,17 @@ pub enum ObjectKind {
 }
 
 impl ObjectKind {
+    /// Every kind, in the enum's order.
+    pub const ALL: [ObjectKind; 7] = [
+        ObjectKind::Link,
+        ObjectKind::Address,
+        ObjectKind::Route,
+        ObjectKind::Rule,
+        ObjectKind::Sysctl,
+        ObjectKind::Firewall,
+        ObjectKind::Dhcp,
+    ];
+
     /// The word used in plans and JSON.
     pub fn name(self) -> &'static str {
         match self {
