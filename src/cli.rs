@@ -169,6 +169,13 @@ pub enum Command {
         /// again until the files change.
         #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
         confirm_within: Option<std::time::Duration>,
+        /// Serve /metrics (Prometheus), /healthz (the loop is alive) and /readyz (the first
+        /// pass is over) over HTTP on ADDR [default when given without a value:
+        /// 127.0.0.1:9581]. Off unless given. It listens in the namespace netconverge was
+        /// started in, not the one given by --netns.
+        #[arg(long, value_name = "ADDR", num_args = 0..=1,
+              default_missing_value = crate::watch::serve::DEFAULT_ADDR)]
+        metrics: Option<std::net::SocketAddr>,
     },
 }
 
@@ -198,8 +205,10 @@ pub fn run(cli: Cli) -> ExitCode {
             once,
             allow_empty,
             confirm_within,
+            metrics,
         } => watch(
             &cli,
+            *metrics,
             crate::watch::WatchOptions {
                 path: desired_path(&cli),
                 debounce: *debounce,
@@ -657,13 +666,24 @@ fn only_text_or_json(cli: &Cli, command: &str) -> Result<(), Failure> {
     }
 }
 
-fn watch(cli: &Cli, opts: crate::watch::WatchOptions) -> Result<ExitCode, Failure> {
+fn watch(
+    cli: &Cli,
+    metrics: Option<std::net::SocketAddr>,
+    opts: crate::watch::WatchOptions,
+) -> Result<ExitCode, Failure> {
     if !has_net_admin() {
         return Err(Failure::Message(
             "watch needs CAP_NET_ADMIN to change the network: run it as root".into(),
         ));
     }
     let _lock = lock::acquire(cli.netns.as_deref())?;
-    run_in_netns(cli.netns.as_deref(), move || crate::watch::run(opts))??;
+    // Bound here, before the daemon's thread enters the namespace: see `watch::serve`.
+    let endpoint = metrics
+        .map(crate::watch::serve::Endpoint::bind)
+        .transpose()
+        .map_err(|e| Failure::Message(e.to_string()))?;
+    run_in_netns(cli.netns.as_deref(), move || {
+        crate::watch::run(opts, endpoint)
+    })??;
     Ok(ExitCode::SUCCESS)
 }

@@ -33,18 +33,31 @@ struct Watcher {
 
 impl Watcher {
     fn start(ns: &Netns, dir: &Path, log: PathBuf) -> Watcher {
+        Watcher::start_with(ns, dir, log, &[], false)
+    }
+
+    /// `start` with more `watch` arguments, started from inside the namespace with `inside`
+    /// (so that what it listens on, `--metrics`, is the namespace's loopback, not the host's).
+    fn start_with(ns: &Netns, dir: &Path, log: PathBuf, extra: &[&str], inside: bool) -> Watcher {
         let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_netconverge"))
-            .args([
-                "--netns",
-                &ns.name,
-                "-d",
-                dir.to_str().unwrap(),
-                "-v",
-                "watch",
-                "--debounce",
-                "100ms",
-            ])
+        let mut args = vec![
+            "--netns",
+            &ns.name,
+            "-d",
+            dir.to_str().unwrap(),
+            "-v",
+            "watch",
+            "--debounce",
+            "100ms",
+        ];
+        args.extend_from_slice(extra);
+        let bin = env!("CARGO_BIN_EXE_netconverge");
+        let mut cmd = Command::new(if inside { "ip" } else { bin });
+        if inside {
+            cmd.args(["netns", "exec", &ns.name, bin]);
+        }
+        let child = cmd
+            .args(args)
             .stdout(Stdio::null())
             .stderr(file)
             .spawn()
@@ -348,5 +361,74 @@ fn watch_exits_non_zero_when_its_namespace_is_deleted_and_a_restart_reconciles_t
     eventually("dnsmasq in the new namespace", &w, || {
         dnsmasq_pid(&ns).is_some()
     });
+    assert_eq!(w.stop(), Some(0));
+}
+
+/// GET `path` from the watcher's endpoint on the namespace's loopback: (status, body).
+fn scrape(ns: &Netns, path: &str) -> (u16, String) {
+    let py = format!(
+        "import urllib.request, urllib.error\n\
+         try:\n    r = urllib.request.urlopen('http://127.0.0.1:9581{path}', timeout=5)\n    \
+         print(r.status); print(r.read().decode())\n\
+         except urllib.error.HTTPError as e:\n    print(e.code)\n\
+         except OSError:\n    print(0)\n"
+    );
+    let out = ns.exec(&format!("python3 -c \"{py}\""));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (status, body) = text.split_once('\n').unwrap_or((text.as_str(), ""));
+    (status.trim().parse().unwrap_or(0), body.to_string())
+}
+
+/// The value of the sample `series` (name and labels, as exposed) in `text`.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn metrics_are_served_while_watch_runs_and_a_drift_repair_shows_up() {
+    if !root_or_skip("metrics_are_served_while_watch_runs_and_a_drift_repair_shows_up") {
+        return;
+    }
+    let (ns, _lan) = host_with_nic();
+    let dir = TempDir::new("watch-metrics");
+    std::fs::write(dir.path().join("host.yaml"), BASE).unwrap();
+    let logdir = TempDir::new("watch-metrics-log");
+    let w = Watcher::start_with(
+        &ns,
+        dir.path(),
+        logdir.path().join("log"),
+        &["--metrics"],
+        true,
+    );
+    eventually("ready", &w, || scrape(&ns, "/readyz").0 == 200);
+    assert_eq!(scrape(&ns, "/healthz").0, 200, "{}", w.log());
+    let (status, text) = scrape(&ns, "/metrics");
+    assert_eq!(status, 200);
+    assert_eq!(
+        sample(&text, "netconverge_pass_failures_total"),
+        Some(0.0),
+        "{text}"
+    );
+    assert!(
+        sample(&text, "netconverge_writes_total").unwrap() > 0.0,
+        "{text}"
+    );
+    let link = "netconverge_repairs_total{kind=\"link\"}";
+    assert_eq!(sample(&text, link), None, "no repair yet: {text}");
+
+    ns.ip("link del tap-a");
+    eventually("tap-a repaired", &w, || has_link(&ns, "tap-a"));
+    eventually("the repair in /metrics", &w, || {
+        sample(&scrape(&ns, "/metrics").1, link) == Some(1.0)
+    });
+    let text = scrape(&ns, "/metrics").1;
+    assert_eq!(
+        sample(&text, "netconverge_drift_objects{kind=\"link\"}"),
+        Some(0.0),
+        "{text}"
+    );
+    assert!(sample(&text, "netconverge_last_success_timestamp_seconds").unwrap() > 1.7e9);
+    assert_eq!(scrape(&ns, "/nothing").0, 404);
     assert_eq!(w.stop(), Some(0));
 }

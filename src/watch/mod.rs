@@ -19,7 +19,9 @@ pub mod confirmed;
 pub mod debounce;
 pub mod fight;
 pub mod files;
+pub mod liveness;
 pub mod metrics;
+pub mod serve;
 pub mod signals;
 pub mod sources;
 pub mod supervise;
@@ -42,6 +44,7 @@ use crate::pass::{pass, Failure, Mode};
 use backoff::{Backoff, Retry};
 use debounce::Debounce;
 use fight::Fights;
+use liveness::Liveness;
 use metrics::Metrics;
 use trigger::{drain_echoes, Action, Burst, Trigger};
 
@@ -65,12 +68,20 @@ pub struct WatchOptions {
 }
 
 /// Run the daemon in the calling thread's namespace until SIGTERM/SIGINT (or after one pass
-/// with `once`). Only setup failures return an error; later errors are logged and retried.
-pub async fn run(opts: WatchOptions) -> Result<(), Failure> {
+/// with `once`), serving its metrics on `endpoint` if given. Only setup failures return an
+/// error; later errors are logged and retried.
+pub async fn run(opts: WatchOptions, endpoint: Option<serve::Endpoint>) -> Result<(), Failure> {
     let netns = opts.netns.clone();
     let daemon = Daemon::new(opts, move |protocol| {
         RtnlKernel::connect_in(protocol, netns.clone())
     });
+    if let Some(ep) = endpoint {
+        tracing::info!(
+            "serving /metrics, /healthz and /readyz on http://{}",
+            ep.addr()
+        );
+        ep.spawn(daemon.metrics(), daemon.liveness());
+    }
     let tx = daemon.sender();
     // Kept until the daemon returns: dropping the watcher ends the file events.
     let _file_watcher = files::watch(&daemon.opts.path, tx.clone())?;
@@ -112,6 +123,7 @@ pub struct Daemon<K, C> {
     fights: Fights,
     supervisor: supervise::Supervisor,
     metrics: Arc<Metrics>,
+    live: Arc<Liveness>,
 }
 
 /// Why the daemon waits for the retry.
@@ -158,12 +170,18 @@ where
             fights: Fights::default(),
             supervisor: supervise::Supervisor::default(),
             metrics: Arc::new(Metrics::new()),
+            live: Arc::new(Liveness::default()),
         }
     }
 
     /// The daemon's metrics, for whatever exposes them.
     pub fn metrics(&self) -> Arc<Metrics> {
         Arc::clone(&self.metrics)
+    }
+
+    /// The daemon's heartbeat and readiness.
+    pub fn liveness(&self) -> Arc<Liveness> {
+        Arc::clone(&self.live)
     }
 
     /// Where trigger sources send their triggers.
@@ -177,6 +195,7 @@ where
         let mut reload = true;
         let mut ready = false;
         let mut repair = false;
+        self.live.spawn_ticker();
         loop {
             if reload {
                 self.load();
@@ -192,6 +211,7 @@ where
                 Burst::default()
             };
             if !ready {
+                self.live.set_ready();
                 systemd::notify_ready();
                 ready = true;
             }
