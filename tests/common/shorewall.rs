@@ -281,6 +281,35 @@ impl KernelState {
         }
     }
 
+    /// The same state with every `realm N` left out: Shorewall puts the provider number as a
+    /// realm on a shared interface's routes and nexthops, which other tools need not do.
+    pub fn without_realms(&self) -> KernelState {
+        let strip = |lines: &[String]| -> Vec<String> {
+            lines
+                .iter()
+                .map(|l| {
+                    let words: Vec<&str> = l.split(' ').collect();
+                    let mut out = Vec::new();
+                    let mut i = 0;
+                    while i < words.len() {
+                        if words[i] == "realm" {
+                            i += 2;
+                            continue;
+                        }
+                        out.push(words[i]);
+                        i += 1;
+                    }
+                    out.join(" ")
+                })
+                .collect()
+        };
+        KernelState {
+            rules: strip(&self.rules),
+            routes: strip(&self.routes),
+            answers: strip(&self.answers),
+        }
+    }
+
     /// Every line, rules, routes and answers together.
     pub fn lines(&self) -> BTreeSet<String> {
         self.rules
