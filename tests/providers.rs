@@ -16,8 +16,10 @@
 //!
 //! Everything is proved with traffic between the namespaces (TCP connections whose server
 //! reports the source address it saw, nft counters on the gateways' WAN legs) as well as with
-//! `ip route get` and dumps; the expanded tables and rules are compared line for line with what
-//! Shorewall 5.2 makes of the same two providers. Every namespace is removed by its guard.
+//! `ip route get` and dumps. Real Shorewall 5.2.8 is the reference: the `lab_real_shorewall_*`
+//! tests run it on ursa in a second lab (see `common/shorewall.rs`) and compare its rules,
+//! tables, routing answers and traffic with netconverge's from the equivalent YAML, every
+//! difference listed with its reason. Every namespace is removed by its guard.
 
 mod common;
 
@@ -612,6 +614,31 @@ fn both_labs(v: Variant, yaml: &str) -> (shorewall::Started, Lab, Lab) {
     (started, sw, nc)
 }
 
+/// Both labs of [`both_labs`] with their routing read, and the realms checked.
+struct Compared {
+    _started: shorewall::Started,
+    sw: Lab,
+    nc: Lab,
+    /// Real Shorewall's ursa.
+    shorewall: shorewall::KernelState,
+    /// netconverge's ursa.
+    netconverge: shorewall::KernelState,
+}
+
+fn compared(v: Variant, yaml: &str) -> Compared {
+    let (started, sw, nc) = both_labs(v, yaml);
+    let shorewall = shorewall::KernelState::read(&sw.ursa, &QUERIES);
+    let netconverge = shorewall::KernelState::read(&nc.ursa, &QUERIES);
+    assert_realms(&shorewall, &netconverge);
+    Compared {
+        _started: started,
+        sw,
+        nc,
+        shorewall,
+        netconverge,
+    }
+}
+
 /// Where one tool's lines differ from the other's, on purpose: a line (or the start of one,
 /// for answers that depend on the multipath hash) that only one side has, and why.
 struct Deviation {
@@ -638,6 +665,15 @@ const HOST_ROUTES_IN_MAIN: [Deviation; 2] = [
         why: "as for 192.168.1.1",
     },
 ];
+
+/// With DUPLICATE: Shorewall's copy of main holds the host routes in main at the time.
+const COPIED_HOST_ROUTE: [Deviation; 1] = [Deviation {
+    shorewall_only: true,
+    line: "route table 2: 192.168.1.1 dev eth0 scope link src 192.168.1.20",
+    why: "fw's DUPLICATE copies main as it is when fw starts, wrt's host route in main \
+          included (wrt's table, copied before fw's host route existed, has no \
+          192.168.1.254): netconverge copies main's declared routes only",
+}];
 
 /// wrt's from-rule, which real Shorewall's loose fw deletes when it starts after wrt.
 const FROM_RULE: [Deviation; 3] = [
@@ -774,22 +810,15 @@ fn lab_real_shorewall_with_duplicate_routes_as_netconverge_does_but_for_listed_d
         duplicate: true,
         ..Variant::SEED
     };
-    let (_started, sw, nc) = both_labs(v, &v.yaml());
-    let (a, b) = (
-        shorewall::KernelState::read(&sw.ursa, &QUERIES),
-        shorewall::KernelState::read(&nc.ursa, &QUERIES),
+    let c = compared(v, &v.yaml());
+    let (a, b) = (&c.shorewall, &c.netconverge);
+    assert_same_but(
+        a,
+        b,
+        &[&HOST_ROUTES_IN_MAIN, &FROM_RULE, &COPIED_HOST_ROUTE],
     );
-    assert_realms(&a, &b);
-    let copied = [Deviation {
-        shorewall_only: true,
-        line: "route table 2: 192.168.1.1 dev eth0 scope link src 192.168.1.20",
-        why: "fw's DUPLICATE copies main as it is when fw starts, wrt's host route in main \
-              included (wrt's table, copied before fw's host route existed, has no \
-              192.168.1.254): netconverge copies main's declared routes only",
-    }];
-    assert_same_but(&a, &b, &[&HOST_ROUTES_IN_MAIN, &FROM_RULE, &copied]);
     // Replies that track marks find the VMs through the copied br0 route in both.
-    for l in [&a.without_realms(), &b] {
+    for l in [&a.without_realms(), b] {
         assert!(
             l.answers.contains(
                 &"get 10.0.0.2 from 203.0.113.10 iif eth0 mark 0x1: dev br0 table 1".to_string()
@@ -797,7 +826,7 @@ fn lab_real_shorewall_with_duplicate_routes_as_netconverge_does_but_for_listed_d
             "{l:?}"
         );
     }
-    let (wrt, fw) = assert_same_vm_traffic(&sw, &nc);
+    let (wrt, fw) = assert_same_vm_traffic(&c.sw, &c.nc);
     eprintln!("ursa's own connections under real Shorewall: {wrt} via wrt, {fw} via fw");
 }
 
@@ -812,12 +841,8 @@ fn lab_real_shorewall_use_default_rt_routes_as_netconverge_balance_table_but_for
         balance_table: true,
         ..Variant::SEED
     };
-    let (_started, sw, nc) = both_labs(v, &v.yaml());
-    let (a, b) = (
-        shorewall::KernelState::read(&sw.ursa, &QUERIES),
-        shorewall::KernelState::read(&nc.ursa, &QUERIES),
-    );
-    assert_realms(&a, &b);
+    let c = compared(v, &v.yaml());
+    let (a, b) = (&c.shorewall, &c.netconverge);
     let main_rule = [Deviation {
         shorewall_only: false,
         line: "rule 32766: from all lookup 254",
@@ -826,7 +851,7 @@ fn lab_real_shorewall_use_default_rt_routes_as_netconverge_balance_table_but_for
               after 999 finds nothing the first did not (same answers, same traffic), and \
               removing the providers needs no rule restored",
     }];
-    assert_same_but(&a, &b, &[&HOST_ROUTES_IN_MAIN, &FROM_RULE, &main_rule]);
+    assert_same_but(a, b, &[&HOST_ROUTES_IN_MAIN, &FROM_RULE, &main_rule]);
     assert!(
         a.rules
             .contains(&"rule 999: from all lookup 254".to_string()),
@@ -837,7 +862,7 @@ fn lab_real_shorewall_use_default_rt_routes_as_netconverge_balance_table_but_for
             .contains(&"rule 32765: from all lookup 250".to_string()),
         "{a:?}"
     );
-    let (wrt, fw) = assert_same_vm_traffic(&sw, &nc);
+    let (wrt, fw) = assert_same_vm_traffic(&c.sw, &c.nc);
     eprintln!("ursa's own connections under real Shorewall: {wrt} via wrt, {fw} via fw");
 }
 
@@ -851,13 +876,9 @@ fn lab_real_shorewall_seed_track_breaks_the_vms_where_netconverge_works() {
     if !shorewall::installed_or_skip(test) {
         return;
     }
-    let (_started, sw, nc) = both_labs(Variant::SEED, &Variant::SEED.yaml());
-    let (a, b) = (
-        shorewall::KernelState::read(&sw.ursa, &QUERIES),
-        shorewall::KernelState::read(&nc.ursa, &QUERIES),
-    );
-    assert_realms(&a, &b);
-    assert_same_but(&a, &b, &[&HOST_ROUTES_IN_MAIN, &FROM_RULE]);
+    let c = compared(Variant::SEED, &Variant::SEED.yaml());
+    let (sw, nc, b) = (&c.sw, &c.nc, &c.netconverge);
+    assert_same_but(&c.shorewall, b, &[&HOST_ROUTES_IN_MAIN, &FROM_RULE]);
     // A reply marked 0x1 is routed back out to wrt by both kernels: what differs is only
     // whether it gets the mark.
     let marked_reply =
@@ -871,16 +892,16 @@ fn lab_real_shorewall_seed_track_breaks_the_vms_where_netconverge_works() {
     }
     // The connections did leave (wrt forwarded them): it is their replies that went astray.
     assert!(Lab::counter(&sw.wrt, "wan") > wrt_before);
-    let vm1 = gateways_seen(&nc, &nc.vm1);
+    let vm1 = gateways_seen(nc, &nc.vm1);
     assert!(
         count(&vm1, WRT_WAN) > 0 && count(&vm1, FW_WAN) > 0,
         "{vm1:?}"
     );
-    assert_eq!(count(&gateways_seen(&nc, &nc.vm2), FW_WAN), SERVERS.count());
+    assert_eq!(count(&gateways_seen(nc, &nc.vm2), FW_WAN), SERVERS.count());
     // ursa's own connections: balanced under Shorewall (its loose fw deleted wrt's
     // from-rule), all through wrt under netconverge.
-    let own_sw = gateways_seen(&sw, &sw.ursa);
-    let own_nc = gateways_seen(&nc, &nc.ursa);
+    let own_sw = gateways_seen(sw, &sw.ursa);
+    let own_nc = gateways_seen(nc, &nc.ursa);
     eprintln!(
         "ursa's own connections: real Shorewall {} via wrt, {} via fw; netconverge {} via wrt",
         count(&own_sw, WRT_WAN),
@@ -910,18 +931,13 @@ fn lab_real_shorewall_seed_is_netconverge_with_both_providers_loose() {
     let yaml = v.yaml();
     let both_loose = yaml.replacen("track: true,", "track: true, loose: true,", 1);
     assert_ne!(yaml, both_loose);
-    let (_started, sw, nc) = both_labs(v, &both_loose);
-    let (a, b) = (
-        shorewall::KernelState::read(&sw.ursa, &QUERIES),
-        shorewall::KernelState::read(&nc.ursa, &QUERIES),
+    let c = compared(v, &both_loose);
+    assert_same_but(
+        &c.shorewall,
+        &c.netconverge,
+        &[&HOST_ROUTES_IN_MAIN, &COPIED_HOST_ROUTE],
     );
-    let copied = [Deviation {
-        shorewall_only: true,
-        line: "route table 2: 192.168.1.1 dev eth0 scope link src 192.168.1.20",
-        why: "fw's DUPLICATE copies wrt's host route from main",
-    }];
-    assert_same_but(&a, &b, &[&HOST_ROUTES_IN_MAIN, &copied]);
-    let own = gateways_seen(&nc, &nc.ursa);
+    let own = gateways_seen(&c.nc, &c.nc.ursa);
     assert!(
         count(&own, WRT_WAN) > 0 && count(&own, FW_WAN) > 0,
         "{own:?}"
