@@ -954,7 +954,8 @@ fn lab_real_shorewall_keeps_the_from_rule_when_the_loose_provider_comes_first() 
         return;
     }
     let lab = Lab::new();
-    let _started = lab.shorewall(Variant {
+    let host_tables = std::fs::read_to_string("/etc/iproute2/rt_tables").unwrap();
+    let started = lab.shorewall(Variant {
         fw_first: true,
         ..Variant::SEED
     });
@@ -967,6 +968,20 @@ fn lab_real_shorewall_keeps_the_from_rule_when_the_loose_provider_comes_first() 
     );
     let own = gateways_seen(&lab, &lab.ursa);
     assert_eq!(count(&own, WRT_WAN), SERVERS.count(), "{own:?}");
+    // The script named its tables in the namespace's own rt_tables, not in the host's; the
+    // guard removes the namespace's copy.
+    let private = format!("/etc/netns/{}/iproute2", lab.ursa.name);
+    let tables = std::fs::read_to_string(format!("{private}/rt_tables")).unwrap();
+    assert!(
+        tables.contains("1\twrt") && tables.contains("2\tfw"),
+        "{tables}"
+    );
+    assert_eq!(
+        std::fs::read_to_string("/etc/iproute2/rt_tables").unwrap(),
+        host_tables
+    );
+    drop(started);
+    assert!(!std::path::Path::new(&private).exists());
 }
 
 #[test]

@@ -191,8 +191,15 @@ pub struct Started {
 /// Start `compiled` in `ns`: `VARDIR` in the environment, the namespace's own copy of
 /// `/etc/iproute2` under `/etc/netns/<ns>/`. The error is the script's output.
 pub fn start(compiled: &Compiled, ns: &Netns) -> Result<Started, String> {
+    // `ip netns exec` mounts the copy over /etc/iproute2 only where that directory exists;
+    // without it the script would rewrite the host's own rt_tables.
+    if !Path::new("/etc/iproute2").is_dir() {
+        return Err("/etc/iproute2 is missing: the namespace's copy could not hide it".into());
+    }
     let etc_ns = PathBuf::from("/etc/netns").join(&ns.name);
     let etc = etc_ns.join("iproute2");
+    // A stale copy (a test killed before its guard ran) would get the new one nested inside.
+    let _ = std::fs::remove_dir_all(&etc);
     std::fs::create_dir_all(&etc_ns).map_err(|e| format!("{}: {e}", etc_ns.display()))?;
     let copied = Command::new("cp")
         .args(["-a", "/etc/iproute2", etc_ns.to_str().expect("utf-8")])
