@@ -2,6 +2,8 @@
 //! running the binary and reading `ip -j` as the independent oracle.
 #![allow(dead_code)]
 
+pub mod shorewall;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,10 +17,16 @@ pub fn root_or_skip(test: &str) -> bool {
     if unsafe { libc::geteuid() } == 0 {
         return true;
     }
+    skip(test, "root")
+}
+
+/// Skip `test`, which needs `what`: says so and returns false; with CI=true it panics
+/// instead, so that CI can never pass by skipping.
+pub fn skip(test: &str, what: &str) -> bool {
     if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-        panic!("{test}: needs root, and CI=true forbids skipping");
+        panic!("{test}: needs {what}, and CI=true forbids skipping");
     }
-    eprintln!("skipped: {test} needs root");
+    eprintln!("skipped: {test} needs {what}");
     false
 }
 
