@@ -106,7 +106,8 @@ mod tests {
     async fn adopted_links_are_owned_on_the_fake_kernel() {
         let mut k = FakeKernel::default();
         k.state = foreign();
-        assert!(apply(&mut k, &k.state.clone()).await.is_empty());
+        let state = k.state.clone();
+        assert!(apply(&mut k, &state).await.is_empty());
         let seen = k.observe(&[]).await.unwrap();
         assert!(seen.links["br9"].owned, "{:?}", seen.links["br9"]);
         assert!(!seen.links["eth0"].owned);

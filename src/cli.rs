@@ -811,17 +811,7 @@ fn load_and_pass(
             let Ok(desired) = rx.await else {
                 return Ok(None);
             };
-            let (mut kernel, observed) = if desired.protocol == DEFAULT_PROTOCOL {
-                let mut observed = early?;
-                let scope = reconcilers::kinds::scope(&desired.state);
-                observed.sysctls =
-                    reconcilers::kernel::Kernel::read_sysctls(&mut kernel, &scope.sysctls).await?;
-                (kernel, observed)
-            } else {
-                let mut kernel = RtnlKernel::connect_in(desired.protocol, netns.clone())?;
-                let observed = engine::observe(&mut kernel, &desired.state).await?;
-                (kernel, observed)
-            };
+            let (mut kernel, observed) = finish_observing(kernel, early, &desired, &netns).await?;
             let ssh = crate::connectivity::ssh_path(&mut kernel).await;
             let mut armed = None;
             let mut printed = false;
@@ -867,6 +857,27 @@ fn load_and_pass(
         loaded?;
         passed??.ok_or_else(|| Failure::Message("the desired state was not loaded".into()))
     })
+}
+
+/// The observation made while the files loaded, completed with the desired state's sysctls;
+/// redone on a connection with the files' protocol when they name another.
+async fn finish_observing(
+    mut kernel: RtnlKernel,
+    early: Result<reconcilers::model::State, reconcilers::error::KernelError>,
+    desired: &Desired,
+    netns: &Option<String>,
+) -> Result<(RtnlKernel, reconcilers::model::State), Failure> {
+    if desired.protocol == DEFAULT_PROTOCOL {
+        let mut observed = early?;
+        let scope = reconcilers::kinds::scope(&desired.state);
+        observed.sysctls =
+            reconcilers::kernel::Kernel::read_sysctls(&mut kernel, &scope.sysctls).await?;
+        Ok((kernel, observed))
+    } else {
+        let mut kernel = RtnlKernel::connect_in(desired.protocol, netns.clone())?;
+        let observed = engine::observe(&mut kernel, &desired.state).await?;
+        Ok((kernel, observed))
+    }
 }
 
 /// How a command prints its plan as text (everything it needs, for the thread that applies).
