@@ -21,8 +21,9 @@ Examples:
   sudo netconverge reconcile                    converge this host
   sudo netconverge reconcile --confirm-within 2m  apply, revert in 2 minutes unless confirmed
   sudo netconverge confirm                      keep the pending change (rollback: revert it now)
-  sudo netconverge --netns lab reconcile        converge the namespace /run/netns/lab
+  sudo netconverge reconcile --netns lab        converge the namespace /run/netns/lab
   netconverge show > desired/host.yaml          describe this host as desired state
+  sudo netconverge show --adopt > host.yaml     ... and hand what it prints to netconverge
   netconverge check -o json                     exit 1 when the host has drifted
 
 Exit status: 0 done / valid / in sync, 1 drift (check only), 2 could not do what was asked.";
@@ -651,10 +652,7 @@ const SHOW_ALL_SYSCTLS: &[&str] = &[
 
 /// The host as observed, with the table names of the desired state (if it loads) and the
 /// sysctls it names; `all` keeps the loopback link and adds the common forwarding sysctls.
-fn observe_host(
-    cli: &Cli,
-    all: bool,
-) -> Result<(reconcilers::model::State, BTreeMap<String, u32>), Failure> {
+fn observe_host(cli: &Cli, all: bool) -> Result<Observed, Failure> {
     // The desired state is optional here: it only lends table names and sysctl names.
     let desired = desired::load_path(&desired_path(cli)).ok();
     let mut names: Vec<String> = desired
@@ -690,7 +688,20 @@ fn observe_host(
         state.addresses.retain(|(link, _), _| link != "lo");
     }
     let tables = desired.map(|d| d.tables).unwrap_or_default();
-    Ok((state, tables))
+    Ok(Observed {
+        state,
+        tables,
+        protocol,
+    })
+}
+
+/// The host as `show` and `graph --observed` read it.
+struct Observed {
+    state: reconcilers::model::State,
+    /// Table names of the desired state, if it loads.
+    tables: BTreeMap<String, u32>,
+    /// The protocol that marks netconverge's routes and rules (`owner.protocol`).
+    protocol: u8,
 }
 
 /// The comment `show` starts with: whether the objects it prints stay foreign.
@@ -713,7 +724,11 @@ fn show(cli: &Cli, all: bool, adopt: bool) -> Result<ExitCode, Failure> {
             "show --adopt writes ownership marks and needs CAP_NET_ADMIN (run it as root)".into(),
         ));
     }
-    let (observed, tables) = observe_host(cli, all)?;
+    let Observed {
+        state: observed,
+        tables,
+        protocol,
+    } = observe_host(cli, all)?;
     let state = if adopt {
         crate::adopt::adopted(observed.clone())
     } else {
@@ -734,7 +749,6 @@ fn show(cli: &Cli, all: bool, adopt: bool) -> Result<ExitCode, Failure> {
         use std::io::Write;
         let _ = std::io::stdout().flush();
         let netns = cli.netns.clone();
-        let protocol = DEFAULT_PROTOCOL;
         let failures = run_in_netns(cli.netns.as_deref(), move || async move {
             let mut k = RtnlKernel::connect_in(protocol, netns)?;
             Ok::<_, Failure>(crate::adopt::apply(&mut k, &observed).await)
@@ -1027,8 +1041,8 @@ fn graph(cli: &Cli, observed: bool) -> Result<ExitCode, Failure> {
         ));
     }
     let dot = if observed {
-        let (state, tables) = observe_host(cli, false)?;
-        report::graph::dot(&state, &Default::default(), &tables)
+        let o = observe_host(cli, false)?;
+        report::graph::dot(&o.state, &Default::default(), &o.tables)
     } else {
         let d = load(cli, false)?;
         report::graph::dot(&d.state, &d.providers, &d.tables)
