@@ -356,3 +356,58 @@ fn show_adopt_then_remove_from_the_file_removes_from_the_kernel() {
         assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
     }
 }
+
+/// The plan is printed before the first write: with stdout a pipe nobody reads yet, a plan
+/// longer than the pipe's buffer blocks `reconcile` in its write, and at that moment the
+/// kernel holds none of the planned links.
+#[test]
+fn the_plan_is_printed_before_the_first_write() {
+    if !root_or_skip("the_plan_is_printed_before_the_first_write") {
+        return;
+    }
+    let ns = Netns::new();
+    let dir = TempDir::new("plan-first");
+    // 1,000 bridges with their diffs (90 KB): well over the 64 KiB of a pipe. The writer waits in
+    // `pipe_write` (`anon_pipe_write` since Linux 6.x) until it is read.
+    bridges(dir.path(), 1000);
+    let child = Command::new(env!("CARGO_BIN_EXE_netconverge"))
+        .args(["reconcile", "--diff", "--netns", &ns.name, "-d"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("reconcile");
+    let pid = child.id();
+    let blocked_in_write = || {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|t| {
+                std::fs::read_to_string(t.path().join("wchan"))
+                    .is_ok_and(|w| w.trim().ends_with("pipe_write"))
+            })
+    };
+    assert!(
+        common::poll(std::time::Duration::from_secs(60), blocked_in_write),
+        "reconcile never blocked writing its plan"
+    );
+    let links = ns.ip_json("link show");
+    let made = links
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["ifname"].as_str().is_some_and(|n| n.starts_with("nb")))
+        .count();
+    assert_eq!(made, 0, "links were created before the plan was printed");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("Applied: 1000 added"));
+    assert_eq!(
+        ns.ip_json("link show type bridge")
+            .as_array()
+            .unwrap()
+            .len(),
+        1000
+    );
+}
