@@ -21,8 +21,9 @@ Examples:
   sudo netconverge reconcile                    converge this host
   sudo netconverge reconcile --confirm-within 2m  apply, revert in 2 minutes unless confirmed
   sudo netconverge confirm                      keep the pending change (rollback: revert it now)
-  sudo netconverge --netns lab reconcile        converge the namespace /run/netns/lab
+  sudo netconverge reconcile --netns lab        converge the namespace /run/netns/lab
   netconverge show > desired/host.yaml          describe this host as desired state
+  sudo netconverge show --adopt > host.yaml     ... and hand what it prints to netconverge
   netconverge check -o json                     exit 1 when the host has drifted
 
 Exit status: 0 done / valid / in sync, 1 drift (check only), 2 could not do what was asked.";
@@ -32,20 +33,21 @@ Exit status: 0 done / valid / in sync, 1 drift (check only), 2 could not do what
 /// Describe links (bridges, taps, veth, vxlan, macvlan), addresses, routes, policy rules and
 /// sysctls in YAML; netconverge diffs them against the kernel (rtnetlink) and converges the
 /// host idempotently, touching only what it owns or what the desired state names.
+/// `netconverge COMMAND --help` lists the options of a command.
 #[derive(Debug, Parser)]
 #[command(name = "netconverge", version, after_help = AFTER_HELP)]
 pub struct Cli {
-    /// File or directory of *.yaml/*.yml [default: ./desired, then /etc/netconverge]
-    #[arg(short, long, global = true, value_name = "PATH")]
+    /// Before the command, for older scripts: as the command's `--desired`.
+    #[arg(short, long, value_name = "PATH", hide = true)]
     pub desired: Option<PathBuf>,
 
-    /// Act inside the network namespace /run/netns/NAME instead of the caller's (NAME: an entry of /run/netns, no `/`)
-    #[arg(long, global = true, value_name = "NAME", value_parser = netns_name)]
+    /// Before the command, for older scripts: as the command's `--netns`.
+    #[arg(long, value_name = "NAME", value_parser = netns_name, hide = true)]
     pub netns: Option<String>,
 
-    /// Output format: text, json (one document, stable field names); for check also junit and prometheus; for graph svg
-    #[arg(short, long, global = true, value_enum, default_value_t = Output::Text)]
-    pub output: Output,
+    /// Before the command, for older scripts: as the command's `--output`.
+    #[arg(short, long, value_enum, hide = true)]
+    pub output: Option<Output>,
 
     /// More logging on stderr (-v info, -vv debug, -vvv trace)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -55,20 +57,68 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
-    /// At most this many bytes of YAML over all desired files (the per-file cap is 16 MiB)
-    #[arg(long, global = true, value_name = "BYTES", default_value_t = desired::budget::Limits::default().max_bytes)]
-    pub max_input_size: u64,
+    /// Before the command, for older scripts: as the command's `--max-input-size`.
+    #[arg(long, value_name = "BYTES", hide = true)]
+    pub max_input_size: Option<u64>,
 
-    /// At most this many objects (links, addresses, routes, rules, sysctls, …) over all files
-    #[arg(long, global = true, value_name = "N", default_value_t = desired::budget::Limits::default().max_objects)]
-    pub max_objects: u64,
+    /// Before the command, for older scripts: as the command's `--max-objects`.
+    #[arg(long, value_name = "N", hide = true)]
+    pub max_objects: Option<u64>,
 
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
-/// Output formats.
+/// Where the desired state is, and how much of it may be read.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct DesiredArgs {
+    /// File or directory of *.yaml/*.yml [default: ./desired, then /etc/netconverge]
+    #[arg(short, long, value_name = "PATH")]
+    pub desired: Option<PathBuf>,
+    /// At most this many bytes of YAML over all desired files [default: 64 MiB; each file at most 16 MiB]
+    #[arg(long, value_name = "BYTES")]
+    pub max_input_size: Option<u64>,
+    /// At most this many objects (links, addresses, routes, rules, sysctls, …) over all files [default: 200000]
+    #[arg(long, value_name = "N")]
+    pub max_objects: Option<u64>,
+}
+
+/// The namespace a command acts in.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct NetnsArg {
+    /// Act inside the network namespace /run/netns/NAME instead of the caller's (NAME: an entry of /run/netns, no `/`)
+    #[arg(long, value_name = "NAME", value_parser = netns_name)]
+    pub netns: Option<String>,
+}
+
+/// How a plan is printed for people.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct PlanArgs {
+    /// Colour the plan (add green, change yellow, remove red): auto is on a terminal unless NO_COLOR is set
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = Color::Auto)]
+    pub color: Color,
+    /// One line per object instead of its diff (the default above 200 changes)
+    #[arg(long, conflicts_with = "diff")]
+    pub summary: bool,
+    /// The diff of every object, however many change
+    #[arg(long)]
+    pub diff: bool,
+}
+
+/// When to colour.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    /// On a terminal, unless NO_COLOR is set.
+    #[default]
+    Auto,
+    /// Always (for `less -R`).
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Output formats, as resolved for the command (and as accepted before it, for older scripts).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Output {
     /// For people.
@@ -83,6 +133,70 @@ pub enum Output {
     Svg,
 }
 
+/// `-o` of the commands that print text or JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TextOrJson {
+    /// For people.
+    Text,
+    /// For programs: one document on stdout, with `format_version`.
+    Json,
+}
+
+/// `-o` of `check`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CheckOutput {
+    /// For people: the drift and the plan that would repair it.
+    Text,
+    /// For programs: the plan as one document, with `format_version`.
+    Json,
+    /// JUnit XML, one test case per object.
+    Junit,
+    /// Prometheus textfile-collector metrics.
+    Prometheus,
+}
+
+/// `-o` of `graph`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GraphOutput {
+    /// Graphviz DOT.
+    #[value(alias = "text")]
+    Dot,
+    /// An SVG picture, laid out in-process.
+    Svg,
+    /// `{"format_version", "dot"}`: the DOT text in a JSON document.
+    Json,
+}
+
+impl From<TextOrJson> for Output {
+    fn from(o: TextOrJson) -> Output {
+        match o {
+            TextOrJson::Text => Output::Text,
+            TextOrJson::Json => Output::Json,
+        }
+    }
+}
+
+impl From<CheckOutput> for Output {
+    fn from(o: CheckOutput) -> Output {
+        match o {
+            CheckOutput::Text => Output::Text,
+            CheckOutput::Json => Output::Json,
+            CheckOutput::Junit => Output::Junit,
+            CheckOutput::Prometheus => Output::Prometheus,
+        }
+    }
+}
+
+impl From<GraphOutput> for Output {
+    fn from(o: GraphOutput) -> Output {
+        match o {
+            GraphOutput::Dot => Output::Text,
+            GraphOutput::Svg => Output::Svg,
+            GraphOutput::Json => Output::Json,
+        }
+    }
+}
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -90,14 +204,44 @@ pub enum Command {
     ///
     /// Host-independent, so CI can validate a host's files anywhere; facts of the target host
     /// (tap owners, external links) are checked by `reconcile` and `check` on that host.
-    Validate,
+    /// Every error of every file is reported, each at its file:line:column.
+    Validate {
+        /// Where the desired state is.
+        #[command(flatten)]
+        desired: DesiredArgs,
+        /// text, or json: `{"format_version","valid","errors":[{file,line,column,message}],"counts"}`
+        #[arg(short, long, value_enum)]
+        output: Option<TextOrJson>,
+    },
     /// Print the observed state as desired-format YAML (round-trips into `check`).
+    ///
+    /// The objects it prints stay foreign (netconverge never removes them) unless --adopt
+    /// hands them to netconverge.
     Show {
         /// Also print the loopback link and the common forwarding/rp_filter sysctls.
         #[arg(long)]
         all: bool,
+        /// After printing, mark the printed links, addresses, routes and rules as
+        /// netconverge's (link alias, protocol 157), so that removing one from the file later
+        /// removes it from the kernel. Needs CAP_NET_ADMIN.
+        #[arg(long)]
+        adopt: bool,
+        /// Where the desired state is.
+        #[command(flatten)]
+        desired: DesiredArgs,
+        /// The namespace.
+        #[command(flatten)]
+        netns: NetnsArg,
+        /// text (YAML), or json (the same document as JSON, with `format_version`)
+        #[arg(short, long, value_enum)]
+        output: Option<TextOrJson>,
     },
-    /// Plan and apply: make the host match the desired state (exit 0 done or no-op, 2 error). As root, refuses desired files or directories not owned by root or writable by group/others.
+    /// Plan and apply: make the host match the desired state (exit 0 done or no-op, 2 error).
+    ///
+    /// The plan is printed before the first write. Changes that can cut the connection it runs
+    /// over (a default route; the route, address or link of $SSH_CONNECTION) are marked
+    /// `(may cut connectivity)`: apply those with --confirm-within. As root, refuses desired
+    /// files or directories not owned by root or writable by group/others.
     Reconcile {
         /// Print the plan and change nothing (needs no privileges).
         #[arg(long)]
@@ -111,25 +255,73 @@ pub enum Command {
         /// if this process or its SSH session dies.
         #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
         confirm_within: Option<std::time::Duration>,
+        /// How the plan is printed.
+        #[command(flatten)]
+        plan: PlanArgs,
+        /// Where the desired state is.
+        #[command(flatten)]
+        desired: DesiredArgs,
+        /// The namespace.
+        #[command(flatten)]
+        netns: NetnsArg,
+        /// text, or json (the plan and what was applied, one document)
+        #[arg(short, long, value_enum)]
+        output: Option<TextOrJson>,
     },
     /// Keep the change pending after `reconcile --confirm-within` (exit 0, 2 none pending).
-    Confirm,
+    Confirm {
+        /// The namespace.
+        #[command(flatten)]
+        netns: NetnsArg,
+        /// text, or json (`{"format_version","confirmed"}`)
+        #[arg(short, long, value_enum)]
+        output: Option<TextOrJson>,
+    },
     /// Revert the change pending after `reconcile --confirm-within` now (exit 0, 2 none).
-    Rollback,
+    Rollback {
+        /// The namespace.
+        #[command(flatten)]
+        netns: NetnsArg,
+        /// text, or json (the revert's plan and its writes)
+        #[arg(short, long, value_enum)]
+        output: Option<TextOrJson>,
+    },
     /// Show the pending change: what it changed and the time left before it is reverted.
-    Status,
+    Status {
+        /// The namespace.
+        #[command(flatten)]
+        netns: NetnsArg,
+        /// text, or json
+        #[arg(short, long, value_enum)]
+        output: Option<TextOrJson>,
+    },
     /// The detached process holding a pending change's deadline (started by reconcile).
     #[command(hide = true)]
     Guardian {
         /// The pending change it guards.
         #[arg(long)]
         id: String,
+        /// The namespace.
+        #[command(flatten)]
+        netns: NetnsArg,
     },
     /// Compare desired and observed state (exit 0 in sync, 1 drift, 2 error).
     Check {
         /// Compare with a `show` snapshot instead of the live host.
         #[arg(long, value_name = "FILE")]
         observed: Option<PathBuf>,
+        /// How the plan is printed.
+        #[command(flatten)]
+        plan: PlanArgs,
+        /// Where the desired state is.
+        #[command(flatten)]
+        desired: DesiredArgs,
+        /// The namespace.
+        #[command(flatten)]
+        netns: NetnsArg,
+        /// Output format
+        #[arg(short, long, value_enum)]
+        output: Option<CheckOutput>,
     },
     /// Draw the network: links with their addresses, bridges with their ports, the VMs' taps,
     /// providers with their gateways and tables (Graphviz DOT; `-o svg` for a picture).
@@ -137,6 +329,15 @@ pub enum Command {
         /// Draw the host as observed (needs the namespace) instead of the desired state.
         #[arg(long)]
         observed: bool,
+        /// Where the desired state is.
+        #[command(flatten)]
+        desired: DesiredArgs,
+        /// The namespace.
+        #[command(flatten)]
+        netns: NetnsArg,
+        /// Output format
+        #[arg(short, long, value_enum)]
+        output: Option<GraphOutput>,
     },
     /// Run as a daemon: apply on every edit of the desired files and repair kernel drift.
     ///
@@ -150,7 +351,7 @@ pub enum Command {
     /// the service manager to restart the watcher. Stops cleanly on SIGTERM/SIGINT after the
     /// current apply (exit 0). Sends READY=1 to systemd when run as a Type=notify unit. As root,
     /// desired files or directories not owned by root or writable by group/others are refused on
-    /// every reload.
+    /// every reload. Its output is its log on stderr.
     Watch {
         /// Quiet time after a file event before reloading (e.g. 200ms, 1s)
         #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = humantime::parse_duration)]
@@ -176,29 +377,132 @@ pub enum Command {
         #[arg(long, value_name = "ADDR", num_args = 0..=1,
               default_missing_value = crate::watch::serve::DEFAULT_ADDR)]
         metrics: Option<std::net::SocketAddr>,
+        /// Where the desired state is.
+        #[command(flatten)]
+        desired: DesiredArgs,
+        /// The namespace.
+        #[command(flatten)]
+        netns: NetnsArg,
     },
+}
+
+impl Command {
+    /// The command's `--desired` group, for the commands that read the desired state.
+    fn desired_args(&self) -> Option<&DesiredArgs> {
+        match self {
+            Command::Validate { desired, .. }
+            | Command::Show { desired, .. }
+            | Command::Reconcile { desired, .. }
+            | Command::Check { desired, .. }
+            | Command::Graph { desired, .. }
+            | Command::Watch { desired, .. } => Some(desired),
+            Command::Confirm { .. }
+            | Command::Rollback { .. }
+            | Command::Status { .. }
+            | Command::Guardian { .. } => None,
+        }
+    }
+
+    /// The command's `--netns`.
+    fn netns(&self) -> Option<&String> {
+        match self {
+            Command::Validate { .. } => None,
+            Command::Show { netns, .. }
+            | Command::Reconcile { netns, .. }
+            | Command::Confirm { netns, .. }
+            | Command::Rollback { netns, .. }
+            | Command::Status { netns, .. }
+            | Command::Guardian { netns, .. }
+            | Command::Check { netns, .. }
+            | Command::Graph { netns, .. }
+            | Command::Watch { netns, .. } => netns.netns.as_ref(),
+        }
+    }
+
+    /// The command's `-o`, as the common format.
+    fn output(&self) -> Option<Output> {
+        match self {
+            Command::Validate { output, .. }
+            | Command::Show { output, .. }
+            | Command::Reconcile { output, .. }
+            | Command::Confirm { output, .. }
+            | Command::Rollback { output, .. }
+            | Command::Status { output, .. } => output.map(Output::from),
+            Command::Check { output, .. } => output.map(Output::from),
+            Command::Graph { output, .. } => output.map(Output::from),
+            Command::Guardian { .. } | Command::Watch { .. } => None,
+        }
+    }
+
+    /// How the command prints plans.
+    fn plan_args(&self) -> PlanArgs {
+        match self {
+            Command::Reconcile { plan, .. } | Command::Check { plan, .. } => plan.clone(),
+            _ => PlanArgs::default(),
+        }
+    }
+}
+
+impl Cli {
+    /// Fold the command's own options into the ones given before it (the command's win), so
+    /// that the rest of the code reads one place.
+    fn resolve(mut self) -> Cli {
+        if let Some(d) = self.command.desired_args().cloned() {
+            self.desired = d.desired.or(self.desired);
+            self.max_input_size = d.max_input_size.or(self.max_input_size);
+            self.max_objects = d.max_objects.or(self.max_objects);
+        }
+        self.netns = self.command.netns().cloned().or(self.netns);
+        self.output = self.command.output().or(self.output);
+        self
+    }
+
+    /// The output format of the command.
+    pub fn format(&self) -> Output {
+        self.output.unwrap_or(Output::Text)
+    }
+
+    /// How plans are printed: colour (`--color`, `NO_COLOR`, a terminal) and summary.
+    fn plan_style(&self, changes: usize) -> report::text::PlanStyle {
+        use std::io::IsTerminal;
+        let args = self.command.plan_args();
+        let color = match args.color {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::stdout().is_terminal()
+            }
+        };
+        report::text::PlanStyle::for_size(color, args.summary, args.diff, changes)
+    }
 }
 
 /// Run the parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
+    let cli = cli.resolve();
+    let defaults = desired::budget::Limits::default();
     desired::budget::set(desired::budget::Limits {
-        max_bytes: cli.max_input_size,
-        max_objects: cli.max_objects,
+        max_bytes: cli.max_input_size.unwrap_or(defaults.max_bytes),
+        max_objects: cli.max_objects.unwrap_or(defaults.max_objects),
     });
+    let json = cli.format() == Output::Json;
+    let netns = cli.netns.as_deref();
     let result = match &cli.command {
-        Command::Validate => validate(&cli),
-        Command::Show { all } => show(&cli, *all),
+        Command::Validate { .. } => validate(&cli),
+        Command::Show { all, adopt, .. } => show(&cli, *all, *adopt),
         Command::Reconcile {
             dry_run,
             allow_empty,
             confirm_within,
+            ..
         } => reconcile(&cli, *dry_run, *allow_empty, *confirm_within),
-        Command::Confirm => crate::confirm::confirm(cli.netns.as_deref()),
-        Command::Rollback => crate::confirm::rollback(cli.netns.as_deref()),
-        Command::Status => crate::confirm::status(cli.netns.as_deref(), cli.output == Output::Json),
-        Command::Guardian { id } => crate::confirm::guardian::run(cli.netns.as_deref(), id),
-        Command::Check { observed } => check(&cli, observed.as_deref()),
-        Command::Graph { observed } => graph(&cli, *observed),
+        Command::Confirm { .. } => crate::confirm::confirm(netns, json),
+        Command::Rollback { .. } => crate::confirm::rollback(netns, json),
+        Command::Status { .. } => crate::confirm::status(netns, json),
+        Command::Guardian { id, .. } => crate::confirm::guardian::run(netns, id),
+        Command::Check { observed, .. } => check(&cli, observed.as_deref()),
+        Command::Graph { observed, .. } => graph(&cli, *observed),
         Command::Watch {
             debounce,
             resync,
@@ -206,6 +510,7 @@ pub fn run(cli: Cli) -> ExitCode {
             allow_empty,
             confirm_within,
             metrics,
+            ..
         } => watch(
             &cli,
             *metrics,
@@ -222,6 +527,11 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        Err(f) if json => {
+            println!("{}", report::json::failure(&f));
+            eprintln!("error: {f}");
+            ExitCode::from(2)
+        }
         Err(f) => {
             eprintln!("error: {f}");
             ExitCode::from(2)
@@ -284,6 +594,26 @@ fn validate(cli: &Cli) -> Result<ExitCode, Failure> {
     let d = load(cli, false)?;
     let s = &d.state;
     let files: Vec<String> = d.files.iter().map(|f| f.display().to_string()).collect();
+    let mut notes: Vec<String> = d.host_checks.iter().map(host_check_text).collect();
+    notes.sort();
+    notes.dedup();
+    if cli.format() == Output::Json {
+        let doc = serde_json::json!({
+            "valid": true,
+            "errors": [],
+            "counts": {
+                "links": s.links.len(),
+                "addresses": s.addresses.len(),
+                "routes": s.routes.len(),
+                "rules": s.rules.len(),
+                "sysctls": s.sysctls.len(),
+            },
+            "files": files,
+            "host_checks": notes,
+        });
+        println!("{}", report::json::document(doc));
+        return Ok(ExitCode::SUCCESS);
+    }
     println!(
         "valid: {} links, {} addresses, {} routes, {} rules, {} sysctls in {}",
         s.links.len(),
@@ -293,9 +623,6 @@ fn validate(cli: &Cli) -> Result<ExitCode, Failure> {
         s.sysctls.len(),
         files.join(", ")
     );
-    let mut notes: Vec<String> = d.host_checks.iter().map(host_check_text).collect();
-    notes.sort();
-    notes.dedup();
     for n in notes {
         println!("note: checked on the target host by reconcile/check: {n}");
     }
@@ -334,10 +661,7 @@ const SHOW_ALL_SYSCTLS: &[&str] = &[
 
 /// The host as observed, with the table names of the desired state (if it loads) and the
 /// sysctls it names; `all` keeps the loopback link and adds the common forwarding sysctls.
-fn observe_host(
-    cli: &Cli,
-    all: bool,
-) -> Result<(reconcilers::model::State, BTreeMap<String, u32>), Failure> {
+fn observe_host(cli: &Cli, all: bool) -> Result<Observed, Failure> {
     // The desired state is optional here: it only lends table names and sysctl names.
     let desired = desired::load_path(&desired_path(cli)).ok();
     let mut names: Vec<String> = desired
@@ -373,20 +697,77 @@ fn observe_host(
         state.addresses.retain(|(link, _), _| link != "lo");
     }
     let tables = desired.map(|d| d.tables).unwrap_or_default();
-    Ok((state, tables))
+    Ok(Observed {
+        state,
+        tables,
+        protocol,
+    })
 }
 
-fn show(cli: &Cli, all: bool) -> Result<ExitCode, Failure> {
+/// The host as `show` and `graph --observed` read it.
+struct Observed {
+    state: reconcilers::model::State,
+    /// Table names of the desired state, if it loads.
+    tables: BTreeMap<String, u32>,
+    /// The protocol that marks netconverge's routes and rules (`owner.protocol`).
+    protocol: u8,
+}
+
+/// The comment `show` starts with: whether the objects it prints stay foreign.
+const SHOW_FOREIGN: &str = "\
+# The objects below that netconverge did not create stay foreign: it never removes them, even
+# when they leave the file. `netconverge show --adopt` hands them to netconverge.
+";
+
+/// The comment `show --adopt` starts with.
+const SHOW_ADOPTED: &str = "\
+# Adopted (show --adopt): the links, routes and rules below carry netconverge's marks now, so
+# removing one from the file removes it from the kernel. Addresses of `external` links stay
+# foreign.
+";
+
+fn show(cli: &Cli, all: bool, adopt: bool) -> Result<ExitCode, Failure> {
     only_text_or_json(cli, "show")?;
-    let (state, tables) = observe_host(cli, all)?;
+    if adopt && !has_net_admin() {
+        return Err(Failure::Message(
+            "show --adopt writes ownership marks and needs CAP_NET_ADMIN (run it as root)".into(),
+        ));
+    }
+    let Observed {
+        state: observed,
+        tables,
+        protocol,
+    } = observe_host(cli, all)?;
+    let state = if adopt {
+        crate::adopt::adopted(observed.clone())
+    } else {
+        observed.clone()
+    };
     let yaml = desired::render_state(&state, &tables);
-    if cli.output == Output::Json {
+    if cli.format() == Output::Json {
         // The same document as JSON: same keys, same values.
         let doc: serde_json::Value = serde_saphyr::from_str(&yaml)
             .map_err(|e| Failure::Message(format!("cannot convert show output to JSON: {e}")))?;
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        let doc = serde_json::json!({ "adopted": adopt, "state": doc });
+        println!("{}", report::json::document(doc));
     } else {
-        print!("{yaml}");
+        print!("{}{yaml}", if adopt { SHOW_ADOPTED } else { SHOW_FOREIGN });
+    }
+    if adopt {
+        // After printing, so that the marks are only written once the user has the file.
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        let netns = cli.netns.clone();
+        let failures = run_in_netns(cli.netns.as_deref(), move || async move {
+            let mut k = RtnlKernel::connect_in(protocol, netns)?;
+            Ok::<_, Failure>(crate::adopt::apply(&mut k, &observed).await)
+        })??;
+        if !failures.is_empty() {
+            return Err(Failure::Message(format!(
+                "adopting failed; what was printed as managed is not all marked:\n  {}",
+                failures.join("\n  ")
+            )));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -410,26 +791,36 @@ fn has_net_admin() -> bool {
         .is_some_and(|caps| caps & (1 << CAP_NET_ADMIN) != 0)
 }
 
+/// What loading and one pass produced.
+struct Passed {
+    desired: Desired,
+    pass: Pass,
+    /// The pending change, when commit-confirmed was armed.
+    armed: Option<crate::confirm::pending::Pending>,
+    /// The SSH session's path through the host, when this runs under SSH.
+    ssh: Option<crate::connectivity::SshPath>,
+    /// The plan was printed (text) before the first write.
+    printed: bool,
+}
+
 /// Load the desired state and make one pass over the namespace, on a fresh connection.
 ///
 /// The kernel is observed while the files are parsed (both take tens of milliseconds on a
 /// large host). Ownership marks depend on `owner.protocol`: the early observation assumes the
-/// default and is redone in the rare case the files name another protocol.
-fn load_and_pass(cli: &Cli, mode: Mode, allow_empty: bool) -> Result<(Desired, Pass), Failure> {
-    load_and_pass_confirmed(cli, mode, allow_empty, None).map(|(d, p, _)| (d, p))
-}
-
-/// `load_and_pass`, arming commit-confirmed with `confirm_within` before the first write.
-fn load_and_pass_confirmed(
+/// default and is redone in the rare case the files name another protocol. In text output the
+/// plan is printed before the first write (with `print_first`), arming commit-confirmed with
+/// `confirm_within` follows it.
+fn load_and_pass(
     cli: &Cli,
     mode: Mode,
     allow_empty: bool,
     confirm_within: Option<std::time::Duration>,
-) -> Result<(Desired, Pass, Option<crate::confirm::pending::Pending>), Failure> {
+) -> Result<Passed, Failure> {
     // An empty directory is only wanted where removing everything is (`--allow-empty`).
     let empty_ok = allow_empty && mode != Mode::Check;
     let (tx, rx) = tokio::sync::oneshot::channel::<Desired>();
     let netns = cli.netns.clone();
+    let printer = (cli.format() == Output::Text).then(|| PlanPrinter::of(cli));
     std::thread::scope(|scope| {
         let loader = scope.spawn(move || -> Result<(), Failure> {
             let desired = load(cli, empty_ok)?;
@@ -443,42 +834,45 @@ fn load_and_pass_confirmed(
             let Ok(desired) = rx.await else {
                 return Ok(None);
             };
-            let (mut kernel, observed) = if desired.protocol == DEFAULT_PROTOCOL {
-                let mut observed = early?;
-                let scope = reconcilers::kinds::scope(&desired.state);
-                observed.sysctls =
-                    reconcilers::kernel::Kernel::read_sysctls(&mut kernel, &scope.sysctls).await?;
-                (kernel, observed)
-            } else {
-                let mut kernel = RtnlKernel::connect_in(desired.protocol, netns.clone())?;
-                let observed = engine::observe(&mut kernel, &desired.state).await?;
-                (kernel, observed)
-            };
+            let (mut kernel, observed) = finish_observing(kernel, early, &desired, &netns).await?;
+            let ssh = crate::connectivity::ssh_path(&mut kernel).await;
             let mut armed = None;
+            let mut printed = false;
             let protocol = desired.protocol;
-            let mut arm = |plan: &reconcilers::plan::Plan,
-                           before: &reconcilers::model::State,
-                           protocols: &reconcilers::snapshot::Protocols| {
-                if let Some(within) = confirm_within {
-                    armed = Some(crate::confirm::arm(
-                        netns.as_deref(),
-                        within,
-                        plan,
-                        before,
-                        protocols,
-                        protocol,
-                        None,
-                    )?);
-                }
-                Ok(())
-            };
-            let hook: Option<crate::pass::BeforeApply<'_>> = if confirm_within.is_some() {
-                Some(&mut arm)
+            let mut before_apply =
+                |plan: &reconcilers::plan::Plan,
+                 before: &reconcilers::model::State,
+                 protocols: &reconcilers::snapshot::Protocols| {
+                    if let Some(p) = &printer {
+                        p.print(plan, &desired.tables, ssh.as_ref());
+                        printed = true;
+                    }
+                    if let Some(within) = confirm_within {
+                        armed = Some(crate::confirm::arm(
+                            netns.as_deref(),
+                            within,
+                            plan,
+                            before,
+                            protocols,
+                            protocol,
+                            None,
+                        )?);
+                    }
+                    Ok(())
+                };
+            let hook: Option<crate::pass::BeforeApply<'_>> = if mode == Mode::Apply {
+                Some(&mut before_apply)
             } else {
                 None
             };
             let p = pass_observed(&mut kernel, &desired, observed, mode, allow_empty, hook).await?;
-            Ok::<_, Failure>(Some((desired, p, armed)))
+            Ok::<_, Failure>(Some(Passed {
+                desired,
+                pass: p,
+                armed,
+                ssh,
+                printed,
+            }))
         });
         let loaded = loader
             .join()
@@ -488,18 +882,110 @@ fn load_and_pass_confirmed(
     })
 }
 
-fn print_plan(cli: &Cli, p: &Pass, tables: &BTreeMap<String, u32>) {
-    match cli.output {
-        Output::Text => {
-            for w in &p.plan.warnings {
-                eprintln!("warning: {w}");
+/// The observation made while the files loaded, completed with the desired state's sysctls;
+/// redone on a connection with the files' protocol when they name another.
+async fn finish_observing(
+    mut kernel: RtnlKernel,
+    early: Result<reconcilers::model::State, reconcilers::error::KernelError>,
+    desired: &Desired,
+    netns: &Option<String>,
+) -> Result<(RtnlKernel, reconcilers::model::State), Failure> {
+    if desired.protocol == DEFAULT_PROTOCOL {
+        let mut observed = early?;
+        let scope = reconcilers::kinds::scope(&desired.state);
+        observed.sysctls =
+            reconcilers::kernel::Kernel::read_sysctls(&mut kernel, &scope.sysctls).await?;
+        Ok((kernel, observed))
+    } else {
+        let mut kernel = RtnlKernel::connect_in(desired.protocol, netns.clone())?;
+        let observed = engine::observe(&mut kernel, &desired.state).await?;
+        Ok((kernel, observed))
+    }
+}
+
+/// How a command prints its plan as text (everything it needs, for the thread that applies).
+#[derive(Clone, Debug)]
+struct PlanPrinter {
+    color: bool,
+    summary: bool,
+    diff: bool,
+    /// `reconcile` suggests `--confirm-within` for changes that may cut connectivity.
+    suggest_confirm: bool,
+}
+
+impl PlanPrinter {
+    fn of(cli: &Cli) -> PlanPrinter {
+        let style = cli.plan_style(0);
+        let args = cli.command.plan_args();
+        let suggest_confirm = matches!(
+            cli.command,
+            Command::Reconcile {
+                confirm_within: None,
+                ..
             }
-            print!("{}", report::text::plan(&p.plan, tables));
+        );
+        PlanPrinter {
+            color: style.color,
+            summary: args.summary,
+            diff: args.diff,
+            suggest_confirm,
+        }
+    }
+
+    /// Print the plan on stdout; its warnings on stderr before it and again after its
+    /// summary line (a long plan scrolls them away); the advice for changes that may cut
+    /// connectivity last.
+    fn print(
+        &self,
+        plan: &reconcilers::plan::Plan,
+        tables: &BTreeMap<String, u32>,
+        ssh: Option<&crate::connectivity::SshPath>,
+    ) {
+        use std::io::Write;
+        let cuts = crate::connectivity::may_cut(plan, ssh);
+        let style = report::text::PlanStyle::for_size(
+            self.color,
+            self.summary,
+            self.diff,
+            plan.changes.len(),
+        );
+        for w in &plan.warnings {
+            eprintln!("warning: {w}");
+        }
+        print!("{}", report::text::plan(plan, tables, style, &cuts));
+        let _ = std::io::stdout().flush();
+        for w in &plan.warnings {
+            eprintln!("warning: {w}");
+        }
+        let n = cuts.iter().filter(|c| **c).count();
+        if n > 0 && self.suggest_confirm {
+            println!(
+                "{n} change(s) may cut connectivity to this host: apply with `--confirm-within 2m` \
+                 to have them reverted unless you confirm."
+            );
+        }
+    }
+}
+
+fn print_plan(cli: &Cli, passed: &Passed) {
+    let p = &passed.pass;
+    match cli.format() {
+        Output::Text => {
+            if !passed.printed {
+                PlanPrinter::of(cli).print(&p.plan, &passed.desired.tables, passed.ssh.as_ref());
+            }
             if let Some(a) = &p.applied {
                 println!("{}", report::text::applied(a));
             }
         }
-        _ => println!("{}", report::json::plan(&p.plan, p.applied.as_ref())),
+        _ => {
+            let cuts = crate::connectivity::may_cut(&p.plan, passed.ssh.as_ref());
+            let tables = &passed.desired.tables;
+            println!(
+                "{}",
+                report::json::plan(&p.plan, p.applied.as_ref(), tables, &cuts)
+            );
+        }
     }
 }
 
@@ -533,9 +1019,10 @@ fn reconcile(
     };
     let mode = if dry_run { Mode::DryRun } else { Mode::Apply };
     let within = confirm_within.filter(|_| !dry_run);
-    let (desired, p, armed) = load_and_pass_confirmed(cli, mode, allow_empty, within)?;
+    let passed = load_and_pass(cli, mode, allow_empty, within)?;
     let started = std::time::Instant::now();
-    print_plan(cli, &p, &desired.tables);
+    print_plan(cli, &passed);
+    let Passed { pass: p, armed, .. } = passed;
     tracing::debug!(elapsed = ?started.elapsed(), "printed the plan");
     for u in &p.unverified {
         eprintln!("error: verify after apply: the kernel does not hold {u} as written");
@@ -549,7 +1036,7 @@ fn reconcile(
             cli.netns.as_deref(),
             &pending,
             failed,
-            cli.output == Output::Json,
+            cli.format() == Output::Json,
         ),
         None if failed => Ok(ExitCode::from(2)),
         None => Ok(ExitCode::SUCCESS),
@@ -557,22 +1044,26 @@ fn reconcile(
 }
 
 fn graph(cli: &Cli, observed: bool) -> Result<ExitCode, Failure> {
-    if !matches!(cli.output, Output::Text | Output::Svg) {
+    if !matches!(cli.format(), Output::Text | Output::Svg | Output::Json) {
         return Err(Failure::Message(
-            "graph prints DOT (the default) or SVG (`-o svg`)".into(),
+            "graph prints DOT (the default), SVG (`-o svg`) or JSON (`-o json`)".into(),
         ));
     }
     let dot = if observed {
-        let (state, tables) = observe_host(cli, false)?;
-        report::graph::dot(&state, &Default::default(), &tables)
+        let o = observe_host(cli, false)?;
+        report::graph::dot(&o.state, &Default::default(), &o.tables)
     } else {
         let d = load(cli, false)?;
         report::graph::dot(&d.state, &d.providers, &d.tables)
     };
-    match cli.output {
+    match cli.format() {
         Output::Svg => print!(
             "{}",
             report::graph::svg(&dot).map_err(|e| Failure::Message(e.to_string()))?
+        ),
+        Output::Json => println!(
+            "{}",
+            report::json::document(serde_json::json!({ "dot": dot }))
         ),
         _ => print!("{dot}"),
     }
@@ -580,30 +1071,38 @@ fn graph(cli: &Cli, observed: bool) -> Result<ExitCode, Failure> {
 }
 
 fn check(cli: &Cli, snapshot: Option<&Path>) -> Result<ExitCode, Failure> {
-    if cli.output == Output::Svg {
+    if cli.format() == Output::Svg {
         return Err(Failure::Message("--output svg is only for `graph`".into()));
     }
-    let (desired, p) = match snapshot {
+    let passed = match snapshot {
         Some(file) => {
             let desired = load(cli, false)?;
-            let p = check_snapshot(&desired, file)?;
-            (desired, p)
+            let pass = check_snapshot(&desired, file)?;
+            Passed {
+                desired,
+                pass,
+                armed: None,
+                ssh: None,
+                printed: false,
+            }
         }
-        None => load_and_pass(cli, Mode::Check, true)?,
+        None => load_and_pass(cli, Mode::Check, true, None)?,
     };
+    let (p, desired) = (&passed.pass, &passed.desired);
     let hostname = cli.netns.clone().unwrap_or_else(|| {
         std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
             .unwrap_or_else(|_| "localhost".into())
     });
-    match cli.output {
+    match cli.format() {
         Output::Text => {
             print!("{}", report::check::drift_text(&p.plan));
             if !p.plan.is_empty() {
-                print!("\n{}", report::text::plan(&p.plan, &desired.tables));
+                println!();
+                PlanPrinter::of(cli).print(&p.plan, &desired.tables, passed.ssh.as_ref());
             }
         }
-        Output::Json => println!("{}", report::json::plan(&p.plan, None)),
+        Output::Json => print_plan(cli, &passed),
         Output::Junit => print!(
             "{}",
             report::check::junit(&p.plan, &desired.state, &hostname)
@@ -657,7 +1156,7 @@ fn check_snapshot(desired: &Desired, file: &Path) -> Result<Pass, Failure> {
 
 /// Refuse output formats a command does not have.
 fn only_text_or_json(cli: &Cli, command: &str) -> Result<(), Failure> {
-    match cli.output {
+    match cli.format() {
         Output::Text | Output::Json => Ok(()),
         other => Err(Failure::Message(format!(
             "--output {} is only for `check`, not `{command}`",

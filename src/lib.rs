@@ -4,8 +4,10 @@
 //! `reconcilers::kernel::Kernel`, `report` prints plans and check results (`desired::show` writes YAML), `cli` wires it to the command line.
 #![warn(missing_docs)]
 
+pub mod adopt;
 pub mod cli;
 pub mod confirm;
+pub mod connectivity;
 pub mod desired;
 pub mod engine;
 pub mod host;

@@ -206,7 +206,9 @@ fn json_junit_and_prometheus_outputs_parse_and_name_the_drift() {
     assert_eq!(json["changes"][0]["action"], "add");
     assert_eq!(json["changes"][0]["kind"], "link");
     assert_eq!(json["changes"][0]["id"], "tap-a");
-    assert_eq!(json["changes"][0]["after"]["name"], "tap-a");
+    // `after` is the link as the user writes it (what `show` prints for it).
+    assert_eq!(json["changes"][0]["after"]["links"]["tap-a"]["kind"], "tap");
+    assert_eq!(json["format_version"], 1);
 
     let out = h.run(&["-o", "junit", "check"]);
     assert_eq!(out.status.code(), Some(1));

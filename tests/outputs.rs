@@ -73,6 +73,15 @@ fn show_and_check_into_a_closed_pipe_end_quietly() {
         );
     }
     assert_quiet(&["--netns", &ns.name, "-d", d, "reconcile", "--dry-run"]);
+    for args in [
+        &["graph", "-d", d][..],
+        &["graph", "-d", d, "-o", "svg"],
+        &["graph", "--observed", "--netns", &ns.name],
+        &["status", "--netns", &ns.name],
+        &["show", "--netns", &ns.name, "-o", "json"],
+    ] {
+        assert_quiet(args);
+    }
 }
 
 /// A directory without any YAML is a wrong path far more often than a wish to remove

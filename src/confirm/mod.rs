@@ -144,7 +144,12 @@ pub fn revert(p: &Pending) -> Result<(Plan, Reverted), Failure> {
 
 /// The revert as text: its plan, then one line saying what it did.
 pub fn revert_text(plan: &Plan, done: &Reverted) -> String {
-    let mut out = crate::report::text::plan(plan, &BTreeMap::new());
+    let mut out = crate::report::text::plan(
+        plan,
+        &BTreeMap::new(),
+        crate::report::text::PlanStyle::default(),
+        &[],
+    );
     let s = plan.summary();
     out.push_str(&format!(
         "Reverted: {} added, {} changed, {} removed ({} writes).\n",
@@ -202,12 +207,21 @@ pub fn revision(d: &crate::desired::Desired) -> String {
 }
 
 /// `netconverge confirm`: keep the pending change.
-pub fn confirm(netns: Option<&str>) -> Result<ExitCode, Failure> {
+pub fn confirm(netns: Option<&str>, json: bool) -> Result<ExitCode, Failure> {
     let _lock = lock::acquire_pending(netns)?;
     let Some(p) = pending::read(netns)? else {
         return Err(Failure::Message("no change is pending confirmation".into()));
     };
     pending::remove(netns)?;
+    if json {
+        println!(
+            "{}",
+            crate::report::json::document(serde_json::json!({
+                "confirmed": p.changes,
+            }))
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     println!(
         "Confirmed: {} change(s) kept ({} were left).",
         p.changes.len(),
@@ -217,8 +231,13 @@ pub fn confirm(netns: Option<&str>) -> Result<ExitCode, Failure> {
 }
 
 /// `netconverge rollback`: revert the pending change now.
-pub fn rollback(netns: Option<&str>) -> Result<ExitCode, Failure> {
+pub fn rollback(netns: Option<&str>, json: bool) -> Result<ExitCode, Failure> {
     match revert_locked(netns, None)? {
+        Some(text) if json => {
+            let doc = serde_json::json!({ "reverted": true, "report": text });
+            println!("{}", crate::report::json::document(doc));
+            Ok(ExitCode::SUCCESS)
+        }
         Some(text) => {
             print!("{text}");
             Ok(ExitCode::SUCCESS)
@@ -241,7 +260,7 @@ pub fn status(netns: Option<&str>, json: bool) -> Result<ExitCode, Failure> {
                 "guardian_alive": p.guardian.is_some_and(pending::guardian_alive),
             }}),
         };
-        println!("{doc}");
+        println!("{}", crate::report::json::document(doc));
         return Ok(ExitCode::SUCCESS);
     }
     match p {
@@ -293,8 +312,8 @@ pub fn after_apply(
     use std::io::IsTerminal;
     if !json && std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
         return match prompt::ask(p.deadline) {
-            true => confirm(netns),
-            false => rollback(netns),
+            true => confirm(netns, false),
+            false => rollback(netns, false),
         };
     }
     let left = (p.deadline - pending::boottime()).max(0.0).round() as u64;

@@ -158,26 +158,29 @@ pub(crate) fn load_sources(sources: Vec<Source>) -> Result<Desired, Diagnostics>
                 break;
             }
         }
-        let parsed = text
-            .map_err(|e| (Pos::file(i), e.to_string()))
-            .and_then(|t| parse(&t, i));
-        match parsed {
-            Ok(doc) => {
-                objects += super::budget::objects(&doc);
-                if objects > limits.max_objects {
-                    ctx.err(Pos::file(i), format!(
-                        "the desired state declares more than {} objects over its files (at this file); raise --max-objects if that is meant",
-                        limits.max_objects
-                    ));
-                    ctx.complete = false;
-                    break;
-                }
-                docs.push((i, doc));
-            }
-            Err((pos, message)) => {
-                ctx.err(pos, message);
+        let (doc, errors) = match text {
+            Ok(t) => parse_all(&t, i),
+            Err(e) => (None, vec![(Pos::file(i), e.to_string())]),
+        };
+        if !errors.is_empty() {
+            // What the file declares in the entries that failed is unknown: "X is not
+            // declared" checks are off, the other checks run over what did parse.
+            ctx.complete = false;
+        }
+        for (pos, message) in errors {
+            ctx.err(pos, message);
+        }
+        if let Some(doc) = doc {
+            objects += super::budget::objects(&doc);
+            if objects > limits.max_objects {
+                ctx.err(Pos::file(i), format!(
+                    "the desired state declares more than {} objects over its files (at this file); raise --max-objects if that is meant",
+                    limits.max_objects
+                ));
                 ctx.complete = false;
+                break;
             }
+            docs.push((i, doc));
         }
     }
     let mut merged = merge(docs, &mut ctx);
@@ -197,6 +200,84 @@ pub(crate) fn load_sources(sources: Vec<Source>) -> Result<Desired, Diagnostics>
         state: converted.into_state(),
         managed,
     })
+}
+
+/// The most errors reported for one file: past that, the rest is noise.
+const MAX_ERRORS_PER_FILE: usize = 20;
+
+/// Parse one file's text and report every error in it, not only the first: the typed parse
+/// stops at its first error, so the entry holding it (the item of a top-level section, or
+/// the section when the error is on its key) is blanked out — its lines emptied, so every
+/// other position stays where it was — and the rest parsed again, until it parses or nothing
+/// more can be learnt. Returns what parsed of the file (its failed entries left out) and the
+/// errors. A file that parses costs one parse, as before.
+fn parse_all(text: &str, file: usize) -> (Option<Document>, Vec<(Pos, String)>) {
+    let mut errors: Vec<(Pos, String)> = Vec::new();
+    let mut text = std::borrow::Cow::Borrowed(text);
+    loop {
+        let (pos, message) = match parse(&text, file) {
+            Ok(doc) => return (Some(doc), errors),
+            Err(e) => e,
+        };
+        let repeated = errors.iter().any(|(p, _)| *p == pos);
+        if !repeated {
+            errors.push((pos, message));
+        }
+        let range = (pos.line > 0 && !repeated && errors.len() < MAX_ERRORS_PER_FILE)
+            .then(|| entry_lines(&text, pos.line as usize))
+            .flatten();
+        let Some(range) = range else {
+            return (None, errors);
+        };
+        text = std::borrow::Cow::Owned(blank_lines(&text, range));
+    }
+}
+
+/// Indentation of a line that holds YAML (not blank, not a comment).
+fn indent_of(line: &str) -> Option<usize> {
+    let trimmed = line.trim_start_matches(' ');
+    (!trimmed.is_empty() && !trimmed.starts_with('#')).then(|| line.len() - trimmed.len())
+}
+
+/// The 0-based line range of the entry holding 1-based `line`: the item of a top-level
+/// section it sits in (a `name:` key or a `- ` list item one level down), or the whole
+/// section when it sits on the section's own line. `None` when no such entry is found.
+fn entry_lines(text: &str, line: usize) -> Option<std::ops::Range<usize>> {
+    let lines: Vec<&str> = text.lines().collect();
+    let at = line.checked_sub(1)?.min(lines.len().checked_sub(1)?);
+    let top = (0..=at)
+        .rev()
+        .find(|&i| indent_of(lines[i]) == Some(0) && !lines[i].starts_with('-'))?;
+    let end_of = |start: usize, is_child: &dyn Fn(&str, usize) -> bool| {
+        (start + 1..lines.len())
+            .find(|&i| indent_of(lines[i]).is_some_and(|n| is_child(lines[i], n)))
+            .unwrap_or(lines.len())
+    };
+    let section_end = end_of(top, &|l, n| n == 0 && !l.starts_with('-'));
+    if at == top {
+        return Some(top..section_end);
+    }
+    // The indentation of the section's items: that of its first line of YAML.
+    let child = (top + 1..section_end).find_map(|i| indent_of(lines[i]))?;
+    let starts_item = |l: &str, n: usize| n == child && (child > 0 || l.starts_with('-'));
+    let item = (top + 1..=at)
+        .rev()
+        .find(|&i| indent_of(lines[i]).is_some_and(|n| starts_item(lines[i], n)))?;
+    let item_end = end_of(item, &|l, n| n < child || starts_item(l, n)).min(section_end);
+    Some(item..item_end)
+}
+
+/// `text` with the lines of `range` emptied (their line breaks kept).
+fn blank_lines(text: &str, range: std::ops::Range<usize>) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        if range.contains(&i) {
+            out.extend(line.strip_suffix('\n').map(|_| '\n'));
+        } else {
+            out.push_str(line);
+        }
+    }
+    out
 }
 
 /// Parse one file's text.
@@ -466,6 +547,90 @@ mod tests {
             "links:\n  br0:\n    kind: bridge\n    mtu: 10\n    mac: \"01:00:00:00:00:01\"\n    addresses: [10.0.0.1]\n",
         );
         assert_eq!(e.len(), 3, "{e:?}");
+    }
+
+    #[test]
+    fn two_structural_errors_in_one_file_are_two_messages() {
+        let e = errs(
+            "links:\n  br0:\n    kind: bridge\n    adresses: [10.0.0.1/24]\n  br1:\n    kind: bridg\n  br2:\n    kind: bridge\nroutes:\n  - to: default\n    vai: 192.0.2.1\nlinkz: {}\n",
+        );
+        assert_eq!(e.len(), 4, "{e:?}");
+        assert!(
+            e[0].starts_with("t.yaml:4:5: unknown key `adresses`"),
+            "{e:?}"
+        );
+        assert!(
+            e[1].starts_with("t.yaml:6:11: unknown link kind `bridg`"),
+            "{e:?}"
+        );
+        assert!(e[2].starts_with("t.yaml:11:5: unknown key `vai`"), "{e:?}");
+        assert!(
+            e[3].starts_with("t.yaml:12:1: unknown key `linkz`"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_list_at_the_sections_indentation_is_split_per_item() {
+        let e = errs("routes:\n- to: default\n  vai: 192.0.2.1\n- to: 10.0.0.0/8\n  dve: eth0\n");
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(e[0].starts_with("t.yaml:3:3: unknown key `vai`"), "{e:?}");
+        assert!(e[1].starts_with("t.yaml:5:3: unknown key `dve`"), "{e:?}");
+    }
+
+    #[test]
+    fn a_syntax_error_is_reported_once_and_the_rest_still_checked() {
+        let e = errs(
+            "links:\n  br0:\n    kind: bridge\n   mtu: 1\n  br1:\n    kind: bridge\n    mtu: abc\n",
+        );
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(e[0].starts_with("t.yaml:4:4: "), "{e:?}");
+        assert_eq!(e[1], "t.yaml:7:10: expected a whole number");
+    }
+
+    #[test]
+    fn cross_file_checks_run_over_what_parsed() {
+        let d = load_sources(vec![
+            (
+                PathBuf::from("a.yaml"),
+                Ok("links:\n  br0:\n    kind: bridge\n    mtuu: 1\n  br1:\n    kind: bridge\n".into()),
+            ),
+            (
+                PathBuf::from("b.yaml"),
+                // br1 twice is an error whatever a.yaml's br0 was; the route's link might be
+                // the br0 that failed, so it is not reported as undeclared.
+                Ok("links:\n  br1:\n    kind: bridge\nroutes:\n  - to: 10.1.0.0/16\n    dev: br0\n".into()),
+            ),
+        ])
+        .unwrap_err();
+        let e: Vec<String> = d.0.iter().map(ToString::to_string).collect();
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(e[0].starts_with("a.yaml:4:5: unknown key `mtuu`"), "{e:?}");
+        assert!(
+            e[1].starts_with("b.yaml:2:3: link br1 is declared twice"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn errors_per_file_are_capped() {
+        let mut src = String::from("links:\n");
+        for i in 0..50 {
+            src.push_str(&format!("  br{i}:\n    kind: bridge\n    mtuu: 1\n"));
+        }
+        assert_eq!(errs(&src).len(), MAX_ERRORS_PER_FILE);
+    }
+
+    #[test]
+    fn blanking_keeps_every_other_line_in_place() {
+        assert_eq!(blank_lines("a\nb\nc\n", 1..2), "a\n\nc\n");
+        assert_eq!(blank_lines("a\nb", 1..2), "a\n");
+        let text = "# c\nlinks:\n  br0:\n    kind: x\n\n  # c\n  br1: {}\nroutes: []\n";
+        assert_eq!(entry_lines(text, 4), Some(2..6));
+        assert_eq!(entry_lines(text, 7), Some(6..7));
+        assert_eq!(entry_lines(text, 2), Some(1..7));
+        assert_eq!(entry_lines(text, 8), Some(7..8));
+        assert_eq!(entry_lines(text, 1), None);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The JSON plan: `{"changes":[{"action","kind","id","before","after","note"}],"summary":{…},
+//! The JSON documents: every one carries `format_version`. The plan:
+//! `{"format_version":1,"changes":[{"action","kind","id","before","after","note"}],"summary":{…},
 //! "warnings":[…]}` (plus `"applied"` after a reconcile),
 //! one document on stdout with stable field names.
 
@@ -7,6 +8,51 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::engine::Applied;
+use crate::pass::Failure;
+
+/// The version of every JSON document netconverge prints (its `format_version` field);
+/// raised when a field changes meaning or goes away, not when one is added. The plan's
+/// schema is `deploy/schema/plan.schema.json`.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// `doc` (an object) with `format_version` added, pretty-printed.
+pub fn document(doc: Value) -> String {
+    let mut out = serde_json::Map::new();
+    out.insert("format_version".into(), FORMAT_VERSION.into());
+    if let Value::Object(fields) = doc {
+        out.extend(fields);
+    }
+    serde_json::to_string_pretty(&Value::Object(out)).unwrap_or_default()
+}
+
+/// Diagnostics as `[{"file","line","column","message"}]`.
+pub fn diagnostics(d: &crate::desired::Diagnostics) -> Value {
+    d.0.iter()
+        .map(|d| {
+            serde_json::json!({
+                "file": d.file.display().to_string(),
+                "line": d.line,
+                "column": d.column,
+                "message": d.message,
+            })
+        })
+        .collect()
+}
+
+/// The document printed on stdout (with `-o json`) when a command fails: what kind of
+/// failure, its text, and for invalid input or missing host facts every error with its place.
+pub fn failure(f: &Failure) -> String {
+    let (kind, errors) = match f {
+        Failure::Invalid(d) => ("invalid", diagnostics(d)),
+        Failure::HostFacts(d) => ("host_facts", diagnostics(d)),
+        Failure::Refused(_) => ("refused", Value::Array(Vec::new())),
+        _ => ("error", Value::Array(Vec::new())),
+    };
+    document(serde_json::json!({
+        "error": { "kind": kind, "message": f.to_string() },
+        "errors": errors,
+    }))
+}
 
 #[derive(Serialize)]
 struct JsonChange<'a> {
@@ -17,6 +63,7 @@ struct JsonChange<'a> {
     after: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     note: Option<&'a str>,
+    may_cut_connectivity: bool,
 }
 
 #[derive(Serialize)]
@@ -49,6 +96,7 @@ fn objects(refs: &[reconcilers::model::object::ObjectRef]) -> Vec<JsonObject> {
 
 #[derive(Serialize)]
 struct JsonPlan<'a> {
+    format_version: u32,
     changes: Vec<JsonChange<'a>>,
     summary: Summary,
     warnings: &'a [String],
@@ -56,19 +104,49 @@ struct JsonPlan<'a> {
     applied: Option<JsonApplied>,
 }
 
-/// Render a plan (and, after a reconcile, what was applied) as one JSON document.
-pub fn plan(plan: &Plan, applied: Option<&Applied>) -> String {
+/// An object as the user writes it: the YAML `show` prints for it, read as JSON
+/// (`{"links":{"br0":{"kind":"bridge",…}}}`); the generated files as text for the firewall
+/// and DHCP; `null` for none.
+fn as_written(
+    object: Option<&reconcilers::plan::Object>,
+    tables: &std::collections::BTreeMap<String, u32>,
+) -> Value {
+    let Some(o) = object else {
+        return Value::Null;
+    };
+    let text = crate::desired::render_object(o, tables);
+    match o {
+        // Generated, not written by the user: the files as text (the nft ruleset, the
+        // dnsmasq configuration), as the text plan shows them.
+        reconcilers::plan::Object::Firewall(_) | reconcilers::plan::Object::Dhcp(_) => {
+            Value::String(text)
+        }
+        _ => serde_saphyr::from_str::<Value>(&text).unwrap_or(Value::String(text)),
+    }
+}
+
+/// Render a plan (and, after a reconcile, what was applied) as one JSON document; `cuts[i]`
+/// marks change `i` as one that may cut connectivity.
+pub fn plan(
+    plan: &Plan,
+    applied: Option<&Applied>,
+    tables: &std::collections::BTreeMap<String, u32>,
+    cuts: &[bool],
+) -> String {
     let doc = JsonPlan {
+        format_version: FORMAT_VERSION,
         changes: plan
             .changes
             .iter()
-            .map(|c| JsonChange {
+            .enumerate()
+            .map(|(i, c)| JsonChange {
                 action: c.action.name(),
                 kind: c.object.kind.name(),
                 id: &c.object.id,
-                before: serde_json::to_value(&c.before).unwrap_or(Value::Null),
-                after: serde_json::to_value(&c.after).unwrap_or(Value::Null),
+                before: as_written(c.before.as_ref(), tables),
+                after: as_written(c.after.as_ref(), tables),
                 note: c.note.as_deref(),
+                may_cut_connectivity: cuts.get(i).copied().unwrap_or(false),
             })
             .collect(),
         summary: plan.summary(),

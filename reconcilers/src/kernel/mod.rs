@@ -42,6 +42,17 @@ pub trait Kernel {
     /// nothing" checks).
     fn writes(&self) -> u64;
 
+    /// The route the kernel would send packets to `dst` by (`ip route get DST fibmatch`,
+    /// policy rules included): the route entry itself, with its table; `None` when `dst` is
+    /// unreachable. Kernels that model no lookup answer `None`.
+    fn route_get(
+        &mut self,
+        dst: IpAddr,
+    ) -> impl Future<Output = Result<Option<crate::model::Route>, KernelError>> {
+        let _ = dst;
+        async { Ok(None) }
+    }
+
     /// The named network namespace this kernel works in (`None`: the caller's own); files
     /// that differ per namespace (`/etc/netns/<ns>/resolv.conf`) are chosen by it.
     fn netns(&self) -> Option<&str> {

@@ -311,6 +311,18 @@ fn observed_kind(kind: &LinkKind) -> LinkKind {
 }
 
 impl Kernel for FakeKernel {
+    /// The longest prefix of the main table that holds `dst` (lowest metric first); the fake
+    /// models no policy rules in its lookup.
+    async fn route_get(&mut self, dst: IpAddr) -> Result<Option<crate::model::Route>, KernelError> {
+        Ok(self
+            .state
+            .routes
+            .values()
+            .filter(|r| r.table == crate::model::TABLE_MAIN && r.to.contains(&dst))
+            .max_by_key(|r| (r.to.prefix_len(), std::cmp::Reverse(r.metric)))
+            .cloned())
+    }
+
     async fn observe(&mut self, sysctls: &[String]) -> Result<State, KernelError> {
         let mut s = self.state.clone();
         s.sysctls.retain(|k, _| sysctls.contains(k));

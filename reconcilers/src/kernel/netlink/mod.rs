@@ -33,6 +33,7 @@ use crate::model::{MacAddr, State};
 use crate::plan::Op;
 use crate::{addresses, dhcp, firewall, routes, rules, sysctl};
 
+mod lookup;
 mod neighbours;
 mod ops;
 mod protocols;
@@ -348,6 +349,10 @@ impl RtnlKernel {
 }
 
 impl Kernel for RtnlKernel {
+    async fn route_get(&mut self, dst: IpAddr) -> Result<Option<crate::model::Route>, KernelError> {
+        self.lookup_route(dst).await
+    }
+
     async fn observe(&mut self, sysctls: &[String]) -> Result<State, KernelError> {
         let mut state = State::default();
         let link_msgs = self.dump_links().await?;

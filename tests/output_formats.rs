@@ -1,0 +1,413 @@
+//! Outputs for machines and people: every command's JSON validated against the published
+//! schema (deploy/schema/netconverge.schema.json, by python3's jsonschema: an independent
+//! validator), the plan's colour, its summary above 200 changes, the mark of changes that may
+//! cut the SSH session, and adoption (`show --adopt`), checked with `ip -j`.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{netconverge, netconverge_at, repo, root_or_skip, stderr, stdout, Netns, TempDir};
+
+/// Validate `doc` against the schema's definition `def`; panics with the validator's words.
+fn assert_schema(doc: &str, def: &str) {
+    let schema = repo().join("deploy/schema/netconverge.schema.json");
+    let script = format!(
+        "import json, sys, jsonschema\n\
+         s = json.load(open({schema:?}))\n\
+         s['anyOf'] = [{{'$ref': '#/$defs/{def}'}}]\n\
+         jsonschema.validate(json.load(sys.stdin), s)\n"
+    );
+    let mut child = Command::new("python3")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(doc.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "not a valid `{def}` document: {}\n{doc}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+fn json_of(out: &Output) -> serde_json::Value {
+    serde_json::from_str(&stdout(out))
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(out), stderr(out)))
+}
+
+#[test]
+fn validate_json_has_every_error_with_its_place_or_the_counts() {
+    let dir = TempDir::new("json-validate");
+    write(
+        dir.path(),
+        "a.yaml",
+        "links:\n  br0:\n    kind: bridge\n    adresses: [10.0.0.1/24]\n  br1:\n    kind: bridge\n    mtuu: 1\n",
+    );
+    let d = dir.path().to_str().unwrap();
+    let out = netconverge(&["validate", "-d", d, "-o", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_schema(&stdout(&out), "failure");
+    let doc = json_of(&out);
+    let places: Vec<(u64, u64)> = doc["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["line"].as_u64().unwrap(), e["column"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(places, [(4, 5), (7, 5)], "two errors in one file: {doc}");
+    let example = repo().join("desired");
+    let out = netconverge(&["validate", "-d", example.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_schema(&stdout(&out), "validate");
+    assert!(json_of(&out)["counts"]["links"].as_u64().unwrap() > 0);
+    // The old place of -o, before the command, still works.
+    let out = netconverge(&["-o", "json", "-d", example.to_str().unwrap(), "validate"]);
+    assert_schema(&stdout(&out), "validate");
+}
+
+#[test]
+fn each_commands_help_lists_only_its_options() {
+    let help = |cmd: &str| stdout(&netconverge(&[cmd, "--help"]));
+    assert!(
+        !help("validate").contains("--netns"),
+        "validate has no namespace"
+    );
+    assert!(!help("validate").contains("junit"));
+    assert!(help("check").contains("junit"));
+    assert!(!help("reconcile").contains("prometheus"));
+    assert!(help("reconcile").contains("--color"));
+    assert!(!help("confirm").contains("--desired"));
+    assert!(help("graph").contains("svg"));
+    assert!(!help("show").contains("--color"));
+}
+
+#[test]
+fn every_commands_json_matches_the_schema() {
+    if !root_or_skip("every_commands_json_matches_the_schema") {
+        return;
+    }
+    let ns = Netns::new();
+    let dir = TempDir::new("json-all");
+    write(
+        dir.path(),
+        "a.yaml",
+        "links:\n  br9:\n    kind: bridge\n    addresses: [10.9.0.1/24]\nroutes:\n  - to: 10.99.0.0/16\n    type: blackhole\nsysctl:\n  net.ipv4.ip_forward: 1\n",
+    );
+    let run = |extra: &[&str]| netconverge_at(&ns, dir.path(), extra);
+    let dry = run(&["reconcile", "--dry-run", "-o", "json"]);
+    assert_schema(&stdout(&dry), "plan");
+    let plan = json_of(&dry);
+    // before/after in the user's own schema, not the internal model.
+    let link = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "link")
+        .unwrap();
+    assert_eq!(link["after"]["links"]["br9"]["kind"], "bridge", "{link}");
+    assert_eq!(link["before"], serde_json::Value::Null);
+    let applied = run(&["reconcile", "-o", "json"]);
+    assert_eq!(applied.status.code(), Some(0), "{}", stderr(&applied));
+    assert_schema(&stdout(&applied), "plan");
+    assert!(json_of(&applied)["applied"]["writes"].as_u64().unwrap() > 0);
+    assert_schema(&stdout(&run(&["check", "-o", "json"])), "plan");
+    assert_schema(&stdout(&run(&["show", "-o", "json"])), "show");
+    assert_schema(&stdout(&run(&["graph", "-o", "json"])), "graph");
+    assert_schema(
+        &stdout(&run(&["graph", "--observed", "-o", "json"])),
+        "graph",
+    );
+    assert_schema(&stdout(&run(&["status", "-o", "json"])), "status");
+    for cmd in ["confirm", "rollback"] {
+        // Nothing is pending: the failure document, exit 2.
+        let out = run(&[cmd, "-o", "json"]);
+        assert_eq!(out.status.code(), Some(2), "{cmd}");
+        assert_schema(&stdout(&out), "failure");
+    }
+    // A change to the route: before and after both in the user's schema.
+    write(
+        dir.path(),
+        "a.yaml",
+        "links:\n  br9:\n    kind: bridge\n    addresses: [10.9.0.1/24]\nroutes:\n  - to: 10.99.0.0/16\n    type: unreachable\nsysctl:\n  net.ipv4.ip_forward: 1\n",
+    );
+    let out = run(&["check", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_schema(&stdout(&out), "plan");
+    let doc = json_of(&out);
+    let route = &doc["changes"][0];
+    assert_eq!(route["before"]["routes"][0]["type"], "blackhole", "{route}");
+    assert_eq!(
+        route["after"]["routes"][0]["type"], "unreachable",
+        "{route}"
+    );
+}
+
+/// A desired state of `n` bridges.
+fn bridges(dir: &Path, n: usize) {
+    let mut y = String::from("links:\n");
+    for i in 0..n {
+        y.push_str(&format!("  nb{i}:\n    kind: bridge\n"));
+    }
+    write(dir, "a.yaml", &y);
+}
+
+#[test]
+fn the_plan_is_coloured_on_request_and_summarised_above_200_changes() {
+    if !root_or_skip("the_plan_is_coloured_on_request_and_summarised_above_200_changes") {
+        return;
+    }
+    let ns = Netns::new();
+    let dir = TempDir::new("plan-style");
+    bridges(dir.path(), 3);
+    let dry = |extra: &[&str]| {
+        let mut args = vec!["reconcile", "--dry-run"];
+        args.extend_from_slice(extra);
+        stdout(&netconverge_at(&ns, dir.path(), &args))
+    };
+    let green = "\x1b[";
+    assert!(dry(&["--color", "always"]).contains(green));
+    assert!(!dry(&["--color", "never"]).contains(green));
+    // Not a terminal: no colour by default.
+    assert!(!dry(&[]).contains(green));
+    assert!(dry(&[]).contains("@@"), "diffs below the threshold");
+    assert!(!dry(&["--summary"]).contains("@@"));
+    bridges(dir.path(), 201);
+    let plan = dry(&[]);
+    assert!(
+        !plan.contains("@@"),
+        "one line per object above 200 changes"
+    );
+    assert_eq!(
+        plan.lines().filter(|l| l.starts_with("+ add link")).count(),
+        201
+    );
+    assert!(
+        plan.contains("`--diff`"),
+        "says how to see the diffs: {plan}"
+    );
+    assert!(dry(&["--diff"]).contains("@@"));
+}
+
+#[test]
+fn a_change_of_the_route_the_ssh_session_uses_is_marked() {
+    if !root_or_skip("a_change_of_the_route_the_ssh_session_uses_is_marked") {
+        return;
+    }
+    let ns = Netns::new();
+    ns.ip("link add br9 type bridge");
+    ns.ip("link set br9 up");
+    ns.ip("addr add 192.0.2.1/24 dev br9");
+    ns.ip("route add default via 192.0.2.254 dev br9 onlink");
+    let dir = TempDir::new("ssh-mark");
+    write(
+        dir.path(),
+        "a.yaml",
+        "links:\n  br9:\n    kind: bridge\n    addresses: [192.0.2.1/24]\nroutes:\n  - to: default\n    via: 192.0.2.253\n    dev: br9\n  - to: 198.51.100.0/24\n    via: 192.0.2.254\n",
+    );
+    let plan = |ssh: Option<&str>, extra: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_netconverge"));
+        let d = dir.path().to_str().unwrap();
+        c.args(["reconcile", "--dry-run", "--netns", &ns.name, "-d", d]);
+        c.args(extra);
+        match ssh {
+            Some(v) => c.env("SSH_CONNECTION", v),
+            None => c.env_remove("SSH_CONNECTION"),
+        };
+        stdout(&c.output().unwrap())
+    };
+    // The client is reached by the default route the plan replaces.
+    let text = plan(Some("203.0.113.9 50000 192.0.2.1 22"), &[]);
+    let marked: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("(may cut connectivity)"))
+        .collect();
+    assert_eq!(marked.len(), 1, "{text}");
+    assert!(marked[0].starts_with("~ change route default"), "{text}");
+    assert!(text.contains("--confirm-within"), "{text}");
+    let json: serde_json::Value = serde_json::from_str(&plan(
+        Some("203.0.113.9 50000 192.0.2.1 22"),
+        &["-o", "json"],
+    ))
+    .unwrap();
+    let cut: Vec<&str> = json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["may_cut_connectivity"] == true)
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(cut.len(), 1, "{json}");
+    // Adding a route cuts nothing: the new 198.51.100.0/24 is never marked.
+    assert!(!text.contains("+ add route 198.51.100.0/24 via 192.0.2.254 dev br9  (may cut"));
+}
+
+fn alias(ns: &Netns, link: &str) -> Option<String> {
+    ns.ip_json(&format!("link show {link}"))[0]["ifalias"]
+        .as_str()
+        .map(str::to_string)
+}
+
+fn has_route(ns: &Netns, to: &str) -> bool {
+    ns.ip_json("route show table main")
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["dst"] == to)
+}
+
+/// `yaml` without the blocks that start with one of `heads` (a line and the lines indented
+/// deeper than it).
+fn without_entries(yaml: &str, heads: &[&str]) -> String {
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let mut out = String::new();
+    let mut skipping: Option<usize> = None;
+    for line in yaml.lines() {
+        if skipping.is_some_and(|i| indent(line) <= i && !line.trim().is_empty()) {
+            skipping = None;
+        }
+        if skipping.is_none() && heads.iter().any(|h| line.starts_with(h)) {
+            skipping = Some(indent(line));
+        }
+        if skipping.is_none() {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn show_adopt_then_remove_from_the_file_removes_from_the_kernel() {
+    if !root_or_skip("show_adopt_then_remove_from_the_file_removes_from_the_kernel") {
+        return;
+    }
+    for adopt in [false, true] {
+        let ns = Netns::new();
+        ns.ip("link add br9 type bridge");
+        ns.ip("link add br8 type bridge");
+        ns.ip("link set br9 up");
+        ns.ip("addr add 10.9.0.1/24 dev br9");
+        ns.ip("route add 10.99.0.0/16 via 10.9.0.254");
+        let dir = TempDir::new("adopt");
+        let empty = TempDir::new("adopt-src");
+        let mut args = vec![
+            "show",
+            "--netns",
+            &ns.name,
+            "-d",
+            empty.path().to_str().unwrap(),
+        ];
+        if adopt {
+            args.push("--adopt");
+        }
+        let out = netconverge(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let shown = stdout(&out);
+        assert_eq!(shown.contains("stay foreign"), !adopt, "{shown}");
+        assert_eq!(
+            alias(&ns, "br9").as_deref() == Some("managed-by: netconverge"),
+            adopt
+        );
+        // The file without its routes and without br8.
+        let kept = without_entries(&shown, &["routes:", "  br8:"]);
+        write(dir.path(), "host.yaml", &kept);
+        let out = netconverge_at(&ns, dir.path(), &["reconcile"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}\n{}\n{kept}",
+            stdout(&out),
+            stderr(&out)
+        );
+        assert_eq!(
+            has_route(&ns, "10.99.0.0/16"),
+            !adopt,
+            "adopt {adopt}: {}",
+            stdout(&out)
+        );
+        let br8 = ns
+            .ip_json("link show")
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["ifname"] == "br8");
+        assert_eq!(br8, !adopt, "adopt {adopt}: {}", stdout(&out));
+        assert!(
+            has_route(&ns, "10.9.0.0/24"),
+            "the address's own route stays"
+        );
+        // And it converged: a second run is a no-op.
+        let again = netconverge_at(&ns, dir.path(), &["check"]);
+        assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
+    }
+}
+
+/// The plan is printed before the first write: with stdout a pipe nobody reads yet, a plan
+/// longer than the pipe's buffer blocks `reconcile` in its write, and at that moment the
+/// kernel holds none of the planned links.
+#[test]
+fn the_plan_is_printed_before_the_first_write() {
+    if !root_or_skip("the_plan_is_printed_before_the_first_write") {
+        return;
+    }
+    let ns = Netns::new();
+    let dir = TempDir::new("plan-first");
+    // 1,000 bridges with their diffs (90 KB): well over the 64 KiB of a pipe. The writer waits in
+    // `pipe_write` (`anon_pipe_write` since Linux 6.x) until it is read.
+    bridges(dir.path(), 1000);
+    let child = Command::new(env!("CARGO_BIN_EXE_netconverge"))
+        .args(["reconcile", "--diff", "--netns", &ns.name, "-d"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("reconcile");
+    let pid = child.id();
+    let blocked_in_write = || {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|t| {
+                std::fs::read_to_string(t.path().join("wchan"))
+                    .is_ok_and(|w| w.trim().ends_with("pipe_write"))
+            })
+    };
+    assert!(
+        common::poll(std::time::Duration::from_secs(60), blocked_in_write),
+        "reconcile never blocked writing its plan"
+    );
+    let links = ns.ip_json("link show");
+    let made = links
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["ifname"].as_str().is_some_and(|n| n.starts_with("nb")))
+        .count();
+    assert_eq!(made, 0, "links were created before the plan was printed");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("Applied: 1000 added"));
+    assert_eq!(
+        ns.ip_json("link show type bridge")
+            .as_array()
+            .unwrap()
+            .len(),
+        1000
+    );
+}
