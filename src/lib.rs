@@ -9,6 +9,7 @@ pub mod confirm;
 pub mod desired;
 pub mod engine;
 pub mod host;
+pub mod import;
 pub mod lock;
 pub mod pass;
 pub mod report;
