@@ -2,6 +2,8 @@
 //! running the binary and reading `ip -j` as the independent oracle.
 #![allow(dead_code)]
 
+pub mod shorewall;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
