@@ -136,39 +136,47 @@ pub fn import(dir: &Path, host: Option<&HostFacts>) -> Result<Imported, ImportEr
         not_translated(&entries, name, true, why, &mut out, &mut f);
     }
     extra_files(dir, &mut out, &mut f);
+    comment_the_rest(&mut out, &f);
     Ok(Imported { yaml: out.yaml(&dir.display().to_string()), findings: f })
 }
 
 /// `params`, then `shorewall.conf` (which may use params' variables), and the settings.
+/// The files' `$VARS` are params' variables, then the settings of `shorewall.conf`.
 fn read_settings(dir: &Path, f: &mut Findings) -> Result<(Vars, conf::Settings), (PathBuf, std::io::Error)> {
-    let mut vars = Vars::default();
-    vars.0.insert("FW".into(), "fw".into());
-    let mut conf_text = String::new();
-    for name in ["params", "shorewall.conf"] {
-        let path = dir.join(name);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                vars.read_assignments(&path, &text, f);
-                if name == "shorewall.conf" {
-                    conf_text = text;
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if name == "shorewall.conf" {
-                    f.push(At::new(&path, 0), false, "missing: the Shorewall 5.2 compiler's defaults are assumed".into());
-                }
-            }
-            Err(e) => return Err((path, e)),
-        }
+    let mut params = Vars::default();
+    for (k, v) in [("FW", "fw"), ("CONFDIR", "/etc"), ("SHAREDIR", "/usr/share")] {
+        params.0.insert(k.into(), v.into());
     }
-    if let Ok(zones) = std::fs::read_to_string(dir.join("zones")) {
-        let fw = zones.lines().map(|l| l.split('#').next().unwrap_or_default().split_whitespace().collect::<Vec<_>>()).find(|w| w.get(1) == Some(&"firewall")).and_then(|w| w.first().map(|s| s.to_string()));
-        if let Some(fw) = fw {
-            vars.0.insert("FW".into(), fw);
-        }
+    let read = |name: &str| match std::fs::read_to_string(dir.join(name)) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err((dir.join(name), e)),
+    };
+    if let Some(text) = read("params")? {
+        params.read_assignments(&dir.join("params"), &text, f);
     }
-    let settings = conf::settings(&dir.join("shorewall.conf"), &conf_text, &vars, f);
+    if let Some(fw) = read("zones")?.as_deref().and_then(firewall_zone) {
+        params.0.insert("FW".into(), fw);
+    }
+    let conf_path = dir.join("shorewall.conf");
+    let conf_text = read("shorewall.conf")?;
+    let mut conf = params.clone();
+    match &conf_text {
+        Some(text) => conf.read_assignments(&conf_path, text, f),
+        None => f.push(At::new(&conf_path, 0), false, "missing: the Shorewall 5.2 compiler's defaults are assumed".into()),
+    }
+    let settings = conf::settings(&conf_path, conf_text.as_deref().unwrap_or(""), &conf, f);
+    let mut vars = conf;
+    vars.0.extend(params.0);
     Ok((vars, settings))
+}
+
+/// The name of the `firewall` zone in `zones` (what `$FW` stands for).
+fn firewall_zone(zones: &str) -> Option<String> {
+    zones.lines().find_map(|l| {
+        let words: Vec<&str> = l.split('#').next().unwrap_or_default().split_whitespace().collect();
+        (words.get(1) == Some(&"firewall")).then(|| words[0].to_string())
+    })
 }
 
 /// `provider_options` (mask, default table, route filter) and the forwarding and rp_filter
@@ -232,6 +240,27 @@ fn not_translated(entries: &[Entry], name: &str, routing: bool, why: &str, out: 
     if let Some(first) = entries.first() {
         let n = entries.len();
         out.leave_out(Section::Other, &first.at, &format!("{name}: {n} line(s): {why}"));
+    }
+}
+
+/// A comment in the YAML for every finding about routing that has none yet (the lexer's,
+/// the settings'), in the section its file feeds.
+fn comment_the_rest(out: &mut Output, f: &Findings) {
+    for finding in f.0.iter().filter(|x| x.routing) {
+        let place = format!("left out: {}: ", finding.at);
+        if out.left_out.values().flatten().any(|c| c.starts_with(&place)) {
+            continue;
+        }
+        let name = Path::new(&finding.at.file).file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let section = match name {
+            "providers" => Section::Providers,
+            "shorewall.conf" => Section::Options,
+            "rtrules" | "route_rules" => Section::RouteRules,
+            "mangle" => Section::Marks,
+            "snat" | "masq" => Section::Masquerade,
+            _ => Section::Other,
+        };
+        out.leave_out(section, &finding.at, &finding.message);
     }
 }
 
