@@ -225,7 +225,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Guardian { id } => crate::confirm::guardian::run(cli.netns.as_deref(), id),
         Command::Check { observed } => check(&cli, observed.as_deref()),
         Command::Graph { observed } => graph(&cli, *observed),
-        Command::Import(ImportFrom::Shorewall { dir, offline }) => import_shorewall(&cli, dir, *offline),
+        Command::Import(ImportFrom::Shorewall { dir, offline }) => {
+            import_shorewall(&cli, dir, *offline)
+        }
         Command::Watch {
             debounce,
             resync,
@@ -274,7 +276,10 @@ fn load(cli: &Cli, empty_ok: bool) -> Result<Desired, Failure> {
     let path = desired_path(cli);
     if path.as_os_str() == "-" {
         if matches!(cli.command, Command::Watch { .. }) {
-            return Err(Failure::Message("watch cannot follow standard input; give a file or directory with --desired".into()));
+            return Err(Failure::Message(
+                "watch cannot follow standard input; give a file or directory with --desired"
+                    .into(),
+            ));
         }
         return Ok(desired::load_stdin()?);
     }

@@ -98,7 +98,8 @@ fn every_corpus_case_reports_each_place_and_its_yaml_validates() {
         for y in &want.yaml {
             // Each item ends with a comment naming its line.
             assert!(
-                yaml.lines().any(|l| l.starts_with(&format!("{y}   # {d}/"))),
+                yaml.lines()
+                    .any(|l| l.starts_with(&format!("{y}   # {d}/"))),
                 "{case}: no line `{y}` in\n{yaml}"
             );
         }
@@ -106,7 +107,8 @@ fn every_corpus_case_reports_each_place_and_its_yaml_validates() {
         for l in lines.iter().filter(|l| l.contains(": not translated: ")) {
             let place = l.split(": not translated: ").next().unwrap();
             assert!(
-                yaml.contains(&format!("# left out: {place}: ")) || yaml.contains(&format!("{place}: ")),
+                yaml.contains(&format!("# left out: {place}: "))
+                    || yaml.contains(&format!("{place}: ")),
                 "{case}: no comment for {place} in\n{yaml}"
             );
         }
@@ -124,11 +126,19 @@ fn every_corpus_case_reports_each_place_and_its_yaml_validates() {
 fn an_unreadable_directory_exits_2() {
     let out = netconverge(&["import", "shorewall", "/nonexistent/shorewall", "--offline"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("cannot read /nonexistent/shorewall"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot read /nonexistent/shorewall"),
+        "{}",
+        stderr(&out)
+    );
     let file = repo().join("tests/data/shorewall/seed/providers");
     let out = netconverge(&["import", "shorewall", file.to_str().unwrap(), "--offline"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("is not a directory"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not a directory"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// The seed's providers, written by hand as netconverge YAML (as in examples/providers.yaml).
@@ -152,24 +162,46 @@ fn the_seed_imports_to_what_its_providers_written_by_hand_expand_to() {
     assert_eq!(imported.exit_status(), 0, "{:?}", imported.findings);
     let got = netconverge::desired::load_str(&imported.yaml, Path::new("imported.yaml"))
         .unwrap_or_else(|e| panic!("{e}\n{}", imported.yaml));
-    let want = netconverge::desired::load_str(SEED_BY_HAND, Path::new("by-hand.yaml")).expect("by hand");
+    let want =
+        netconverge::desired::load_str(SEED_BY_HAND, Path::new("by-hand.yaml")).expect("by hand");
     assert_eq!(got.state.routes, want.state.routes);
     assert_eq!(got.state.rules, want.state.rules);
     assert_eq!(got.state.sysctls, want.state.sysctls);
     assert_eq!(got.state.firewall, want.state.firewall);
     // The reports say what was left out, the filtering included, each at its line.
-    let places: Vec<String> = imported.findings.0.iter().map(|f| f.at.to_string()).collect();
-    for p in ["interfaces:4", "providers:3", "zones:2", "policy:2", "rules:3"] {
+    let places: Vec<String> = imported
+        .findings
+        .0
+        .iter()
+        .map(|f| f.at.to_string())
+        .collect();
+    for p in [
+        "interfaces:4",
+        "providers:3",
+        "zones:2",
+        "policy:2",
+        "rules:3",
+    ] {
         assert!(places.iter().any(|x| x.ends_with(p)), "{p} in {places:?}");
     }
 }
 
 #[test]
 fn standard_input_errors_name_stdin_line_and_column() {
-    let out = netconverge_stdin(&["-d", "-", "validate"], "links:\n  br0:\n    kind: bridge\n    adresses: []\n");
+    let out = netconverge_stdin(
+        &["-d", "-", "validate"],
+        "links:\n  br0:\n    kind: bridge\n    adresses: []\n",
+    );
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("<stdin>:4:5: unknown key `adresses`"), "{}", stderr(&out));
-    let out = netconverge_stdin(&["-d", "-", "validate"], "links:\n  br0: { kind: bridge }\n");
+    assert!(
+        stderr(&out).contains("<stdin>:4:5: unknown key `adresses`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = netconverge_stdin(
+        &["-d", "-", "validate"],
+        "links:\n  br0: { kind: bridge }\n",
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("in <stdin>"), "{}", stdout(&out));
 }
@@ -196,7 +228,10 @@ fn side(separate: bool) -> Side {
             ("eth0", &wrt, WRT_MAC, "192.168.1.1", "192.168.1.20"),
             ("eth1", &fw, FW_MAC, "192.168.2.254", "192.168.2.20"),
         ] {
-            ursa.ip(&format!("link add {i} type veth peer name lan0 netns {}", gw.name));
+            ursa.ip(&format!(
+                "link add {i} type veth peer name lan0 netns {}",
+                gw.name
+            ));
             gw.ip(&format!("link set lan0 address {mac} up"));
             gw.ip(&format!("addr add {ip}/24 dev lan0"));
             ursa.ip(&format!("addr add {me}/24 dev {i}"));
@@ -212,7 +247,10 @@ fn side(separate: bool) -> Side {
             (&wrt, "lan0", "p-wrt", WRT_MAC, "192.168.1.1"),
             (&fw, "lan0", "p-fw", FW_MAC, "192.168.1.254"),
         ] {
-            ns.ip(&format!("link add {name} address {mac} type veth peer name {port} netns {}", lan.name));
+            ns.ip(&format!(
+                "link add {name} address {mac} type veth peer name {port} netns {}",
+                lan.name
+            ));
             ns.ip(&format!("addr add {ip}/24 dev {name}"));
             ns.ip(&format!("link set {name} up"));
             lan.ip(&format!("link set {port} master lan up"));
@@ -236,14 +274,23 @@ fn side(separate: bool) -> Side {
         let o = ursa.exec("sysctl -qw net.ipv4.fib_multipath_hash_seed=2026");
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
-    let gateways: &[&str] = if separate { &["192.168.1.1", "192.168.2.254"] } else { &["192.168.1.1", "192.168.1.254"] };
+    let gateways: &[&str] = if separate {
+        &["192.168.1.1", "192.168.2.254"]
+    } else {
+        &["192.168.1.1", "192.168.1.254"]
+    };
     for g in gateways {
         let up = common::poll(std::time::Duration::from_secs(10), || {
             ursa.exec(&format!("ping -c1 -W1 {g}")).status.success()
         });
         assert!(up, "gateway {g} does not answer");
     }
-    Side { ursa, _wrt: wrt, _fw: fw, _lan: lan }
+    Side {
+        ursa,
+        _wrt: wrt,
+        _fw: fw,
+        _lan: lan,
+    }
 }
 
 /// The routing decisions compared: the balanced default, each mark, ursa's own addresses,
@@ -276,11 +323,19 @@ struct Deviation {
 }
 
 const fn sw(line: &'static str, why: &'static str) -> Deviation {
-    Deviation { shorewall_only: true, line, why }
+    Deviation {
+        shorewall_only: true,
+        line,
+        why,
+    }
 }
 
 const fn nc(line: &'static str, why: &'static str) -> Deviation {
-    Deviation { shorewall_only: false, line, why }
+    Deviation {
+        shorewall_only: false,
+        line,
+        why,
+    }
 }
 
 /// Shorewall's `hostroute` default: a host route to each gateway in main.
@@ -305,11 +360,22 @@ struct Case {
 }
 
 /// The files every case shares: zones, an accept-all policy (what is compared is routing).
-fn files(conf: &str, interfaces: &str, providers: &str, more: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+fn files(
+    conf: &str,
+    interfaces: &str,
+    providers: &str,
+    more: &[(&'static str, &str)],
+) -> Vec<(&'static str, String)> {
     let mut v = vec![
-        ("shorewall.conf", format!("IP_FORWARDING=On\nROUTE_FILTER=No\n{conf}")),
+        (
+            "shorewall.conf",
+            format!("IP_FORWARDING=On\nROUTE_FILTER=No\n{conf}"),
+        ),
         ("zones", "fw firewall\nnet ipv4\nloc ipv4\n".to_string()),
-        ("interfaces", format!("?FORMAT 2\n{interfaces}loc br0 routeback\n")),
+        (
+            "interfaces",
+            format!("?FORMAT 2\n{interfaces}loc br0 routeback\n"),
+        ),
         ("policy", "all all ACCEPT\n".to_string()),
         ("providers", providers.to_string()),
     ];
@@ -330,31 +396,75 @@ fn compare(case: Case) {
     let dir = config.path().to_str().expect("utf-8");
     let imported = netconverge(&["--netns", &b.ursa.name, "import", "shorewall", dir]);
     let yaml = stdout(&imported);
-    assert_eq!(imported.status.code(), Some(0), "{}: import:\n{}\n{yaml}", case.name, stderr(&imported));
+    assert_eq!(
+        imported.status.code(),
+        Some(0),
+        "{}: import:\n{}\n{yaml}",
+        case.name,
+        stderr(&imported)
+    );
     for command in ["reconcile", "check"] {
         let out = netconverge_stdin(&["--netns", &b.ursa.name, "-d", "-", command], &yaml);
-        assert_eq!(out.status.code(), Some(0), "{}: {command}:\n{}{}\n{yaml}", case.name, stdout(&out), stderr(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: {command}:\n{}{}\n{yaml}",
+            case.name,
+            stdout(&out),
+            stderr(&out)
+        );
     }
-    let (sw_state, nc_state) = (KernelState::read(&a.ursa, &QUERIES), KernelState::read(&b.ursa, &QUERIES));
-    assert_same_but(case.name, &sw_state.without_realms(), &nc_state, &case.deviations, &yaml);
+    let (sw_state, nc_state) = (
+        KernelState::read(&a.ursa, &QUERIES),
+        KernelState::read(&b.ursa, &QUERIES),
+    );
+    assert_same_but(
+        case.name,
+        &sw_state.without_realms(),
+        &nc_state,
+        &case.deviations,
+        &yaml,
+    );
 }
 
 /// Every difference between the two states is one of `deviations`, and each is seen.
-fn assert_same_but(name: &str, sw: &KernelState, nc: &KernelState, deviations: &[Deviation], yaml: &str) {
+fn assert_same_but(
+    name: &str,
+    sw: &KernelState,
+    nc: &KernelState,
+    deviations: &[Deviation],
+    yaml: &str,
+) {
     let (only_sw, only_nc) = sw.diff(nc);
     let explained = |line: &str, shorewall_only: bool| {
-        deviations.iter().any(|d| d.shorewall_only == shorewall_only && line.starts_with(d.line))
+        deviations
+            .iter()
+            .any(|d| d.shorewall_only == shorewall_only && line.starts_with(d.line))
     };
     let unexplained: Vec<String> = only_sw
         .iter()
         .filter(|l| !explained(l, true))
         .map(|l| format!("only Shorewall: {l}"))
-        .chain(only_nc.iter().filter(|l| !explained(l, false)).map(|l| format!("only netconverge: {l}")))
+        .chain(
+            only_nc
+                .iter()
+                .filter(|l| !explained(l, false))
+                .map(|l| format!("only netconverge: {l}")),
+        )
         .collect();
-    assert!(unexplained.is_empty(), "{name}: unexplained differences:\n{}\n\nthe imported YAML:\n{yaml}", unexplained.join("\n"));
+    assert!(
+        unexplained.is_empty(),
+        "{name}: unexplained differences:\n{}\n\nthe imported YAML:\n{yaml}",
+        unexplained.join("\n")
+    );
     for d in deviations {
         let side = if d.shorewall_only { &only_sw } else { &only_nc };
-        assert!(side.iter().any(|l| l.starts_with(d.line)), "{name}: deviation no longer seen ({}): {}", d.why, d.line);
+        assert!(
+            side.iter().any(|l| l.starts_with(d.line)),
+            "{name}: deviation no longer seen ({}): {}",
+            d.why,
+            d.line
+        );
     }
 }
 
@@ -368,8 +478,14 @@ fn shared(options_wrt: &str, options_fw: &str, dup: &str) -> String {
 #[test]
 fn shorewall_import_seed_with_rtrules_and_a_mark_by_source() {
     let mut deviations = vec![
-        sw("route table 254: 192.168.1.1 dev eth0 scope link src 192.168.1.20", HOSTROUTE_WHY),
-        sw("route table 254: 192.168.1.254 dev eth0 scope link src 192.168.1.20", HOSTROUTE_WHY),
+        sw(
+            "route table 254: 192.168.1.1 dev eth0 scope link src 192.168.1.20",
+            HOSTROUTE_WHY,
+        ),
+        sw(
+            "route table 254: 192.168.1.254 dev eth0 scope link src 192.168.1.20",
+            HOSTROUTE_WHY,
+        ),
     ];
     deviations.extend(FROM_RULE);
     compare(Case {
@@ -392,8 +508,14 @@ fn shorewall_import_seed_with_rtrules_and_a_mark_by_source() {
 #[test]
 fn shorewall_import_duplicate_main_with_copy_and_unequal_weights() {
     let mut deviations = vec![
-        sw("route table 254: 192.168.1.1 dev eth0 scope link src 192.168.1.20", HOSTROUTE_WHY),
-        sw("route table 254: 192.168.1.254 dev eth0 scope link src 192.168.1.20", HOSTROUTE_WHY),
+        sw(
+            "route table 254: 192.168.1.1 dev eth0 scope link src 192.168.1.20",
+            HOSTROUTE_WHY,
+        ),
+        sw(
+            "route table 254: 192.168.1.254 dev eth0 scope link src 192.168.1.20",
+            HOSTROUTE_WHY,
+        ),
     ];
     deviations.push(sw(
         "route table 2: 192.168.1.1 dev eth0 scope link src 192.168.1.20",
@@ -407,10 +529,8 @@ fn shorewall_import_duplicate_main_with_copy_and_unequal_weights() {
         files: files(
             "USE_DEFAULT_RT=No\n",
             "net eth0 -\n",
-            &format!(
-                "wrt 1 0x1 main eth0:192.168.1.20 192.168.1.1 track,balance=3 br0\n\
-                 fw 2 0x2 main eth0:192.168.1.20 192.168.1.254 track,balance=1,loose br0\n"
-            ),
+            "wrt 1 0x1 main eth0:192.168.1.20 192.168.1.1 track,balance=3 br0\n\
+             fw 2 0x2 main eth0:192.168.1.20 192.168.1.254 track,balance=1,loose br0\n",
             &[],
         ),
         deviations,

@@ -89,7 +89,10 @@ pub fn settings(path: &Path, text: &str, vars: &Vars, findings: &mut Findings) -
     }
     let flag = |name: &'static str, default: bool, findings: &mut Findings| {
         yes_no(vars.get(name), default).unwrap_or_else(|| {
-            let why = format!("{name}={}: expected Yes or No; {default} assumed", vars.get(name).unwrap_or(""));
+            let why = format!(
+                "{name}={}: expected Yes or No; {default} assumed",
+                vars.get(name).unwrap_or("")
+            );
             findings.push(at[name].clone(), true, why);
             default
         })
@@ -116,7 +119,11 @@ fn number(vars: &Vars, name: &'static str, default: u32, at: &Places, f: &mut Fi
     match vars.get(name).filter(|v| !v.is_empty()) {
         None => default,
         Some(v) => v.parse().unwrap_or_else(|_| {
-            f.push(at[name].clone(), true, format!("{name}={v}: not a number; {default} assumed"));
+            f.push(
+                at[name].clone(),
+                true,
+                format!("{name}={v}: not a number; {default} assumed"),
+            );
             default
         }),
     }
@@ -135,7 +142,11 @@ fn mask(vars: &Vars, at: &Places, f: &mut Findings) -> (u32, u32) {
         f.push(at["PROVIDER_BITS"].clone(), true, format!("PROVIDER_BITS={bits} with PROVIDER_OFFSET={offset} leaves no room for provider marks; 8 and 0 assumed"));
         return (0xff, 0);
     }
-    let ones = if bits == 32 { u32::MAX } else { (1u32 << bits) - 1 };
+    let ones = if bits == 32 {
+        u32::MAX
+    } else {
+        (1u32 << bits) - 1
+    };
     (ones << offset, offset)
 }
 
@@ -146,7 +157,11 @@ fn route_filter(vars: &Vars, at: &Places, f: &mut Findings) -> RouteFilter {
         "yes" | "on" => RouteFilter::Set(1),
         "no" | "off" => RouteFilter::Set(0),
         n => n.parse().map(RouteFilter::Set).unwrap_or_else(|_| {
-            f.push(at["ROUTE_FILTER"].clone(), true, format!("ROUTE_FILTER={n}: expected Yes, No, Keep or a number"));
+            f.push(
+                at["ROUTE_FILTER"].clone(),
+                true,
+                format!("ROUTE_FILTER={n}: expected Yes, No, Keep or a number"),
+            );
             RouteFilter::Keep
         }),
     }
@@ -159,7 +174,11 @@ fn forwarding(vars: &Vars, at: &Places, f: &mut Findings) -> Forwarding {
         "off" | "no" => Forwarding::Off,
         "keep" => Forwarding::Keep,
         other => {
-            f.push(at["IP_FORWARDING"].clone(), true, format!("IP_FORWARDING={other}: expected On, Off or Keep; On assumed"));
+            f.push(
+                at["IP_FORWARDING"].clone(),
+                true,
+                format!("IP_FORWARDING={other}: expected On, Off or Keep; On assumed"),
+            );
             Forwarding::On
         }
     }

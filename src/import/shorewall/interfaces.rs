@@ -26,9 +26,29 @@ pub type Interfaces = BTreeMap<String, Interface>;
 
 /// Options that only shape filtering, ARP or logging: no effect on routing.
 const FILTER_ONLY: [&str; 24] = [
-    "arp_filter", "arp_ignore", "blacklist", "dhcp", "ignore", "logmartians", "maclist",
-    "mss", "nets", "nosmurfs", "proxyndp", "required", "rpfilter", "sfilter", "sourceroute",
-    "tcpflags", "unmanaged", "upnp", "upnpclient", "wait", "accept_ra", "forward", "destonly",
+    "arp_filter",
+    "arp_ignore",
+    "blacklist",
+    "dhcp",
+    "ignore",
+    "logmartians",
+    "maclist",
+    "mss",
+    "nets",
+    "nosmurfs",
+    "proxyndp",
+    "required",
+    "rpfilter",
+    "sfilter",
+    "sourceroute",
+    "tcpflags",
+    "unmanaged",
+    "upnp",
+    "upnpclient",
+    "wait",
+    "accept_ra",
+    "forward",
+    "destonly",
     "nodbl",
 ];
 
@@ -48,7 +68,12 @@ pub fn read(entries: &[Entry], out: &mut Output, f: &mut Findings) -> Interfaces
             routefilter: None,
             at: e.at.clone(),
         };
-        for option in e.col(options_col).unwrap_or_default().split(',').filter(|o| !o.is_empty()) {
+        for option in e
+            .col(options_col)
+            .unwrap_or_default()
+            .split(',')
+            .filter(|o| !o.is_empty())
+        {
             option_into(e, name, option, &mut iface, out, f);
         }
         all.insert(name.to_string(), iface);
@@ -56,7 +81,14 @@ pub fn read(entries: &[Entry], out: &mut Output, f: &mut Findings) -> Interfaces
     all
 }
 
-fn option_into(e: &Entry, name: &str, option: &str, iface: &mut Interface, out: &mut Output, f: &mut Findings) {
+fn option_into(
+    e: &Entry,
+    name: &str,
+    option: &str,
+    iface: &mut Interface,
+    out: &mut Output,
+    f: &mut Findings,
+) {
     let (word, value) = option.split_once('=').unwrap_or((option, ""));
     match word {
         "optional" => iface.optional = true,
@@ -65,12 +97,20 @@ fn option_into(e: &Entry, name: &str, option: &str, iface: &mut Interface, out: 
             "" => iface.routefilter = Some(1),
             v => match v.parse() {
                 Ok(n) if n <= 2 => iface.routefilter = Some(n),
-                _ => f.push(e.at.clone(), true, format!("{name}: routefilter={v}: expected 0, 1 or 2")),
+                _ => f.push(
+                    e.at.clone(),
+                    true,
+                    format!("{name}: routefilter={v}: expected 0, 1 or 2"),
+                ),
             },
         },
         "bridge" | "routeback" => {
             let why = format!("{name}: `bridge`/`routeback` are filtering facts; netconverge does not filter, so traffic bridged or routed back out of {name} passes as with routeback");
-            if !out.left_out.get(&Section::Links).is_some_and(|l| l.iter().any(|c| c.ends_with(&why))) {
+            if !out
+                .left_out
+                .get(&Section::Links)
+                .is_some_and(|l| l.iter().any(|c| c.ends_with(&why)))
+            {
                 f.push(e.at.clone(), false, why.clone());
                 out.leave_out(Section::Links, &e.at, &why);
             }
@@ -83,6 +123,10 @@ fn option_into(e: &Entry, name: &str, option: &str, iface: &mut Interface, out: 
         w if FILTER_ONLY.contains(&w) => {
             f.push(e.at.clone(), false, format!("{name}: `{option}` concerns filtering, ARP or logging, which netconverge does not do"));
         }
-        _ => f.push(e.at.clone(), false, format!("{name}: unknown interface option `{option}`, ignored")),
+        _ => f.push(
+            e.at.clone(),
+            false,
+            format!("{name}: unknown interface option `{option}`, ignored"),
+        ),
     }
 }

@@ -86,7 +86,11 @@ pub fn lex(
     lx.text(&path, &text, 0);
     if let Some(open) = lx.conds.len().checked_sub(1) {
         let at = At::new(&path, text.lines().count().max(1));
-        lx.findings.push(at, routing, format!("{} ?IF block(s) not closed with ?ENDIF", open + 1));
+        lx.findings.push(
+            at,
+            routing,
+            format!("{} ?IF block(s) not closed with ?ENDIF", open + 1),
+        );
     }
     Ok(Some(lx.entries))
 }
@@ -188,7 +192,8 @@ impl Lexer<'_> {
             }
         };
         if depth >= MAX_INCLUDE_DEPTH {
-            let why = format!("INCLUDE {name}: nested more than {MAX_INCLUDE_DEPTH} deep (a loop?)");
+            let why =
+                format!("INCLUDE {name}: nested more than {MAX_INCLUDE_DEPTH} deep (a loop?)");
             return self.findings.push(at, self.routing, why);
         }
         let path: PathBuf = if Path::new(&name).is_absolute() {
@@ -212,7 +217,11 @@ impl Lexer<'_> {
             "IF" => {
                 let outer = self.active();
                 // An undecided condition takes neither branch of its block.
-                let decided = if outer { self.condition(&at, rest) } else { Some(false) };
+                let decided = if outer {
+                    self.condition(&at, rest)
+                } else {
+                    Some(false)
+                };
                 let active = decided == Some(true);
                 self.conds.push(Cond {
                     active,
@@ -223,13 +232,17 @@ impl Lexer<'_> {
             "ELSIF" | "ELSE" => self.branch(at, word, rest),
             "ENDIF" => {
                 if self.conds.pop().is_none() {
-                    self.findings.push(at, self.routing, "?ENDIF without ?IF".into());
+                    self.findings
+                        .push(at, self.routing, "?ENDIF without ?IF".into());
                 }
             }
             _ if !self.active() => {}
             "FORMAT" => match rest.parse() {
                 Ok(n) => self.format = n,
-                Err(_) => self.findings.push(at, self.routing, format!("?FORMAT {rest}: not a number")),
+                Err(_) => {
+                    self.findings
+                        .push(at, self.routing, format!("?FORMAT {rest}: not a number"))
+                }
             },
             "SECTION" => self.section = Some(rest.to_ascii_uppercase()),
             "COMMENT" => {}

@@ -67,7 +67,8 @@ pub(crate) fn is_ifname(s: &str) -> bool {
     !s.is_empty()
         && s.len() < 16
         && s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "_.-@".contains(c))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-@".contains(c))
 }
 
 /// An IPv4 address or network, as netconverge writes it (`10.0.0.0/24`, `192.0.2.1`).
@@ -80,9 +81,28 @@ pub(crate) fn net(s: &str) -> Option<String> {
 
 /// Files that only concern filtering, zones, traffic shaping or logging.
 const NOT_ROUTING: [&str; 22] = [
-    "zones", "policy", "rules", "hosts", "actions", "tunnels", "blrules", "conntrack",
-    "stoppedrules", "accounting", "notrack", "secmarks", "maclist", "arprules", "ecn",
-    "tcdevices", "tcclasses", "tcfilters", "tcinterfaces", "tcpri", "blacklist", "routestopped",
+    "zones",
+    "policy",
+    "rules",
+    "hosts",
+    "actions",
+    "tunnels",
+    "blrules",
+    "conntrack",
+    "stoppedrules",
+    "accounting",
+    "notrack",
+    "secmarks",
+    "maclist",
+    "arprules",
+    "ecn",
+    "tcdevices",
+    "tcclasses",
+    "tcfilters",
+    "tcinterfaces",
+    "tcpri",
+    "blacklist",
+    "routestopped",
 ];
 /// Files that change routing or NAT and are not translated.
 const ROUTING: [(&str, &str); 6] = [
@@ -97,7 +117,10 @@ const ROUTING: [(&str, &str); 6] = [
 /// Read the configuration in `dir` and translate it. `host` is what this host says about its
 /// interfaces (addresses, gateways), needed where Shorewall would read them at start.
 pub fn import(dir: &Path, host: Option<&HostFacts>) -> Result<Imported, ImportError> {
-    let unreadable = |path: &Path, source| ImportError::Unreadable { path: path.to_path_buf(), source };
+    let unreadable = |path: &Path, source| ImportError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    };
     let meta = std::fs::metadata(dir).map_err(|e| unreadable(dir, e))?;
     if !meta.is_dir() {
         return Err(ImportError::NotADirectory(dir.to_path_buf()));
@@ -109,7 +132,11 @@ pub fn import(dir: &Path, host: Option<&HostFacts>) -> Result<Imported, ImportEr
     let lex = |name: &str, routing: bool, f: &mut Findings| {
         lexer::lex(dir, name, &vars, routing, f).map_err(|e| unreadable(&dir.join(name), e))
     };
-    let ifaces = interfaces::read(&lex("interfaces", true, &mut f)?.unwrap_or_default(), &mut out, &mut f);
+    let ifaces = interfaces::read(
+        &lex("interfaces", true, &mut f)?.unwrap_or_default(),
+        &mut out,
+        &mut f,
+    );
     let provider_lines = lex("providers", true, &mut f)?.unwrap_or_default();
     providers::Translate::new(&settings, &ifaces, host).all(&provider_lines, &mut out, &mut f);
     let mut names = BTreeMap::new();
@@ -124,12 +151,28 @@ pub fn import(dir: &Path, host: Option<&HostFacts>) -> Result<Imported, ImportEr
     let in_forward = vars.condition("$MARK_IN_FORWARD_CHAIN") == Some(true);
     let mangle_lines = lex("mangle", true, &mut f)?.unwrap_or_default();
     mangle::translate(&mangle_lines, settings.mask, in_forward, &mut out, &mut f);
-    snat::snat(&lex("snat", true, &mut f)?.unwrap_or_default(), &mut out, &mut f);
-    snat::masq(&lex("masq", true, &mut f)?.unwrap_or_default(), host, &mut out, &mut f);
+    snat::snat(
+        &lex("snat", true, &mut f)?.unwrap_or_default(),
+        &mut out,
+        &mut f,
+    );
+    snat::masq(
+        &lex("masq", true, &mut f)?.unwrap_or_default(),
+        host,
+        &mut out,
+        &mut f,
+    );
     provider_options(&settings, &ifaces, &mut out, &mut f);
     for name in NOT_ROUTING {
         let entries = lex(name, false, &mut f)?.unwrap_or_default();
-        not_translated(&entries, name, false, "netconverge does not filter; keep Shorewall (or another firewall) for that", &mut out, &mut f);
+        not_translated(
+            &entries,
+            name,
+            false,
+            "netconverge does not filter; keep Shorewall (or another firewall) for that",
+            &mut out,
+            &mut f,
+        );
     }
     for (name, why) in ROUTING {
         let entries = lex(name, true, &mut f)?.unwrap_or_default();
@@ -137,14 +180,24 @@ pub fn import(dir: &Path, host: Option<&HostFacts>) -> Result<Imported, ImportEr
     }
     extra_files(dir, &mut out, &mut f);
     comment_the_rest(&mut out, &f);
-    Ok(Imported { yaml: out.yaml(&dir.display().to_string()), findings: f })
+    Ok(Imported {
+        yaml: out.yaml(&dir.display().to_string()),
+        findings: f,
+    })
 }
 
 /// `params`, then `shorewall.conf` (which may use params' variables), and the settings.
 /// The files' `$VARS` are params' variables, then the settings of `shorewall.conf`.
-fn read_settings(dir: &Path, f: &mut Findings) -> Result<(Vars, conf::Settings), (PathBuf, std::io::Error)> {
+fn read_settings(
+    dir: &Path,
+    f: &mut Findings,
+) -> Result<(Vars, conf::Settings), (PathBuf, std::io::Error)> {
     let mut params = Vars::default();
-    for (k, v) in [("FW", "fw"), ("CONFDIR", "/etc"), ("SHAREDIR", "/usr/share")] {
+    for (k, v) in [
+        ("FW", "fw"),
+        ("CONFDIR", "/etc"),
+        ("SHAREDIR", "/usr/share"),
+    ] {
         params.0.insert(k.into(), v.into());
     }
     let read = |name: &str| match std::fs::read_to_string(dir.join(name)) {
@@ -163,7 +216,11 @@ fn read_settings(dir: &Path, f: &mut Findings) -> Result<(Vars, conf::Settings),
     let mut conf = params.clone();
     match &conf_text {
         Some(text) => conf.read_assignments(&conf_path, text, f),
-        None => f.push(At::new(&conf_path, 0), false, "missing: the Shorewall 5.2 compiler's defaults are assumed".into()),
+        None => f.push(
+            At::new(&conf_path, 0),
+            false,
+            "missing: the Shorewall 5.2 compiler's defaults are assumed".into(),
+        ),
     }
     let settings = conf::settings(&conf_path, conf_text.as_deref().unwrap_or(""), &conf, f);
     let mut vars = conf;
@@ -174,14 +231,24 @@ fn read_settings(dir: &Path, f: &mut Findings) -> Result<(Vars, conf::Settings),
 /// The name of the `firewall` zone in `zones` (what `$FW` stands for).
 fn firewall_zone(zones: &str) -> Option<String> {
     zones.lines().find_map(|l| {
-        let words: Vec<&str> = l.split('#').next().unwrap_or_default().split_whitespace().collect();
+        let words: Vec<&str> = l
+            .split('#')
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
         (words.get(1) == Some(&"firewall")).then(|| words[0].to_string())
     })
 }
 
 /// `provider_options` (mask, default table, route filter) and the forwarding and rp_filter
 /// sysctls.
-fn provider_options(s: &conf::Settings, ifaces: &interfaces::Interfaces, out: &mut Output, f: &mut Findings) {
+fn provider_options(
+    s: &conf::Settings,
+    ifaces: &interfaces::Interfaces,
+    out: &mut Output,
+    f: &mut Findings,
+) {
     let have = !out.providers.is_empty();
     out.mask = Some(s.mask);
     out.balance_table = s.use_default_rt;
@@ -209,7 +276,11 @@ fn provider_options(s: &conf::Settings, ifaces: &interfaces::Interfaces, out: &m
         let Some(v) = i.routefilter else { continue };
         let on_provider = out.providers.iter().any(|p| p.interface == i.physical);
         if !on_provider {
-            out.sysctls.push((format!("net.ipv4.conf.{}.rp_filter", i.physical), v.to_string(), i.at.clone()));
+            out.sysctls.push((
+                format!("net.ipv4.conf.{}.rp_filter", i.physical),
+                v.to_string(),
+                i.at.clone(),
+            ));
         } else if out.route_filter.is_none() {
             out.route_filter = words(v);
             f.push(i.at.clone(), false, format!("{name}: routefilter={v} becomes provider_options.route_filter, which netconverge applies to `all` and every provider interface"));
@@ -219,27 +290,48 @@ fn provider_options(s: &conf::Settings, ifaces: &interfaces::Interfaces, out: &m
     }
     let fw_at = s.at["IP_FORWARDING"].clone();
     match (s.forwarding, have) {
-        (Forwarding::On, false) => out.sysctls.push(("net.ipv4.ip_forward".into(), "1".into(), fw_at)),
-        (Forwarding::Off, false) => out.sysctls.push(("net.ipv4.ip_forward".into(), "0".into(), fw_at)),
+        (Forwarding::On, false) => {
+            out.sysctls
+                .push(("net.ipv4.ip_forward".into(), "1".into(), fw_at))
+        }
+        (Forwarding::Off, false) => {
+            out.sysctls
+                .push(("net.ipv4.ip_forward".into(), "0".into(), fw_at))
+        }
         (Forwarding::On, true) => {}
         (Forwarding::Off, true) => {
             let why = "IP_FORWARDING=Off: netconverge's providers always turn forwarding on";
             f.push(fw_at.clone(), true, why.into());
             out.leave_out(Section::Sysctl, &fw_at, why);
         }
-        (Forwarding::Keep, true) => f.push(fw_at, false, "IP_FORWARDING=Keep: netconverge's providers turn forwarding on".into()),
+        (Forwarding::Keep, true) => f.push(
+            fw_at,
+            false,
+            "IP_FORWARDING=Keep: netconverge's providers turn forwarding on".into(),
+        ),
         (Forwarding::Keep, false) => {}
     }
 }
 
 /// Report every line of a file that is not translated, and comment it once in the YAML.
-fn not_translated(entries: &[Entry], name: &str, routing: bool, why: &str, out: &mut Output, f: &mut Findings) {
+fn not_translated(
+    entries: &[Entry],
+    name: &str,
+    routing: bool,
+    why: &str,
+    out: &mut Output,
+    f: &mut Findings,
+) {
     for e in entries {
         f.push(e.at.clone(), routing, format!("{name}: {why}"));
     }
     if let Some(first) = entries.first() {
         let n = entries.len();
-        out.leave_out(Section::Other, &first.at, &format!("{name}: {n} line(s): {why}"));
+        out.leave_out(
+            Section::Other,
+            &first.at,
+            &format!("{name}: {n} line(s): {why}"),
+        );
     }
 }
 
@@ -248,10 +340,18 @@ fn not_translated(entries: &[Entry], name: &str, routing: bool, why: &str, out: 
 fn comment_the_rest(out: &mut Output, f: &Findings) {
     for finding in f.0.iter().filter(|x| x.routing) {
         let place = format!("left out: {}: ", finding.at);
-        if out.left_out.values().flatten().any(|c| c.starts_with(&place)) {
+        if out
+            .left_out
+            .values()
+            .flatten()
+            .any(|c| c.starts_with(&place))
+        {
             continue;
         }
-        let name = Path::new(&finding.at.file).file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = Path::new(&finding.at.file)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         let section = match name {
             "providers" => Section::Providers,
             "shorewall.conf" => Section::Options,
@@ -266,8 +366,13 @@ fn comment_the_rest(out: &mut Output, f: &Findings) {
 
 /// Actions and macros defined in the directory: filtering, not translated.
 fn extra_files(dir: &Path, out: &mut Output, f: &mut Findings) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    let mut names: Vec<String> = entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| n.starts_with("action.") || n.starts_with("macro.")).collect();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("action.") || n.starts_with("macro."))
+        .collect();
     names.sort();
     for n in names {
         let at = At::new(&dir.join(&n), 1);

@@ -142,7 +142,9 @@ fn yes(b: bool) -> Option<String> {
 }
 
 fn provider_line(p: &ProviderOut) -> String {
-    let fallback = p.fallback.map(|w| w.map_or("true".to_string(), |w| w.to_string()));
+    let fallback = p
+        .fallback
+        .map(|w| w.map_or("true".to_string(), |w| w.to_string()));
     let copy = (!p.copy.is_empty()).then(|| {
         let items: Vec<String> = p.copy.iter().map(|c| scalar(c)).collect();
         format!("[{}]", items.join(", "))
@@ -228,10 +230,19 @@ impl Output {
                     })
                     .collect(),
             ),
-            Section::Providers => ("providers", self.providers.iter().map(provider_line).collect()),
+            Section::Providers => (
+                "providers",
+                self.providers.iter().map(provider_line).collect(),
+            ),
             Section::Options => ("provider_options", self.options_lines()),
-            Section::RouteRules => ("route_rules", self.route_rules.iter().map(route_rule_line).collect()),
-            Section::Masquerade => ("masquerade", self.masquerade.iter().map(masq_line).collect()),
+            Section::RouteRules => (
+                "route_rules",
+                self.route_rules.iter().map(route_rule_line).collect(),
+            ),
+            Section::Masquerade => (
+                "masquerade",
+                self.masquerade.iter().map(masq_line).collect(),
+            ),
             Section::Marks => ("marks", self.marks.iter().map(mark_line).collect()),
             Section::Other => ("", Vec::new()),
         }
@@ -243,9 +254,16 @@ impl Output {
         }
         let mut v = Vec::new();
         if let Some(m) = self.mask {
-            v.push(format!("  mask: {}   # PROVIDER_BITS, PROVIDER_OFFSET\n", hex(m)));
+            v.push(format!(
+                "  mask: {}   # PROVIDER_BITS, PROVIDER_OFFSET\n",
+                hex(m)
+            ));
         }
-        let table = if self.balance_table { "balance_table   # USE_DEFAULT_RT=Yes" } else { "main   # USE_DEFAULT_RT=No" };
+        let table = if self.balance_table {
+            "balance_table   # USE_DEFAULT_RT=Yes"
+        } else {
+            "main   # USE_DEFAULT_RT=No"
+        };
         v.push(format!("  default_table: {table}\n"));
         if let Some(f) = self.route_filter {
             v.push(format!("  route_filter: {f}   # ROUTE_FILTER\n"));

@@ -69,8 +69,17 @@ pub struct Translate<'a> {
 
 impl<'a> Translate<'a> {
     /// Start with no mark assigned.
-    pub fn new(settings: &'a Settings, interfaces: &'a Interfaces, host: Option<&'a HostFacts>) -> Self {
-        Translate { settings, interfaces, host, last_mark: 0 }
+    pub fn new(
+        settings: &'a Settings,
+        interfaces: &'a Interfaces,
+        host: Option<&'a HostFacts>,
+    ) -> Self {
+        Translate {
+            settings,
+            interfaces,
+            host,
+            last_mark: 0,
+        }
     }
 
     /// Translate every line into `out.providers`; what cannot be translated is left out with
@@ -88,14 +97,25 @@ impl<'a> Translate<'a> {
         shared_locals(&mut out.providers, f);
     }
 
-    fn one(&mut self, e: &Entry, out: &mut Output, f: &mut Findings) -> Result<ProviderOut, String> {
+    fn one(
+        &mut self,
+        e: &Entry,
+        out: &mut Output,
+        f: &mut Findings,
+    ) -> Result<ProviderOut, String> {
         let name = e.col(0).ok_or("no NAME column")?.to_string();
-        let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid || name == "balance" {
             return Err(format!("provider name `{name}` cannot be a netconverge provider (letters, digits, `_`; not `balance`, netconverge's name for table 250)"));
         }
         let num = e.col(1).and_then(number).filter(|n| (1..=252).contains(n));
-        let num = num.ok_or_else(|| format!("provider {name}: NUMBER `{}` is not a number from 1 to 252", e.col(1).unwrap_or("-")))?;
+        let num = num.ok_or_else(|| {
+            format!(
+                "provider {name}: NUMBER `{}` is not a number from 1 to 252",
+                e.col(1).unwrap_or("-")
+            )
+        })?;
         let (written, address) = match e.col(4) {
             Some(i) => i.split_once(':').map_or((i, None), |(a, b)| (a, Some(b))),
             None => return Err(format!("provider {name}: no INTERFACE")),
@@ -106,7 +126,9 @@ impl<'a> Translate<'a> {
             f.push(e.at.clone(), false, format!("provider {name}: {written} is not in the interfaces file (Shorewall would refuse it)"));
         }
         if interface.contains(['+', '*']) {
-            return Err(format!("provider {name}: {interface} is a wildcard; a provider needs one interface"));
+            return Err(format!(
+                "provider {name}: {interface} is a wildcard; a provider needs one interface"
+            ));
         }
         let o = options(e.col(6));
         for n in &o.notes {
@@ -119,7 +141,9 @@ impl<'a> Translate<'a> {
         let local = self.local(&name, &interface, address, &o, gateway, e, f)?;
         let track = o.track.unwrap_or(self.settings.track_providers);
         let mark = self.mark(&name, e.col(2), track)?;
-        let balance = o.balance.or((self.settings.balance_providers && o.fallback.is_none() && !o.loose).then_some(1));
+        let balance = o
+            .balance
+            .or((self.settings.balance_providers && o.fallback.is_none() && !o.loose).then_some(1));
         if balance.is_some() && o.fallback.is_some() {
             return Err(format!("provider {name}: balance and fallback are mutually exclusive (Shorewall refuses both)"));
         }
@@ -142,7 +166,13 @@ impl<'a> Translate<'a> {
         })
     }
 
-    fn gateway(&self, name: &str, interface: &str, e: &Entry, f: &mut Findings) -> Result<Ipv4Addr, String> {
+    fn gateway(
+        &self,
+        name: &str,
+        interface: &str,
+        e: &Entry,
+        f: &mut Findings,
+    ) -> Result<Ipv4Addr, String> {
         let g = e.col(5).unwrap_or("-");
         if g.eq_ignore_ascii_case("detect") {
             let found = self.host.and_then(|h| h.gateways.get(interface));
@@ -153,24 +183,41 @@ impl<'a> Translate<'a> {
             return Ok(*found);
         }
         if g == "-" || g.eq_ignore_ascii_case("none") {
-            return Err(format!("provider {name}: GATEWAY `{g}`: netconverge's providers need a gateway address"));
+            return Err(format!(
+                "provider {name}: GATEWAY `{g}`: netconverge's providers need a gateway address"
+            ));
         }
         let (addr, mac) = g.split_once(',').map_or((g, None), |(a, m)| (a, Some(m)));
         if let Some(mac) = mac {
             f.push(e.at.clone(), false, format!("provider {name}: the gateway's MAC {mac} is not written: netconverge reads it from the neighbour table (after a probe), as Shorewall does without one"));
         }
-        addr.parse().map_err(|_| format!("provider {name}: GATEWAY `{addr}` is not an IPv4 address"))
+        addr.parse()
+            .map_err(|_| format!("provider {name}: GATEWAY `{addr}` is not an IPv4 address"))
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn local(&self, name: &str, interface: &str, address: Option<&str>, o: &Opts, gateway: Ipv4Addr, e: &Entry, f: &mut Findings) -> Result<Option<Ipv4Addr>, String> {
+    fn local(
+        &self,
+        name: &str,
+        interface: &str,
+        address: Option<&str>,
+        o: &Opts,
+        gateway: Ipv4Addr,
+        e: &Entry,
+        f: &mut Findings,
+    ) -> Result<Option<Ipv4Addr>, String> {
         if let Some(a) = address {
-            return a.parse().map(Some).map_err(|_| format!("provider {name}: `{interface}:{a}`: {a} is not an IPv4 address"));
+            return a.parse().map(Some).map_err(|_| {
+                format!("provider {name}: `{interface}:{a}`: {a} is not an IPv4 address")
+            });
         }
         if let Some(src) = o.src {
             return Ok(Some(src));
         }
-        let found = self.host.and_then(|h| h.addresses.get(interface)).and_then(|nets| nets.iter().find(|n| n.contains(&gateway)).or(nets.first()));
+        let found = self
+            .host
+            .and_then(|h| h.addresses.get(interface))
+            .and_then(|nets| nets.iter().find(|n| n.contains(&gateway)).or(nets.first()));
         match found {
             Some(n) => {
                 f.push(e.at.clone(), false, format!("provider {name}: local address {} read from this host's {interface} (Shorewall reads it when it starts)", n.addr()));
@@ -184,7 +231,9 @@ impl<'a> Translate<'a> {
     /// assigns (the last mark plus 1 << PROVIDER_OFFSET).
     fn mark(&mut self, name: &str, col: Option<&str>, track: bool) -> Result<Option<u32>, String> {
         let mark = match col {
-            Some(m) => number(m).filter(|m| *m != 0).ok_or_else(|| format!("provider {name}: MARK `{m}` is not a non-zero number"))?,
+            Some(m) => number(m)
+                .filter(|m| *m != 0)
+                .ok_or_else(|| format!("provider {name}: MARK `{m}` is not a non-zero number"))?,
             None if track => self.last_mark + (1 << self.settings.offset),
             None => return Ok(None),
         };
@@ -195,15 +244,30 @@ impl<'a> Translate<'a> {
         Ok(Some(mark))
     }
 
-    fn duplicate(&self, name: &str, interface: &str, e: &Entry, out: &mut Output, f: &mut Findings) -> Result<(bool, Vec<String>), String> {
+    fn duplicate(
+        &self,
+        name: &str,
+        interface: &str,
+        e: &Entry,
+        out: &mut Output,
+        f: &mut Findings,
+    ) -> Result<(bool, Vec<String>), String> {
         let Some(d) = e.col(3) else {
             if e.col(7).is_some_and(|c| c != "none") {
-                f.push(e.at.clone(), false, format!("provider {name}: COPY without DUPLICATE is ignored (Shorewall refuses it)"));
+                f.push(
+                    e.at.clone(),
+                    false,
+                    format!(
+                        "provider {name}: COPY without DUPLICATE is ignored (Shorewall refuses it)"
+                    ),
+                );
             }
             return Ok((false, Vec::new()));
         };
         if d != "main" {
-            return Err(format!("provider {name}: DUPLICATE {d}: netconverge copies only main"));
+            return Err(format!(
+                "provider {name}: DUPLICATE {d}: netconverge copies only main"
+            ));
         }
         if self.settings.use_default_rt {
             f.push(e.at.clone(), false, format!("provider {name}: DUPLICATE main left out: with USE_DEFAULT_RT=Yes main is looked up first (Shorewall refuses DUPLICATE there)"));
@@ -212,10 +276,22 @@ impl<'a> Translate<'a> {
         let copy: Vec<String> = match e.col(7) {
             None => Vec::new(),
             Some("none") => vec![interface.to_string()],
-            Some(c) => c.split(',').map(|x| self.interfaces.get(x).map_or(x, |i| i.physical.as_str()).to_string()).collect(),
+            Some(c) => c
+                .split(',')
+                .map(|x| {
+                    self.interfaces
+                        .get(x)
+                        .map_or(x, |i| i.physical.as_str())
+                        .to_string()
+                })
+                .collect(),
         };
-        if let Some(w) = copy.iter().find(|c| c.contains(['*', '+']) || matches!(c.as_str(), "blackhole" | "unreachable" | "prohibit")) {
-            return Err(format!("provider {name}: COPY {w}: netconverge copies the routes of named interfaces only"));
+        if let Some(w) = copy.iter().find(|c| {
+            c.contains(['*', '+']) || matches!(c.as_str(), "blackhole" | "unreachable" | "prohibit")
+        }) {
+            return Err(format!(
+                "provider {name}: COPY {w}: netconverge copies the routes of named interfaces only"
+            ));
         }
         self.declare_for_copy(interface, &copy, e, out, f);
         Ok((true, copy))
@@ -223,7 +299,14 @@ impl<'a> Translate<'a> {
 
     /// `duplicate: main` copies the declared routes and subnets: declare the addresses of
     /// the interfaces it copies, as this host has them (Shorewall copies the kernel's main).
-    fn declare_for_copy(&self, interface: &str, copy: &[String], e: &Entry, out: &mut Output, f: &mut Findings) {
+    fn declare_for_copy(
+        &self,
+        interface: &str,
+        copy: &[String],
+        e: &Entry,
+        out: &mut Output,
+        f: &mut Findings,
+    ) {
         let mut names: Vec<&str> = vec![interface];
         names.extend(copy.iter().map(String::as_str));
         for n in names {
@@ -243,7 +326,10 @@ impl<'a> Translate<'a> {
 fn shared_locals(providers: &mut [ProviderOut], f: &mut Findings) {
     let n = providers.len();
     for i in 0..n {
-        let later = providers[i + 1..].iter().find(|q| !q.loose && q.local == providers[i].local && q.local.is_some()).map(|q| q.name.clone());
+        let later = providers[i + 1..]
+            .iter()
+            .find(|q| !q.loose && q.local == providers[i].local && q.local.is_some())
+            .map(|q| q.name.clone());
         if let (false, Some(q)) = (providers[i].loose, later) {
             let p = &mut providers[i];
             p.loose = true;
@@ -254,7 +340,10 @@ fn shared_locals(providers: &mut [ProviderOut], f: &mut Findings) {
     for i in 0..n {
         let (before, rest) = providers.split_at(i);
         let p = &rest[0];
-        if let (true, Some(q)) = (p.loose, before.iter().find(|q| !q.loose && q.local == p.local)) {
+        if let (true, Some(q)) = (
+            p.loose,
+            before.iter().find(|q| !q.loose && q.local == p.local),
+        ) {
             f.push(p.at.clone(), false, format!("provider {}: `loose` here makes Shorewall 5.2's start delete {}'s `from {} lookup {}` rule too (measured); netconverge keeps that rule, as the configuration asks", p.name, q.name, q.local.map(|l| l.to_string()).unwrap_or_default(), q.number));
         }
     }

@@ -41,7 +41,11 @@ pub struct Finding {
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = if self.routing { "not translated" } else { "note" };
+        let kind = if self.routing {
+            "not translated"
+        } else {
+            "note"
+        };
         write!(f, "{}: {kind}: {}", self.at, self.message)
     }
 }

@@ -43,21 +43,43 @@ fn record(e: &Entry, r: Result<Vec<MasqOut>, String>, out: &mut Output, f: &mut 
 }
 
 /// The masquerade items of one line: one per source network.
-fn lines(e: &Entry, source: Option<&str>, dest: Option<&str>, first_match: usize, host: Option<&HostFacts>) -> Result<Vec<MasqOut>, String> {
-    if let Some((i, c)) = e.columns.iter().enumerate().skip(first_match).find(|(_, c)| c.as_str() != "-") {
+fn lines(
+    e: &Entry,
+    source: Option<&str>,
+    dest: Option<&str>,
+    first_match: usize,
+    host: Option<&HostFacts>,
+) -> Result<Vec<MasqOut>, String> {
+    if let Some((i, c)) = e
+        .columns
+        .iter()
+        .enumerate()
+        .skip(first_match)
+        .find(|(_, c)| c.as_str() != "-")
+    {
         return Err(format!("column {} `{c}`: matches on protocol, ports, marks and the like have no netconverge equivalent", i + 1));
     }
     let out = dest.ok_or("no outgoing interface")?;
     if out.contains(':') || !is_ifname(out) {
-        return Err(format!("`{out}`: only a plain outgoing interface is translated"));
+        return Err(format!(
+            "`{out}`: only a plain outgoing interface is translated"
+        ));
     }
     let Some(source) = source else {
-        return Ok(vec![MasqOut { from: None, out: out.to_string(), at: e.at.clone() }]);
+        return Ok(vec![MasqOut {
+            from: None,
+            out: out.to_string(),
+            at: e.at.clone(),
+        }]);
     };
     let mut items = Vec::new();
     for s in source.split(',') {
         for from in sources(s, host)? {
-            items.push(MasqOut { from: Some(from), out: out.to_string(), at: e.at.clone() });
+            items.push(MasqOut {
+                from: Some(from),
+                out: out.to_string(),
+                at: e.at.clone(),
+            });
         }
     }
     Ok(items)
@@ -65,13 +87,17 @@ fn lines(e: &Entry, source: Option<&str>, dest: Option<&str>, first_match: usize
 
 fn sources(s: &str, host: Option<&HostFacts>) -> Result<Vec<String>, String> {
     if s.starts_with('!') || s.contains('!') {
-        return Err(format!("SOURCE `{s}`: exclusions have no netconverge equivalent"));
+        return Err(format!(
+            "SOURCE `{s}`: exclusions have no netconverge equivalent"
+        ));
     }
     if let Some(n) = net(s) {
         return Ok(vec![n]);
     }
     if !is_ifname(s) {
-        return Err(format!("SOURCE `{s}` is neither a network nor an interface"));
+        return Err(format!(
+            "SOURCE `{s}` is neither a network nor an interface"
+        ));
     }
     match host.and_then(|h| h.addresses.get(s)) {
         Some(nets) if !nets.is_empty() => Ok(nets.iter().map(|n| n.trunc().to_string()).collect()),

@@ -12,7 +12,9 @@ pub struct Vars(pub BTreeMap<String, String>);
 
 /// A shell word made of letters, digits and `_`, not starting with a digit.
 fn is_name(s: &str) -> bool {
-    s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    s.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
