@@ -315,6 +315,7 @@ const QUERIES: [&str; 14] = [
 
 /// A line only one tool has, on purpose (or the start of one, for answers that depend on
 /// the multipath hash), and why.
+#[derive(Clone)]
 struct Deviation {
     /// `true`: only real Shorewall has the line; `false`: only netconverge.
     shorewall_only: bool,
@@ -357,6 +358,8 @@ struct Case {
     separate: bool,
     files: Vec<(&'static str, String)>,
     deviations: Vec<Deviation>,
+    /// A source address a mangle MARK sets 0x2 for: both tools' netfilter must hold it.
+    marked_source: Option<&'static str>,
 }
 
 /// The files every case shares: zones, an accept-all policy (what is compared is routing).
@@ -468,6 +471,18 @@ fn assert_same_but(
     }
 }
 
+/// Shorewall's host routes to the two gateways of the shared eth0 in main.
+const SHARED_HOSTROUTES: [Deviation; 2] = [
+    sw(
+        "route table 254: 192.168.1.1 dev eth0 scope link src 192.168.1.20",
+        HOSTROUTE_WHY,
+    ),
+    sw(
+        "route table 254: 192.168.1.254 dev eth0 scope link src 192.168.1.20",
+        HOSTROUTE_WHY,
+    ),
+];
+
 fn shared(options_wrt: &str, options_fw: &str, dup: &str) -> String {
     format!(
         "wrt 1 0x1 {dup} eth0:192.168.1.20 192.168.1.1 {options_wrt}\n\
@@ -477,16 +492,7 @@ fn shared(options_wrt: &str, options_fw: &str, dup: &str) -> String {
 
 #[test]
 fn shorewall_import_seed_with_rtrules_and_a_mark_by_source() {
-    let mut deviations = vec![
-        sw(
-            "route table 254: 192.168.1.1 dev eth0 scope link src 192.168.1.20",
-            HOSTROUTE_WHY,
-        ),
-        sw(
-            "route table 254: 192.168.1.254 dev eth0 scope link src 192.168.1.20",
-            HOSTROUTE_WHY,
-        ),
-    ];
+    let mut deviations = Vec::from(SHARED_HOSTROUTES);
     deviations.extend(FROM_RULE);
     compare(Case {
         name: "seed",
@@ -502,21 +508,13 @@ fn shorewall_import_seed_with_rtrules_and_a_mark_by_source() {
             ],
         ),
         deviations,
+        marked_source: Some("10.0.0.3"),
     });
 }
 
 #[test]
 fn shorewall_import_duplicate_main_with_copy_and_unequal_weights() {
-    let mut deviations = vec![
-        sw(
-            "route table 254: 192.168.1.1 dev eth0 scope link src 192.168.1.20",
-            HOSTROUTE_WHY,
-        ),
-        sw(
-            "route table 254: 192.168.1.254 dev eth0 scope link src 192.168.1.20",
-            HOSTROUTE_WHY,
-        ),
-    ];
+    let mut deviations = Vec::from(SHARED_HOSTROUTES);
     deviations.push(sw(
         "route table 2: 192.168.1.1 dev eth0 scope link src 192.168.1.20",
         "DUPLICATE copies main as Shorewall left it after wrt's start, hostroute included; \
@@ -534,6 +532,7 @@ fn shorewall_import_duplicate_main_with_copy_and_unequal_weights() {
             &[],
         ),
         deviations,
+        marked_source: None,
     });
 }
 
@@ -549,14 +548,15 @@ fn shorewall_import_use_default_rt() {
             &[],
         ),
         deviations: vec![
-            sw("route table 254: 192.168.1.1 dev eth0 scope link src 192.168.1.20", HOSTROUTE_WHY),
-            sw("route table 254: 192.168.1.254 dev eth0 scope link src 192.168.1.20", HOSTROUTE_WHY),
+            SHARED_HOSTROUTES[0].clone(),
+            SHARED_HOSTROUTES[1].clone(),
             nc(
                 "rule 32766: from all lookup 254",
                 "Shorewall deletes the kernel's rule 32766 when main is looked up at 999; \
                  netconverge leaves the kernel's default rules alone (main at 999 answers first: same answers)",
             ),
         ],
+        marked_source: None,
     });
 }
 
@@ -587,5 +587,6 @@ fn shorewall_import_separate_interfaces_optional_and_fallback() {
                 "netconverge's fallback default has no `src`: the kernel picks eth1's address, the same one",
             ),
         ],
+        marked_source: None,
     });
 }
