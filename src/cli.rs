@@ -595,6 +595,11 @@ fn reconcile(
 /// `import shorewall DIR`: the YAML on stdout, the findings on stderr.
 fn import_shorewall(cli: &Cli, dir: &Path, offline: bool) -> Result<ExitCode, Failure> {
     use crate::import::shorewall::{import, HostFacts};
+    if cli.output != Output::Text {
+        return Err(Failure::Message(
+            "import prints YAML (the desired-state format); --output is not for `import`".into(),
+        ));
+    }
     let host = if offline {
         None
     } else {

@@ -147,3 +147,46 @@ impl Vars {
             .filter(|s| !s.starts_with("__"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(text: &str) -> (Vars, Findings) {
+        let mut v = Vars::default();
+        let mut f = Findings::default();
+        v.read_assignments(Path::new("params"), text, &mut f);
+        (v, f)
+    }
+
+    #[test]
+    fn assignments_and_expansion() {
+        let (v, f) = vars("A=eth0\nexport B=\"$A:1\"\nC='${A}x'\nD=$(hostname)\n# comment\n");
+        assert_eq!(v.get("A"), Some("eth0"));
+        assert_eq!(v.get("B"), Some("eth0:1"));
+        assert_eq!(v.get("C"), Some("${A}x"), "single quotes do not expand");
+        assert_eq!(v.get("D"), None);
+        assert_eq!(f.0.len(), 1, "{f:?}");
+        assert_eq!(f.0[0].at.line, 4);
+        assert_eq!(v.expand("${A}.5:$B-x"), Ok("eth0.5:eth0:1-x".into()));
+        assert_eq!(v.expand("$NOPE"), Err("NOPE".into()));
+        assert_eq!(v.expand("a$"), Ok("a$".into()));
+    }
+
+    #[test]
+    fn conditions() {
+        let (v, _) = vars("Y=Yes\nN=No\nZ=0\nE=\nS=eth0\n");
+        assert_eq!(v.condition("$Y"), Some(true));
+        assert_eq!(v.condition("! $Y"), Some(false));
+        for falsy in ["$N", "$Z", "$E", "__IPV6", "0"] {
+            assert_eq!(v.condition(falsy), Some(false), "{falsy}");
+        }
+        assert_eq!(v.condition("$S == eth0"), Some(true));
+        assert_eq!(v.condition("$S != 'eth0'"), Some(false));
+        assert_eq!(v.condition("$S eq \"eth1\""), Some(false));
+        assert_eq!(v.condition("$UNSET"), None);
+        assert_eq!(v.condition("$S == $UNSET"), None);
+        assert_eq!(v.condition("__CAPABILITY"), None);
+        assert_eq!(v.condition("$A && $B"), None);
+    }
+}
