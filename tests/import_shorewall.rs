@@ -428,6 +428,28 @@ fn compare(case: Case) {
         &case.deviations,
         &yaml,
     );
+    if let Some(src) = case.marked_source {
+        assert_marks_source(&a.ursa, &b.ursa, src);
+    }
+}
+
+/// The MARK by source is in both kernels' netfilter, read with each tool's own lister:
+/// Shorewall's as an iptables mangle rule, netconverge's as an nft rule.
+fn assert_marks_source(sw: &Netns, nc: &Netns, src: &str) {
+    let ipt = String::from_utf8_lossy(&sw.exec("iptables -t mangle -S").stdout).into_owned();
+    assert!(
+        ipt.lines()
+            .any(|l| l.contains(&format!("-s {src}/32")) && l.contains("MARK --set-xmark 0x2/0xff")),
+        "Shorewall's mangle table:\n{ipt}"
+    );
+    let nft =
+        String::from_utf8_lossy(&nc.exec("nft list table inet netconverge").stdout).into_owned();
+    assert!(
+        nft.lines().any(|l| l.contains(&format!("ip saddr {src} "))
+            && l.contains("meta mark set")
+            && l.contains("| 0x00000002")),
+        "netconverge's table:\n{nft}"
+    );
 }
 
 /// Every difference between the two states is one of `deviations`, and each is seen.
