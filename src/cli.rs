@@ -25,6 +25,8 @@ Examples:
   netconverge show > desired/host.yaml          describe this host as desired state
   sudo netconverge show --adopt > host.yaml     ... and hand what it prints to netconverge
   netconverge check -o json                     exit 1 when the host has drifted
+  netconverge import shorewall /etc/shorewall | netconverge reconcile -d - --dry-run
+                                                Shorewall's providers as netconverge YAML, planned
 
 Exit status: 0 done / valid / in sync, 1 drift (check only), 2 could not do what was asked.";
 
@@ -73,7 +75,7 @@ pub struct Cli {
 /// Where the desired state is, and how much of it may be read.
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct DesiredArgs {
-    /// File or directory of *.yaml/*.yml [default: ./desired, then /etc/netconverge]
+    /// File or directory of *.yaml/*.yml, or `-` for standard input [default: ./desired, then /etc/netconverge]
     #[arg(short, long, value_name = "PATH")]
     pub desired: Option<PathBuf>,
     /// At most this many bytes of YAML over all desired files [default: 64 MiB; each file at most 16 MiB]
@@ -339,6 +341,9 @@ pub enum Command {
         #[arg(short, long, value_enum)]
         output: Option<GraphOutput>,
     },
+    /// Write another tool's configuration as netconverge YAML (stdout); see `import shorewall --help`.
+    #[command(subcommand)]
+    Import(ImportFrom),
     /// Run as a daemon: apply on every edit of the desired files and repair kernel drift.
     ///
     /// Reloads on file changes (debounced) and on SIGHUP, re-applies when rtnetlink reports a
@@ -399,7 +404,8 @@ impl Command {
             Command::Confirm { .. }
             | Command::Rollback { .. }
             | Command::Status { .. }
-            | Command::Guardian { .. } => None,
+            | Command::Guardian { .. }
+            | Command::Import(_) => None,
         }
     }
 
@@ -415,7 +421,8 @@ impl Command {
             | Command::Guardian { netns, .. }
             | Command::Check { netns, .. }
             | Command::Graph { netns, .. }
-            | Command::Watch { netns, .. } => netns.netns.as_ref(),
+            | Command::Watch { netns, .. }
+            | Command::Import(ImportFrom::Shorewall { netns, .. }) => netns.netns.as_ref(),
         }
     }
 
@@ -430,7 +437,7 @@ impl Command {
             | Command::Status { output, .. } => output.map(Output::from),
             Command::Check { output, .. } => output.map(Output::from),
             Command::Graph { output, .. } => output.map(Output::from),
-            Command::Guardian { .. } | Command::Watch { .. } => None,
+            Command::Guardian { .. } | Command::Watch { .. } | Command::Import(_) => None,
         }
     }
 
@@ -478,6 +485,37 @@ impl Cli {
     }
 }
 
+/// The other tools `import` reads.
+#[derive(Debug, Subcommand)]
+pub enum ImportFrom {
+    /// Translate a Shorewall configuration's routing into netconverge YAML on stdout.
+    ///
+    /// Reads providers, rtrules (and route_rules), mangle MARK lines that set provider marks,
+    /// snat (and masq), interfaces (optional, routefilter, physical=) and the shorewall.conf
+    /// settings that change the expansion (USE_DEFAULT_RT, BALANCE_PROVIDERS, TRACK_PROVIDERS,
+    /// PROVIDER_BITS/PROVIDER_OFFSET/MASK_BITS, ROUTE_FILTER, IP_FORWARDING), with params
+    /// variables, ?IF/?ELSE/?ENDIF, ?FORMAT, ?SECTION, INCLUDE and continuation lines. What
+    /// Shorewall reads from the host at start (an interface's address without
+    /// INTERFACE:ADDRESS, GATEWAY detect, the subnets DUPLICATE copies) is read from this host
+    /// (or --netns) unless --offline. Everything not translated (filter rules, policies,
+    /// zones, actions, macros, options without an equivalent) is listed on stderr as
+    /// file:line and why, and commented in the YAML. Exit 0: all routing translated; 1:
+    /// something affecting routing was not; 2: the directory cannot be read.
+    ///
+    /// Example: netconverge import shorewall /etc/shorewall | netconverge reconcile -d - --dry-run
+    Shorewall {
+        /// The configuration directory.
+        #[arg(default_value = "/etc/shorewall")]
+        dir: PathBuf,
+        /// Do not read addresses and gateways from this host: what needs them is reported instead.
+        #[arg(long)]
+        offline: bool,
+        /// The namespace whose addresses and gateways stand for the host's.
+        #[command(flatten)]
+        netns: NetnsArg,
+    },
+}
+
 /// Run the parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
     let cli = cli.resolve();
@@ -503,6 +541,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Guardian { id, .. } => crate::confirm::guardian::run(netns, id),
         Command::Check { observed, .. } => check(&cli, observed.as_deref()),
         Command::Graph { observed, .. } => graph(&cli, *observed),
+        Command::Import(ImportFrom::Shorewall { dir, offline, .. }) => {
+            import_shorewall(&cli, dir, *offline)
+        }
         Command::Watch {
             debounce,
             resync,
@@ -557,6 +598,15 @@ fn desired_path(cli: &Cli) -> PathBuf {
 /// remove everything.
 fn load(cli: &Cli, empty_ok: bool) -> Result<Desired, Failure> {
     let path = desired_path(cli);
+    if path.as_os_str() == "-" {
+        if matches!(cli.command, Command::Watch { .. }) {
+            return Err(Failure::Message(
+                "watch cannot follow standard input; give a file or directory with --desired"
+                    .into(),
+            ));
+        }
+        return Ok(desired::load_stdin()?);
+    }
     if !path.exists() {
         return Err(Failure::Message(format!(
             "desired state {} does not exist (give one with --desired PATH)",
@@ -1041,6 +1091,42 @@ fn reconcile(
         None if failed => Ok(ExitCode::from(2)),
         None => Ok(ExitCode::SUCCESS),
     }
+}
+
+/// `import shorewall DIR`: the YAML on stdout, the findings on stderr.
+fn import_shorewall(cli: &Cli, dir: &Path, offline: bool) -> Result<ExitCode, Failure> {
+    use crate::import::shorewall::{import, HostFacts};
+    if cli.output.is_some_and(|o| o != Output::Text) {
+        return Err(Failure::Message(
+            "import prints YAML (the desired-state format); --output is not for `import`".into(),
+        ));
+    }
+    let host = if offline {
+        None
+    } else {
+        let netns = cli.netns.clone();
+        let observed = run_in_netns(cli.netns.as_deref(), move || async move {
+            let mut k = RtnlKernel::connect_in(DEFAULT_PROTOCOL, netns)?;
+            reconcilers::kernel::Kernel::observe(&mut k, &[]).await
+        });
+        match observed {
+            Ok(Ok(state)) => Some(HostFacts::from_state(&state)),
+            Ok(Err(e)) => {
+                eprintln!("warning: cannot read this host's addresses ({e}); continuing as with --offline");
+                None
+            }
+            Err(e) => {
+                eprintln!("warning: cannot read this host's addresses ({e}); continuing as with --offline");
+                None
+            }
+        }
+    };
+    let imported = import(dir, host.as_ref()).map_err(|e| Failure::Message(e.to_string()))?;
+    print!("{}", imported.yaml);
+    for finding in &imported.findings.0 {
+        eprintln!("{finding}");
+    }
+    Ok(ExitCode::from(imported.exit_status()))
 }
 
 fn graph(cli: &Cli, observed: bool) -> Result<ExitCode, Failure> {

@@ -11,6 +11,7 @@ pub mod connectivity;
 pub mod desired;
 pub mod engine;
 pub mod host;
+pub mod import;
 pub mod lock;
 pub mod pass;
 pub mod report;

@@ -128,6 +128,25 @@ pub(crate) enum ReadError {
     NotUtf8(usize),
 }
 
+/// The name standard input has in messages (`-d -`).
+pub(crate) const STDIN_NAME: &str = "<stdin>";
+
+/// Load the desired state from standard input (`-d -`), with the same cap as a file.
+pub(crate) fn load_stdin() -> Result<Desired, Diagnostics> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    let text = std::io::stdin()
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)
+        .and_then(|n| match n as u64 > MAX_FILE_BYTES {
+            true => Err(ReadError::TooLarge(n as u64)),
+            false => String::from_utf8(bytes)
+                .map_err(|e| ReadError::NotUtf8(e.utf8_error().valid_up_to())),
+        });
+    load_sources(vec![(PathBuf::from(STDIN_NAME), text)])
+}
+
 fn read(path: &Path) -> Result<String, ReadError> {
     let meta = fs::metadata(path)?;
     if meta.len() > MAX_FILE_BYTES {

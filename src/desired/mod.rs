@@ -69,6 +69,11 @@ pub fn load_path(path: &Path) -> Result<Desired, Diagnostics> {
     load::load_path(path)
 }
 
+/// Load the desired state from standard input (`-d -`); messages name it `<stdin>`.
+pub fn load_stdin() -> Result<Desired, Diagnostics> {
+    load::load_stdin()
+}
+
 /// Load one document held in memory (stdin, tests); `file` is the name used in messages.
 pub fn load_str(src: &str, file: &Path) -> Result<Desired, Diagnostics> {
     load::load_sources(vec![(file.to_path_buf(), Ok(src.to_owned()))])

@@ -1,0 +1,3 @@
+//! Importers: other tools' configurations written as netconverge's desired state.
+
+pub mod shorewall;
