@@ -196,6 +196,7 @@ pub(crate) fn load_sources(sources: Vec<Source>) -> Result<Desired, Diagnostics>
         files,
         state: converted.into_state(),
         managed,
+        health: Default::default(),
     })
 }
 

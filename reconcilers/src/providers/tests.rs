@@ -31,6 +31,7 @@ pub(crate) fn seed() -> Providers {
         duplicate: false,
         copy: vec![],
         optional: false,
+        health: None,
     };
     Providers {
         providers: vec![
@@ -373,6 +374,7 @@ fn optional_providers_without_their_interface_are_left_out() {
         duplicate: false,
         copy: vec![],
         optional: true,
+        health: None,
     });
     p.route_rules.push(RouteRule {
         from: Some("10.0.0.0/25".parse().unwrap()),
