@@ -530,8 +530,14 @@ fn a_provider_held_down_keeps_its_table_and_a_rule_for_its_probes_only() {
         ],
         "no from-rule, no route rule for wrt; its mark rule only for sockets bound to eth0"
     );
-    assert_eq!(origin(&s, "rule 10000: from all fwmark 0x1/0xff oif eth0 lookup 1"), "provider wrt");
-    assert_eq!(s.firewall, full.firewall, "the marks stay: marked traffic follows the others");
+    assert_eq!(
+        origin(&s, "rule 10000: from all fwmark 0x1/0xff oif eth0 lookup 1"),
+        "provider wrt"
+    );
+    assert_eq!(
+        s.firewall, full.firewall,
+        "the marks stay: marked traffic follows the others"
+    );
     assert_eq!(s.sysctls, full.sysctls);
     // Nothing held (reshape starts from the full expansion, as the host hook does): the same.
     let mut again = full.clone();
@@ -552,18 +558,30 @@ fn the_kernel_shows_which_providers_are_held_down() {
         }
     };
     mark_owned(&mut s, true);
-    let held: Vec<&str> = health::held_in(&p, &s).iter().map(|x| x.name.as_str()).collect();
+    let held: Vec<&str> = health::held_in(&p, &s)
+        .iter()
+        .map(|x| x.name.as_str())
+        .collect();
     assert_eq!(held, ["wrt"]);
     mark_owned(&mut s, false);
-    assert!(health::held_in(&p, &s).is_empty(), "a foreign rule is not our marker");
+    assert!(
+        health::held_in(&p, &s).is_empty(),
+        "a foreign rule is not our marker"
+    );
     mark_owned(&mut s, true);
     let key = health::probe_rule(&p.providers[0], p.options.mask).unwrap();
     s.rules.get_mut(&key).unwrap().action = RuleAction::Lookup(7);
-    assert!(health::held_in(&p, &s).is_empty(), "the rule must look up wrt's table");
+    assert!(
+        health::held_in(&p, &s).is_empty(),
+        "the rule must look up wrt's table"
+    );
     s.rules.get_mut(&key).unwrap().action = RuleAction::Lookup(1);
     let mut unwatched = p.clone();
     unwatched.providers[0].health = None;
-    assert!(health::held_in(&unwatched, &s).is_empty(), "only providers with health");
+    assert!(
+        health::held_in(&unwatched, &s).is_empty(),
+        "only providers with health"
+    );
     let mut unmarked = p.providers[0].clone();
     unmarked.mark = None;
     assert_eq!(health::probe_rule(&unmarked, 0xff), None);
@@ -581,7 +599,11 @@ fn the_last_balanced_provider_is_never_held_down() {
         x.balance = None;
     }
     let both = BTreeSet::from(["wrt", "fw"]);
-    assert_eq!(health::to_hold(&unbalanced, &both), both, "no balanced default to keep");
+    assert_eq!(
+        health::to_hold(&unbalanced, &both),
+        both,
+        "no balanced default to keep"
+    );
 }
 
 #[test]
@@ -596,6 +618,11 @@ fn health_probes_the_gateway_without_targets() {
     assert_eq!(t.targets_of(p), t.targets);
     assert_eq!(
         (h.interval, h.timeout, h.down, h.up),
-        (std::time::Duration::from_secs(1), std::time::Duration::from_secs(1), 3, 3)
+        (
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(1),
+            3,
+            3
+        )
     );
 }
