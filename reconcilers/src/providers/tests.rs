@@ -620,7 +620,7 @@ fn health_probes_the_gateway_without_targets() {
         (h.interval, h.timeout, h.down, h.up),
         (
             std::time::Duration::from_secs(1),
-            std::time::Duration::from_secs(1),
+            std::time::Duration::from_millis(800),
             3,
             3
         )

@@ -5,8 +5,9 @@
 //! the providers held down taken out of service
 //! ([`crate::desired::HealthView::Held`]).
 //!
-//! With the defaults (1 s interval, 1 s timeout, 3 rounds) a path that dies is out of
-//! service at most `down × interval + timeout` = 4 s after its last answer, plus the pass.
+//! With the defaults (1 s interval, 800 ms timeout, 3 rounds) a path that dies is out of
+//! service at most `down × interval + timeout` = 3.8 s after its last answer, plus the pass
+//! (milliseconds): within 4 s.
 
 pub mod machine;
 pub mod probe;
