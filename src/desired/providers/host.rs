@@ -85,3 +85,93 @@ pub(crate) fn skip_unavailable(
     }
     warnings
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use reconcilers::model::{Link, LinkKind, State};
+    use reconcilers::providers::Health;
+
+    use super::HealthView;
+    use crate::desired::load_str;
+
+    const YAML: &str = "links:
+  eth0: { kind: external, addresses: [192.168.1.20/24] }
+providers:
+  wrt: { number: 1, interface: eth0, gateway: 192.168.1.1, balance: 1,
+         health: { targets: [203.0.113.10], interval: 500ms, timeout: 1s, down: 2, up: 4 } }
+  fw:  { number: 2, interface: eth0, gateway: 192.168.1.254, balance: 1, loose: true }
+";
+
+    fn host() -> State {
+        let mut s = State::default();
+        s.add_link(Link::new("eth0", LinkKind::External));
+        s
+    }
+
+    fn rules(s: &State) -> Vec<String> {
+        s.rules.values().map(|r| r.id()).collect()
+    }
+
+    #[test]
+    fn health_is_read_as_written_and_gives_the_provider_a_mark() {
+        let d = load_str(YAML, Path::new("t.yaml")).expect("valid");
+        let wrt = &d.providers.providers[0];
+        assert_eq!(
+            wrt.health,
+            Some(Health {
+                targets: vec!["203.0.113.10".parse().unwrap()],
+                interval: Duration::from_millis(500),
+                timeout: Duration::from_secs(1),
+                down: 2,
+                up: 4,
+            })
+        );
+        assert_eq!(
+            wrt.mark,
+            Some(1),
+            "the number shifted into the mask, as for track"
+        );
+        assert_eq!(d.providers.providers[1].mark, None);
+    }
+
+    #[test]
+    fn each_view_of_health_plans_what_its_command_needs() {
+        let d = load_str(YAML, Path::new("t.yaml")).expect("valid");
+        let declared = d.for_host(&host(), None, &HealthView::Declared);
+        assert!(rules(&declared.state).contains(&"20000: from 192.168.1.20/32 lookup 1".into()));
+        assert_eq!(
+            declared.warnings,
+            ["the health of provider(s) wrt is acted on by `watch`; this pass applies every provider as declared"]
+        );
+        let held = d.for_host(
+            &host(),
+            None,
+            &HealthView::Held(["wrt".into(), "fw".into()].into()),
+        );
+        let probe = "10000: from all fwmark 0x1/0xff oif eth0 lookup 1".to_string();
+        assert_eq!(
+            rules(&held.state),
+            [probe.clone()],
+            "fw has no health: only wrt is held"
+        );
+        assert!(held.warnings.is_empty());
+        // check: the kernel holds the probe rule (ours), so wrt is held down, and says so.
+        let mut observed = host();
+        observed.rules = held.state.rules.clone();
+        for r in observed.rules.values_mut() {
+            r.owned = true;
+        }
+        let check = d.for_host(&observed, None, &HealthView::FromKernel);
+        assert_eq!(check.state, held.state);
+        assert_eq!(check.warnings.len(), 1);
+        assert!(check.warnings[0].starts_with("provider wrt is held down by its health checks"));
+        let fresh = d.for_host(&host(), None, &HealthView::FromKernel);
+        assert_eq!(
+            fresh.state, declared.state,
+            "nothing held in the kernel: as declared"
+        );
+    }
+}

@@ -101,21 +101,7 @@ pub(super) fn provider(
     let at = Pos::of(file, name);
     let n = name.value.as_str();
     check_name(n, at, ctx);
-    let number = match &d.number {
-        None => {
-            ctx.err(
-                at,
-                format!("provider {n} needs a `number` (1..={MAX_NUMBER}): its routing table"),
-            );
-            None
-        }
-        Some(x) => ctx
-            .check(
-                Pos::of(file, x),
-                v::ranged(x.value, 1, i64::from(MAX_NUMBER), "provider number"),
-            )
-            .map(|x| u32::try_from(x).expect("range")),
-    };
+    let number = number(file, d, n, at, ctx);
     let interface = match &d.interface {
         None => {
             ctx.err(at, format!("provider {n} needs an `interface`"));
@@ -169,6 +155,25 @@ pub(super) fn provider(
         optional: d.optional.as_ref().is_some_and(|x| x.value),
         health,
     })
+}
+
+/// The provider's number, which is also its table's id.
+fn number(file: usize, d: &ProviderDoc, n: &str, at: Pos, ctx: &mut Ctx) -> Option<u32> {
+    match &d.number {
+        None => {
+            ctx.err(
+                at,
+                format!("provider {n} needs a `number` (1..={MAX_NUMBER}): its routing table"),
+            );
+            None
+        }
+        Some(x) => ctx
+            .check(
+                Pos::of(file, x),
+                v::ranged(x.value, 1, i64::from(MAX_NUMBER), "provider number"),
+            )
+            .map(|x| u32::try_from(x).expect("range")),
+    }
 }
 
 /// A provider name is a word, and not one of the built-in tables'.
