@@ -356,7 +356,10 @@ pub enum Command {
     /// the service manager to restart the watcher. Stops cleanly on SIGTERM/SIGINT after the
     /// current apply (exit 0). Sends READY=1 to systemd when run as a Type=notify unit. As root,
     /// desired files or directories not owned by root or writable by group/others are refused on
-    /// every reload. Its output is its log on stderr.
+    /// every reload. Its output is its log on stderr. Providers with `health:` are probed with ICMP echo through their own path
+    /// (needs CAP_NET_RAW); one failing `down` rounds in a row is taken out of service until
+    /// `up` good rounds bring it back (only `watch` acts on health: `reconcile` applies every
+    /// provider as declared, `check` accepts a provider `watch` holds down).
     Watch {
         /// Quiet time after a file event before reloading (e.g. 200ms, 1s)
         #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = humantime::parse_duration)]

@@ -6,7 +6,7 @@ use reconcilers::kernel::Kernel;
 use reconcilers::model::State;
 use reconcilers::plan::Plan;
 
-use crate::desired::{Desired, Diagnostics, ForHost};
+use crate::desired::{Desired, Diagnostics, ForHost, HealthView};
 use crate::engine::{self, Applied};
 
 /// Why a command failed (exit 2).
@@ -121,7 +121,7 @@ pub async fn pass_observed<K: Kernel>(
         state: want,
         failed,
         warnings: mut host_warnings,
-    } = desired.for_host(&observed, kernel.netns());
+    } = desired.for_host(&observed, kernel.netns(), &health_view(desired, mode));
     if !failed.0.is_empty() {
         if mode != Mode::DryRun {
             return Err(Failure::HostFacts(failed));
@@ -168,6 +168,15 @@ pub async fn pass_observed<K: Kernel>(
         applied: Some(applied),
         unverified,
     })
+}
+
+/// Which providers health holds down in this pass: `watch`'s view when it gave one; for
+/// `check`, what the kernel shows (it runs no probes); otherwise none (`reconcile`).
+fn health_view(desired: &Desired, mode: Mode) -> HealthView {
+    match (&desired.health, mode) {
+        (HealthView::Declared, Mode::Check) => HealthView::FromKernel,
+        (view, _) => view.clone(),
+    }
 }
 
 /// Verify after apply: observe again and plan again; whatever is still to do is an object

@@ -11,7 +11,7 @@ use reconcilers::model::dhcp::Upstream;
 use reconcilers::model::State;
 
 use super::diagnostics::{Diagnostic, Diagnostics};
-use super::{dhcp, links, providers, Desired};
+use super::{dhcp, links, providers, Desired, HealthView};
 
 /// A fact the desired state relies on that only the target host can confirm. `validate` is
 /// host-independent, so these are handed to the caller instead of being errors.
@@ -186,7 +186,9 @@ impl Desired {
     /// name become ids; optional providers that are down are left out). Every failing fact is
     /// reported at the place it is written (three taps owned by a missing user give three
     /// errors, one per tap); names are resolved only when every fact holds.
-    pub fn for_host(&self, observed: &State, netns: Option<&str>) -> ForHost {
+    ///
+    /// `health` says which providers the health checks hold down (see [`HealthView`]).
+    pub fn for_host(&self, observed: &State, netns: Option<&str>, health: &HealthView) -> ForHost {
         let mut state = self.state.clone();
         let mut failed: Vec<Diagnostic> = self
             .host_checks
@@ -197,7 +199,7 @@ impl Desired {
             failed = links::tap::resolve_owners(&mut state);
         }
         dhcp::resolve_upstreams(&mut state, netns);
-        let warnings = providers::skip_unavailable(self, &mut state, observed);
+        let warnings = providers::skip_unavailable(self, &mut state, observed, health);
         ForHost {
             state,
             failed: Diagnostics(failed),
@@ -218,7 +220,7 @@ mod tests {
     fn names_resolve_only_when_every_fact_holds() {
         let yaml = "links:\n  tap0: { kind: tap, tap: { owner: root, group: root } }\n";
         let d = load_str(yaml, Path::new("t.yaml")).expect("valid");
-        let h = d.for_host(&Default::default(), None);
+        let h = d.for_host(&Default::default(), None, &Default::default());
         assert!(h.failed.0.is_empty(), "{}", h.failed);
         let LinkKind::Tap(t) = &h.state.links["tap0"].kind else {
             panic!("a tap")
@@ -230,7 +232,7 @@ mod tests {
 
         let yaml = "links:\n  tap0: { kind: tap, tap: { owner: root } }\n  tap1: { kind: tap, tap: { owner: no-such-user-nc } }\n  eth9: { kind: external }\n";
         let d = load_str(yaml, Path::new("t.yaml")).expect("valid");
-        let h = d.for_host(&Default::default(), None);
+        let h = d.for_host(&Default::default(), None, &Default::default());
         let failed: Vec<String> = h.failed.0.iter().map(ToString::to_string).collect();
         assert_eq!(
             failed,

@@ -218,6 +218,7 @@ pub(crate) fn load_sources(sources: Vec<Source>) -> Result<Desired, Diagnostics>
         files,
         state: converted.into_state(),
         managed,
+        health: Default::default(),
     })
 }
 

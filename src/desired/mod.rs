@@ -38,6 +38,7 @@ mod yaml;
 
 pub use diagnostics::{Diagnostic, Diagnostics};
 pub use host_facts::{ForHost, HostCheck};
+pub use providers::HealthView;
 pub use show::{render_object, render_state};
 
 /// A loaded, checked desired state.
@@ -57,6 +58,9 @@ pub struct Desired {
     pub providers: reconcilers::providers::Providers,
     /// The files read, in merge order.
     pub files: Vec<PathBuf>,
+    /// Which providers the health checks hold down: `watch` sets it from its probes; a
+    /// `check` pass with the default reads it from the kernel.
+    pub health: providers::HealthView,
     /// From a `show` snapshot's `managed:` section: the objects that carried netconverge's
     /// marks. `None` when the files have no such section.
     pub managed: Option<std::collections::BTreeSet<reconcilers::model::object::ObjectRef>>,

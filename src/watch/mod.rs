@@ -19,6 +19,7 @@ pub mod confirmed;
 pub mod debounce;
 pub mod fight;
 pub mod files;
+pub mod health;
 pub mod liveness;
 pub mod metrics;
 pub mod serve;
@@ -124,6 +125,11 @@ pub struct Daemon<K, C> {
     supervisor: supervise::Supervisor,
     metrics: Arc<Metrics>,
     live: Arc<Liveness>,
+    health: health::Monitor,
+    /// The providers' health checks must be (re)configured from the desired state: after a
+    /// load. `seeded`: the first configuration, which reads the kernel, was made.
+    health_stale: bool,
+    health_seeded: bool,
 }
 
 /// Why the daemon waits for the retry.
@@ -155,7 +161,14 @@ where
     /// connected before [`Daemon::run`].
     pub fn new(opts: WatchOptions, connect: C) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
+        let metrics = Arc::new(Metrics::new());
+        let prober = Arc::new(health::probe::IcmpProber {
+            netns: opts.netns.clone(),
+        });
         Daemon {
+            health: health::Monitor::new(prober, Arc::clone(&metrics), tx.clone()),
+            health_stale: true,
+            health_seeded: false,
             debounce: Debounce::new(opts.debounce),
             retry: Retry::new(Backoff::default(), tx.clone()),
             opts,
@@ -169,9 +182,15 @@ where
             hold: None,
             fights: Fights::default(),
             supervisor: supervise::Supervisor::default(),
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             live: Arc::new(Liveness::default()),
         }
+    }
+
+    /// Send the providers' health probes through `prober` instead of ICMP (tests).
+    pub fn with_prober(mut self, prober: Arc<dyn health::probe::Prober>) -> Self {
+        self.health = health::Monitor::new(prober, Arc::clone(&self.metrics), self.tx.clone());
+        self
     }
 
     /// The daemon's metrics, for whatever exposes them.
@@ -272,6 +291,7 @@ where
                 return true;
             }
         };
+        self.sync_health().await;
         let (Some(d), Some(k)) = (&self.current, self.kernel.as_mut()) else {
             return false;
         };
@@ -333,6 +353,7 @@ where
                     self.kernel = None;
                 }
                 self.current = Some(d);
+                self.health_stale = true;
             }
             Err(diags) => {
                 tracing::error!(
@@ -347,13 +368,16 @@ where
     /// daemon (see [`Daemon::waits_for_retry`]) and schedules the retry; so does a fight found
     /// among the repairs of a pass that answered kernel events (`repair`).
     async fn pass(&mut self, repair: bool) -> Result<Outcome, Failure> {
-        let Some(d) = &self.current else {
+        let Some(protocol) = self.current.as_ref().map(|d| d.protocol) else {
             return Ok(Outcome::default());
         };
         if self.kernel.is_none() {
-            self.kernel = Some((self.connect)(d.protocol)?);
+            self.kernel = Some((self.connect)(protocol)?);
         }
-        let k = self.kernel.as_mut().expect("connected above");
+        self.sync_health().await;
+        let (Some(d), Some(k)) = (&self.current, self.kernel.as_mut()) else {
+            return Ok(Outcome::default());
+        };
         let result = match self.opts.confirm_within {
             None => pass(k, d, Mode::Apply, self.opts.allow_empty).await,
             Some(within) => {
@@ -418,6 +442,33 @@ where
                 Ok(Outcome::default())
             }
         }
+    }
+
+    /// Give the desired state in force the providers the health checks hold down, after
+    /// (re)configuring the checks when the files were loaded. The first configuration starts
+    /// the providers the kernel shows held down (a restarted watcher) out of service.
+    async fn sync_health(&mut self) {
+        let (Some(d), Some(k)) = (self.current.as_mut(), self.kernel.as_mut()) else {
+            return;
+        };
+        if self.health_stale {
+            let mut held = std::collections::BTreeSet::new();
+            if !self.health_seeded && d.providers.providers.iter().any(|p| p.health.is_some()) {
+                match crate::engine::observe(k, &d.state).await {
+                    Ok(observed) => {
+                        held = reconcilers::providers::health::held_in(&d.providers, &observed)
+                            .into_iter()
+                            .map(|p| p.name.clone())
+                            .collect();
+                    }
+                    Err(e) => tracing::warn!("cannot read which providers are held down: {e}"),
+                }
+            }
+            self.health.configure(&d.providers, &held);
+            self.health_stale = false;
+            self.health_seeded = true;
+        }
+        d.health = desired::HealthView::Held(self.health.down());
     }
 
     /// What a planned (and maybe applied) pass tells the metrics.

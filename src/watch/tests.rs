@@ -414,3 +414,95 @@ async fn once_applies_and_returns_without_waiting_for_triggers() {
     // Only the settle of its own echoes.
     assert_eq!(h.elapsed(), Duration::from_millis(15));
 }
+
+const PROVIDERS: &str = "links:
+  eth0: { kind: external, addresses: [192.168.1.20/24] }
+providers:
+  wrt: { number: 1, mark: \"0x1\", interface: eth0, gateway: 192.168.1.1, balance: 1,
+         health: { targets: [203.0.113.10] } }
+  fw:  { number: 2, mark: \"0x2\", interface: eth0, gateway: 192.168.1.254, balance: 1, loose: true }
+";
+
+/// What the fake kernel holds of the providers: the rules by id, the main default's gateways.
+fn providers_view(s: &State) -> (Vec<String>, Vec<String>) {
+    let rules = s.rules.values().map(|r| r.id()).collect();
+    let default = s
+        .routes
+        .values()
+        .filter(|r| r.table == reconcilers::model::TABLE_MAIN && r.to.prefix_len() == 0)
+        .flat_map(|r| {
+            r.nexthops
+                .iter()
+                .filter_map(|h| h.via.map(|v| v.to_string()))
+        })
+        .collect();
+    (rules, default)
+}
+
+#[tokio::test(start_paused = true)]
+async fn health_takes_a_dead_provider_out_within_4s_and_brings_it_back() {
+    use super::health::tests::FakePath;
+    use std::sync::atomic::Ordering;
+    let h = Harness::new("health", PROVIDERS);
+    {
+        let mut s = h.seen.borrow_mut();
+        let mut eth0 =
+            reconcilers::model::Link::new("eth0", reconcilers::model::LinkKind::External);
+        eth0.up = Some(true);
+        s.kernel.state.add_link(eth0);
+    }
+    let path = Arc::new(FakePath::default());
+    let probe = Probe(h.seen.clone());
+    let daemon = Daemon::new(h.opts(false), move |_| Ok(probe.clone()))
+        .with_prober(Arc::new(Arc::clone(&path)));
+    let tx = daemon.sender();
+    let t0 = h.seen.borrow().t0;
+    let snapshots = RefCell::new(Vec::new());
+    let snap = |at: u64| {
+        let s = h.seen.borrow().kernel.state.clone();
+        snapshots.borrow_mut().push((at, providers_view(&s)));
+    };
+    let play = async {
+        sleep_until(t0 + Duration::from_millis(5_500)).await;
+        snap(5_500);
+        path.dead.store(true, Ordering::SeqCst);
+        sleep_until(t0 + Duration::from_millis(9_500)).await;
+        snap(9_500);
+        path.dead.store(false, Ordering::SeqCst);
+        sleep_until(t0 + Duration::from_millis(14_000)).await;
+        snap(14_000);
+        tx.send(Stop).unwrap();
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        done = daemon.run() => done.unwrap(),
+        _ = play => unreachable!(),
+    }
+    let snaps = snapshots.into_inner();
+    let both = vec!["192.168.1.1".to_string(), "192.168.1.254".to_string()];
+    let (rules, default) = &snaps[0].1;
+    assert_eq!(*default, both, "in service: balanced over both");
+    assert!(
+        rules.contains(&"20000: from 192.168.1.20/32 lookup 1".to_string()),
+        "{rules:?}"
+    );
+    // 4 s after the path died (on the worst phase: just after an answered round).
+    let (rules, default) = &snaps[1].1;
+    assert_eq!(*default, ["192.168.1.254"], "held down: only fw is left");
+    assert!(
+        rules.iter().any(|r| r.starts_with("10000: ")
+            && r.contains("fwmark 0x1/0xff")
+            && r.contains("oif eth0")
+            && r.ends_with("lookup 1")),
+        "wrt's mark rule routes only its probes: {rules:?}"
+    );
+    assert!(!rules.iter().any(|r| r.starts_with("20000: ")), "{rules:?}");
+    assert!(rules.iter().any(|r| r.starts_with("10001: ")), "{rules:?}");
+    let (rules, default) = &snaps[2].1;
+    assert_eq!(*default, both, "back after three good rounds");
+    assert!(
+        rules.contains(&"20000: from 192.168.1.20/32 lookup 1".to_string()),
+        "{rules:?}"
+    );
+    assert!(!rules.iter().any(|r| r.contains("oif")), "{rules:?}");
+}

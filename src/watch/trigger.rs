@@ -28,6 +28,8 @@ pub enum Trigger {
     /// The network namespace being reconciled was deleted (or replaced by another of the
     /// same name).
     Gone,
+    /// A provider's health checks took it out of service or put it back.
+    Health,
 }
 
 /// What the daemon does with a burst of triggers.
@@ -41,8 +43,8 @@ pub enum Action {
     Stop,
     /// Read the files again, then run a pass.
     Reload,
-    /// Run a pass on the desired state already loaded: the kernel, the resync tick and a
-    /// retry say nothing about the files.
+    /// Run a pass on the desired state already loaded: the kernel, the resync tick, a retry
+    /// and a provider's change of health say nothing about the files.
     Replan,
 }
 
@@ -116,7 +118,7 @@ mod tests {
     use tokio::time::Instant;
     use Trigger::*;
 
-    const ALL: [Trigger; 7] = [File, Kernel, Reload, Resync, Retry, Stop, Gone];
+    const ALL: [Trigger; 8] = [File, Kernel, Reload, Resync, Retry, Stop, Gone, Health];
 
     #[test]
     fn each_trigger_has_its_own_place_in_a_burst() {

@@ -19,13 +19,32 @@ use crate::model::{
 /// copies its main-table routes and the subnets of its addresses, and `marks` look up whether
 /// an input interface is a bridge port there.
 pub fn generate(p: &Providers, base: &State) -> Expansion {
+    generate_held(p, base, &BTreeSet::new())
+}
+
+/// [`generate`] with the providers named in `held` held down by their health checks: each
+/// keeps its table and its mark rule narrowed to its own probes (`oif` its interface, see
+/// [`super::health`]), and has no `from` rule, no fallback and no nexthop in the defaults.
+pub fn generate_held(p: &Providers, base: &State, held: &BTreeSet<&str>) -> Expansion {
     let mut e = Expansion::default();
     let mut ordered: Vec<(usize, &Provider)> = p.providers.iter().enumerate().collect();
     ordered.sort_by_key(|(_, x)| x.number);
     for &(i, pr) in &ordered {
-        provider(pr, Origin::Provider(i), p.options.mask, base, &mut e);
+        let is_held = held.contains(pr.name.as_str());
+        provider(
+            pr,
+            Origin::Provider(i),
+            p.options.mask,
+            base,
+            is_held,
+            &mut e,
+        );
     }
-    defaults(p, &ordered, &mut e);
+    let serving: Vec<(usize, &Provider)> = ordered
+        .into_iter()
+        .filter(|(_, x)| !held.contains(x.name.as_str()))
+        .collect();
+    defaults(p, &serving, &mut e);
     for (i, rr) in p.route_rules.iter().enumerate() {
         let key = RuleKey {
             from: rr.from,
@@ -46,8 +65,9 @@ pub fn generate(p: &Providers, base: &State) -> Expansion {
 }
 
 /// One provider's table (the gateway's host route, its default, the copies of main), its
-/// mark and source rules, and its `fallback` route by metric.
-fn provider(pr: &Provider, o: Origin, mask: u32, base: &State, e: &mut Expansion) {
+/// mark and source rules, and its `fallback` route by metric; `held`: only the table and the
+/// probes' mark rule.
+fn provider(pr: &Provider, o: Origin, mask: u32, base: &State, held: bool, e: &mut Expansion) {
     let gw = IpAddr::V4(pr.gateway);
     let local = Some(IpAddr::V4(pr.local));
     e.routes.push((
@@ -82,12 +102,16 @@ fn provider(pr: &Provider, o: Origin, mask: u32, base: &State, e: &mut Expansion
                 MARK_RULE_BASE + pr.number - 1,
                 RuleKey {
                     fwmark: Some((mark, mask)),
+                    oif: held.then(|| pr.interface.clone()),
                     ..selector()
                 },
                 pr.number,
             ),
             o,
         ));
+    }
+    if held {
+        return;
     }
     if !pr.loose {
         e.rules.push((

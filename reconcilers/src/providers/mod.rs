@@ -94,6 +94,8 @@ pub struct Provider {
     pub copy: Vec<String>,
     /// Shorewall's `optional`: the interface may be missing or down (see the README).
     pub optional: bool,
+    /// Health checks: `watch` probes the path and holds the provider down while it fails.
+    pub health: Option<Health>,
 }
 
 /// How a provider takes part in the `default` table (253).
@@ -262,6 +264,11 @@ pub struct Expansion {
 /// object in `state.origins`.
 pub fn expand(p: &Providers, state: &mut State) {
     let e = generate(p, state);
+    add(p, e, state);
+}
+
+/// Add the expansion `e` of `p` to `state`, each object with its label.
+fn add(p: &Providers, e: Expansion, state: &mut State) {
     for (r, o) in e.routes {
         state.origins.insert(ObjectRef::route(&r), o.label(p));
         state.add_route(r);
@@ -311,6 +318,13 @@ pub fn unavailable<'a>(p: &'a Providers, observed: &State) -> Vec<&'a Provider> 
 /// same objects, since the expansion only reads links, addresses and main's non-default
 /// routes, none of which it adds.
 pub fn without(p: &Providers, skip: &BTreeSet<&str>, state: &mut State) {
+    reshape(p, skip, &BTreeSet::new(), state);
+}
+
+/// [`without`] the providers in `skip`, and with those in `held` held down by their health
+/// checks (see [`health`]): their tables stay, their mark rule only routes their own probes,
+/// and they leave the balanced and fallback defaults, the `from` rules and the route rules.
+pub fn reshape(p: &Providers, skip: &BTreeSet<&str>, held: &BTreeSet<&str>, state: &mut State) {
     let full = generate(p, state);
     for (r, _) in &full.routes {
         if state.origins.remove(&ObjectRef::route(r)).is_some() {
@@ -334,17 +348,20 @@ pub fn without(p: &Providers, skip: &BTreeSet<&str>, state: &mut State) {
     let gone: BTreeSet<u32> = q
         .providers
         .iter()
-        .filter(|x| skip.contains(x.name.as_str()))
+        .filter(|x| skip.contains(x.name.as_str()) || held.contains(x.name.as_str()))
         .map(|x| x.number)
         .collect();
     q.providers.retain(|x| !skip.contains(x.name.as_str()));
     q.route_rules.retain(|r| !gone.contains(&r.table));
-    expand(&q, state);
+    let e = generate::generate_held(&q, state, held);
+    add(&q, e, state);
 }
 
 mod firewall;
 mod generate;
+pub mod health;
 #[cfg(test)]
 mod tests;
 
 pub use generate::generate;
+pub use health::Health;

@@ -12,7 +12,7 @@ fn origin<'a>(s: &'a State, id: &str) -> &'a str {
         .map(|(_, label)| label.as_str())
         .unwrap_or_else(|| panic!("no origin for {id}: {:?}", s.origins.keys()))
 }
-use crate::model::{Address, Family, Link, LinkKind, Scope, TABLE_MAIN};
+use crate::model::{Address, Family, Link, LinkKind, RuleAction, Scope, TABLE_MAIN};
 
 /// The seed host's two providers as in the issue: both on eth0, both balanced and tracked,
 /// fw loose (two providers sharing an address cannot both have the from-rule).
@@ -31,6 +31,7 @@ pub(crate) fn seed() -> Providers {
         duplicate: false,
         copy: vec![],
         optional: false,
+        health: None,
     };
     Providers {
         providers: vec![
@@ -373,6 +374,7 @@ fn optional_providers_without_their_interface_are_left_out() {
         duplicate: false,
         copy: vec![],
         optional: true,
+        health: None,
     });
     p.route_rules.push(RouteRule {
         from: Some("10.0.0.0/25".parse().unwrap()),
@@ -478,4 +480,149 @@ fn route_rules_keep_their_input_interface_and_take_the_family_of_their_prefixes(
     );
     assert_eq!(key(1001).family, Family::Inet6);
     assert_eq!(key(1002).family, Family::Inet6);
+}
+
+/// The seed's providers with health on wrt, a route rule to each table, fallbacks.
+fn watched() -> Providers {
+    let mut p = seed();
+    p.providers[0].health = Some(Health::default());
+    p.providers[0].fallback = Some(Fallback::Metric);
+    p.providers[1].fallback = Some(Fallback::Metric);
+    for (provider, table, priority) in [("wrt", 1, 1000), ("fw", 2, 1001)] {
+        p.route_rules.push(RouteRule {
+            from: None,
+            to: Some("8.8.8.8/32".parse().unwrap()),
+            iif: None,
+            provider: provider.into(),
+            table,
+            priority,
+        });
+    }
+    p
+}
+
+#[test]
+fn a_provider_held_down_keeps_its_table_and_a_rule_for_its_probes_only() {
+    let p = watched();
+    let mut s = base();
+    expand(&p, &mut s);
+    let full = s.clone();
+    reshape(&p, &BTreeSet::new(), &BTreeSet::from(["wrt"]), &mut s);
+    let (routes, rules) = ids(&s);
+    assert_eq!(
+        routes,
+        [
+            "default via 192.168.1.1 dev eth0 table 1",
+            "192.168.1.1/32 dev eth0 table 1",
+            "default via 192.168.1.254 dev eth0 table 2",
+            "192.168.1.254/32 dev eth0 table 2",
+            "default via 192.168.1.254 dev eth0 table default metric 2",
+            "default via 192.168.1.254 dev eth0",
+        ],
+        "wrt leaves the balanced default and the fallbacks, keeps its table"
+    );
+    assert_eq!(
+        rules,
+        [
+            "1001: from all to 8.8.8.8/32 lookup 2",
+            "10000: from all fwmark 0x1/0xff oif eth0 lookup 1",
+            "10001: from all fwmark 0x2/0xff lookup 2",
+        ],
+        "no from-rule, no route rule for wrt; its mark rule only for sockets bound to eth0"
+    );
+    assert_eq!(
+        origin(&s, "rule 10000: from all fwmark 0x1/0xff oif eth0 lookup 1"),
+        "provider wrt"
+    );
+    assert_eq!(
+        s.firewall, full.firewall,
+        "the marks stay: marked traffic follows the others"
+    );
+    assert_eq!(s.sysctls, full.sysctls);
+    // Nothing held (reshape starts from the full expansion, as the host hook does): the same.
+    let mut again = full.clone();
+    reshape(&p, &BTreeSet::new(), &BTreeSet::new(), &mut again);
+    assert_eq!(again, full);
+}
+
+#[test]
+fn the_kernel_shows_which_providers_are_held_down() {
+    let p = watched();
+    let mut s = base();
+    expand(&p, &mut s);
+    assert!(health::held_in(&p, &s).is_empty(), "in service");
+    reshape(&p, &BTreeSet::new(), &BTreeSet::from(["wrt"]), &mut s);
+    let mark_owned = |s: &mut State, owned: bool| {
+        for r in s.rules.values_mut() {
+            r.owned = owned;
+        }
+    };
+    mark_owned(&mut s, true);
+    let held: Vec<&str> = health::held_in(&p, &s)
+        .iter()
+        .map(|x| x.name.as_str())
+        .collect();
+    assert_eq!(held, ["wrt"]);
+    mark_owned(&mut s, false);
+    assert!(
+        health::held_in(&p, &s).is_empty(),
+        "a foreign rule is not our marker"
+    );
+    mark_owned(&mut s, true);
+    let key = health::probe_rule(&p.providers[0], p.options.mask).unwrap();
+    s.rules.get_mut(&key).unwrap().action = RuleAction::Lookup(7);
+    assert!(
+        health::held_in(&p, &s).is_empty(),
+        "the rule must look up wrt's table"
+    );
+    s.rules.get_mut(&key).unwrap().action = RuleAction::Lookup(1);
+    let mut unwatched = p.clone();
+    unwatched.providers[0].health = None;
+    assert!(
+        health::held_in(&unwatched, &s).is_empty(),
+        "only providers with health"
+    );
+    let mut unmarked = p.providers[0].clone();
+    unmarked.mark = None;
+    assert_eq!(health::probe_rule(&unmarked, 0xff), None);
+}
+
+#[test]
+fn the_last_balanced_provider_is_never_held_down() {
+    let p = watched();
+    let one = BTreeSet::from(["wrt"]);
+    assert_eq!(health::to_hold(&p, &one), one);
+    assert!(health::to_hold(&p, &BTreeSet::from(["wrt", "fw"])).is_empty());
+    assert!(health::to_hold(&p, &BTreeSet::new()).is_empty());
+    let mut unbalanced = p.clone();
+    for x in &mut unbalanced.providers {
+        x.balance = None;
+    }
+    let both = BTreeSet::from(["wrt", "fw"]);
+    assert_eq!(
+        health::to_hold(&unbalanced, &both),
+        both,
+        "no balanced default to keep"
+    );
+}
+
+#[test]
+fn health_probes_the_gateway_without_targets() {
+    let p = &seed().providers[0];
+    let h = Health::default();
+    assert_eq!(h.targets_of(p), [p.gateway]);
+    let t = Health {
+        targets: vec![Ipv4Addr::new(203, 0, 113, 10)],
+        ..Health::default()
+    };
+    assert_eq!(t.targets_of(p), t.targets);
+    assert_eq!(
+        (h.interval, h.timeout, h.down, h.up),
+        (
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_millis(800),
+            3,
+            3
+        )
+    );
 }

@@ -273,7 +273,7 @@ mod tests {
         std::fs::write(&file, "# a loop\nnameserver 10.0.0.1\n").unwrap();
         let src = format!("{BR0}    dns: {{ resolv_file: {} }}\n", file.display());
         let d = load_str(&src, Path::new("t.yaml")).unwrap();
-        let h = d.for_host(&Default::default(), None);
+        let h = d.for_host(&Default::default(), None, &Default::default());
         let failed: Vec<String> = h.failed.0.iter().map(ToString::to_string).collect();
         let loops: Vec<&String> = failed
             .iter()
@@ -282,7 +282,7 @@ mod tests {
         assert_eq!(loops.len(), 1, "{failed:?}");
         assert!(loops[0].starts_with("t.yaml:6:25: "), "{failed:?}");
         std::fs::write(&file, "nameserver 192.0.2.53\n").unwrap();
-        let h = d.for_host(&Default::default(), None);
+        let h = d.for_host(&Default::default(), None, &Default::default());
         assert!(
             !h.failed.0.iter().any(|f| f.message.contains("names")),
             "{:?}",

@@ -34,9 +34,11 @@ use super::yaml::{Entries, Scalar};
 
 mod companions;
 mod expand;
+mod health;
 mod host;
 
 pub(crate) use host::skip_unavailable;
+pub use host::HealthView;
 mod options;
 mod provider;
 
@@ -60,6 +62,7 @@ pub(crate) struct ProviderDoc {
     pub duplicate: Option<Spanned<String>>,
     pub copy: Option<Vec<Spanned<String>>>,
     pub optional: Option<Spanned<bool>>,
+    pub health: Option<Spanned<health::HealthDoc>>,
 }
 
 /// `provider_options:`.

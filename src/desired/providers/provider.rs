@@ -101,21 +101,7 @@ pub(super) fn provider(
     let at = Pos::of(file, name);
     let n = name.value.as_str();
     check_name(n, at, ctx);
-    let number = match &d.number {
-        None => {
-            ctx.err(
-                at,
-                format!("provider {n} needs a `number` (1..={MAX_NUMBER}): its routing table"),
-            );
-            None
-        }
-        Some(x) => ctx
-            .check(
-                Pos::of(file, x),
-                v::ranged(x.value, 1, i64::from(MAX_NUMBER), "provider number"),
-            )
-            .map(|x| u32::try_from(x).expect("range")),
-    };
+    let number = number(file, d, n, at, ctx);
     let interface = match &d.interface {
         None => {
             ctx.err(at, format!("provider {n} needs an `interface`"));
@@ -132,6 +118,10 @@ pub(super) fn provider(
     };
     let local = d.local.as_ref().and_then(|l| ipv4(file, l, "local", ctx));
     let track = d.track.as_ref().is_some_and(|t| t.value);
+    let health = d
+        .health
+        .as_ref()
+        .and_then(|h| super::health::health(file, h, ctx));
     let mark = mark(file, d, o, at, number, ctx);
     let balance = d
         .balance
@@ -163,7 +153,27 @@ pub(super) fn provider(
         duplicate,
         copy,
         optional: d.optional.as_ref().is_some_and(|x| x.value),
+        health,
     })
+}
+
+/// The provider's number, which is also its table's id.
+fn number(file: usize, d: &ProviderDoc, n: &str, at: Pos, ctx: &mut Ctx) -> Option<u32> {
+    match &d.number {
+        None => {
+            ctx.err(
+                at,
+                format!("provider {n} needs a `number` (1..={MAX_NUMBER}): its routing table"),
+            );
+            None
+        }
+        Some(x) => ctx
+            .check(
+                Pos::of(file, x),
+                v::ranged(x.value, 1, i64::from(MAX_NUMBER), "provider number"),
+            )
+            .map(|x| u32::try_from(x).expect("range")),
+    }
 }
 
 /// A provider name is a word, and not one of the built-in tables'.
@@ -185,8 +195,9 @@ fn check_name(n: &str, at: Pos, ctx: &mut Ctx) {
     }
 }
 
-/// The provider's mark: `mark:` within the mask, or for `track` without one, the number
-/// shifted into the mask (Shorewall assigns one too).
+/// The provider's mark: `mark:` within the mask, or for `track` or `health` without one, the
+/// number shifted into the mask (Shorewall assigns one too; the probes of `health` are routed
+/// by it).
 fn mark(
     file: usize,
     d: &ProviderDoc,
@@ -195,7 +206,7 @@ fn mark(
     number: Option<u32>,
     ctx: &mut Ctx,
 ) -> Option<u32> {
-    let track = d.track.as_ref().is_some_and(|t| t.value);
+    let track = d.track.as_ref().is_some_and(|t| t.value) || d.health.is_some();
     let mark = d.mark.as_ref().and_then(|m| {
         let mark = mark_number(file, m, "mark", ctx)?;
         if mark == 0 {
@@ -223,7 +234,7 @@ fn mark(
         ctx.err(
             t_at,
             format!(
-                "track needs a mark, and number {num} does not fit in mask {:#x}; give `mark:`",
+                "track and health need a mark, and number {num} does not fit in mask {:#x}; give `mark:`",
                 o.mask
             ),
         );
