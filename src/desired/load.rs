@@ -205,6 +205,9 @@ fn parse(text: &str, file: usize) -> Result<Document, (Pos, String)> {
         let pos = e.location().map_or(Pos::file(file), |l| Pos::at(file, &l));
         (pos, message(&e))
     };
+    if let Some(doc) = parse_fast(text) {
+        return Ok(doc);
+    }
     // The untyped walk stops an alias bomb wherever it sits, even under a key the typed parse
     // would reject first. It costs a second full parse, so it is only done when the text can
     // hold aliases at all (network configurations rarely use anchors).
@@ -212,6 +215,32 @@ fn parse(text: &str, file: usize) -> Result<Document, (Pos, String)> {
         serde_saphyr::from_str_with_options::<IgnoredAny>(text, options()).map_err(fail)?;
     }
     serde_saphyr::from_str_with_options::<Document>(text, options()).map_err(fail)
+}
+
+/// The file read with the `routes:` fast path (`routes/fast.rs`), or `None` when the section
+/// does not have its shape or the rest of the file has any problem: then the general parser
+/// reads the whole file, so errors are reported exactly as without the fast path. The rest is
+/// parsed under the budgets less what the scanned items would have cost, so a file is refused
+/// by the same limits either way.
+fn parse_fast(text: &str) -> Option<Document> {
+    let fast = super::routes::fast::scan(text)?;
+    let mut opts = options();
+    if let Some(b) = opts.budget.as_mut() {
+        b.max_nodes = b.max_nodes.checked_sub(fast.nodes)?;
+        b.max_events = b.max_events.checked_sub(fast.events)?;
+        b.max_total_scalar_bytes = b.max_total_scalar_bytes.checked_sub(fast.scalar_bytes)?;
+    }
+    let rest = &fast.rest;
+    if rest.contains('&') || rest.contains('*') {
+        serde_saphyr::from_str_with_options::<IgnoredAny>(rest, opts.clone()).ok()?;
+    }
+    let mut doc = serde_saphyr::from_str_with_options::<Document>(rest, opts).ok()?;
+    // `routes: []` read back empty proves the scanned line is the top-level key.
+    if !doc.routes.as_ref().is_some_and(Vec::is_empty) {
+        return None;
+    }
+    doc.routes = Some(fast.items);
+    Some(doc)
 }
 
 /// A key or word of the file as an error may quote it: only when it looks like something a

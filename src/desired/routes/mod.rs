@@ -18,6 +18,7 @@ use super::values::{family_name, ip, is_v6_link_local, keyword, num, prefix, u32
 use super::yaml::{addr, scalar, Scalar};
 
 pub(crate) mod checks;
+pub(crate) mod fast;
 pub(crate) mod nexthops;
 
 use nexthops::{Hop, NextHopDoc};
@@ -154,12 +155,17 @@ fn destination(
     ctx.check(Pos::of(file, to_s), prefix(&to_s.value, "destination"))
 }
 
-/// How a destination reads in messages.
-fn to_text(to: &IpNet) -> String {
-    if to.prefix_len() == 0 {
-        "default".to_string()
-    } else {
-        to.to_string()
+/// How a destination reads in messages; formatted only when a message is made (turning every
+/// destination into text up front was 7% of loading 10,000 routes).
+struct ToText<'a>(&'a IpNet);
+
+impl std::fmt::Display for ToText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.prefix_len() == 0 {
+            f.write_str("default")
+        } else {
+            self.0.fmt(f)
+        }
     }
 }
 
@@ -176,7 +182,7 @@ fn check_shape(
     ctx: &mut Ctx,
 ) {
     let fam = Family::of_net(to);
-    let to_text = to_text(to);
+    let to_text = ToText(to);
     if kind != RouteType::Unicast {
         if let Some(h) = hops.first() {
             ctx.err(
