@@ -18,7 +18,7 @@ use super::diagnostics::{suggest, Ctx, Diagnostic, Diagnostics, Pos};
 use super::document::Document;
 use super::links::LinkDoc;
 use super::owner::OwnerDoc;
-use super::routes::RouteDoc;
+use super::routes::RouteItems;
 use super::rules::RuleDoc;
 use super::yaml::Scalar;
 use super::Desired;
@@ -53,7 +53,7 @@ pub(crate) struct Merged {
     pub tables: Vec<(usize, Spanned<String>, Spanned<i64>)>,
     pub sysctl: Vec<(usize, Spanned<String>, Spanned<Scalar>)>,
     pub links: Vec<(usize, Spanned<String>, LinkDoc)>,
-    pub routes: Vec<(usize, Spanned<RouteDoc>)>,
+    pub routes: Vec<(usize, RouteItems)>,
     pub rules: Vec<(usize, Spanned<RuleDoc>)>,
     /// `providers:`, `provider_options:`, `route_rules:`, `masquerade:`, `marks:`.
     pub providers: super::providers::Sections,
@@ -226,9 +226,10 @@ fn parse_fast(text: &str) -> Option<Document> {
     let fast = super::routes::fast::scan(text)?;
     let mut opts = options();
     if let Some(b) = opts.budget.as_mut() {
-        b.max_nodes = b.max_nodes.checked_sub(fast.nodes)?;
-        b.max_events = b.max_events.checked_sub(fast.events)?;
-        b.max_total_scalar_bytes = b.max_total_scalar_bytes.checked_sub(fast.scalar_bytes)?;
+        let c = &fast.counts;
+        b.max_nodes = b.max_nodes.checked_sub(c.nodes)?;
+        b.max_events = b.max_events.checked_sub(c.events)?;
+        b.max_total_scalar_bytes = b.max_total_scalar_bytes.checked_sub(c.scalar_bytes)?;
     }
     let rest = &fast.rest;
     if rest.contains('&') || rest.contains('*') {
@@ -239,7 +240,8 @@ fn parse_fast(text: &str) -> Option<Document> {
     if !doc.routes.as_ref().is_some_and(Vec::is_empty) {
         return None;
     }
-    doc.routes = Some(fast.items);
+    doc.routes = None;
+    doc.scanned_routes = Some(fast.section);
     Some(doc)
 }
 
@@ -362,8 +364,12 @@ fn merge(docs: Vec<(usize, Document)>, ctx: &mut Ctx) -> Merged {
         merge_named("sysctl", file, doc.sysctl.0, &mut m.sysctl, ctx);
         merge_named("link", file, doc.links.0, &mut m.links, ctx);
         merge_named("dhcp for", file, doc.dhcp.0, &mut m.dhcp, ctx);
-        m.routes
-            .extend(doc.routes.into_iter().flatten().map(|r| (file, r)));
+        if let Some(items) = doc.routes {
+            m.routes.push((file, RouteItems::Parsed(items)));
+        }
+        if let Some(section) = doc.scanned_routes {
+            m.routes.push((file, RouteItems::Scanned(section)));
+        }
         m.rules
             .extend(doc.rules.into_iter().flatten().map(|r| (file, r)));
         m.providers.add(

@@ -19,20 +19,49 @@ use serde_saphyr::{Location, Spanned};
 use super::RouteDoc;
 use crate::desired::yaml::Scalar;
 
-/// A section the scanner read: the items, the file with the section blanked, and what the
-/// items would have cost the general parser's budgets.
+/// A section the scanner read: the section itself, the file with the section blanked, and
+/// what the items would have cost the general parser's budgets.
 pub(crate) struct FastRoutes {
-    /// The items, with the positions the general parser gives them.
-    pub items: Vec<Spanned<RouteDoc>>,
+    /// The section, to be read again item by item when it is converted.
+    pub section: Section,
     /// The file's text with `routes:` as `routes: []` and the items' lines empty, so that
     /// every other line keeps its number and columns.
     pub rest: String,
-    /// YAML nodes of the items (a mapping and each key and value).
+    /// What the items add up to.
+    pub counts: Counts,
+}
+
+/// What a section's items would have cost the general parser.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    /// Items.
+    pub items: usize,
+    /// YAML nodes (a mapping and each key and value).
     pub nodes: usize,
-    /// Parser events of the items (a mapping's start and end, each scalar).
+    /// Parser events (a mapping's start and end, each scalar).
     pub events: usize,
-    /// Bytes of the items' scalars.
+    /// Bytes of the scalars.
     pub scalar_bytes: usize,
+}
+
+/// The lines of a scanned `routes:` section, kept as text: an item is read again when it is
+/// converted, so no parsed item is held for the whole load (at 10⁶ routes the parsed items
+/// alone were about 1 KB each; the text is some 55 bytes).
+#[derive(Debug)]
+pub(crate) struct Section {
+    text: String,
+    /// The line number of the section's first line.
+    first_line: usize,
+    /// How many items it holds.
+    pub len: usize,
+}
+
+impl Section {
+    /// Call `f` with each item, in order.
+    pub(crate) fn each(&self, f: impl FnMut(Spanned<RouteDoc>)) {
+        let read = read_items(&self.text, self.first_line, f);
+        debug_assert!(read.is_some(), "a scanned section reads again");
+    }
 }
 
 /// Read the `routes:` section of `text` if it has the simple shape; `None` otherwise.
@@ -44,57 +73,71 @@ pub(crate) fn scan(text: &str) -> Option<FastRoutes> {
         .match_indices("routes:\n")
         .map(|(i, _)| i)
         .find(|&i| i == 0 || text.as_bytes()[i - 1] == b'\n')?;
-    let first_line = 1 + text[..start].bytes().filter(|&b| b == b'\n').count();
+    let first_line = 2 + text[..start].bytes().filter(|&b| b == b'\n').count();
     let body_start = start + "routes:\n".len();
-    let mut fast = FastRoutes {
-        items: Vec::new(),
-        rest: String::with_capacity(text.len()),
-        nodes: 0,
-        events: 0,
-        scalar_bytes: 0,
+    let end = section_end(&text[body_start..]) + body_start;
+    let body = &text[body_start..end];
+    let counts = read_items(body, first_line, drop)?;
+    if counts.items == 0 {
+        return None;
+    }
+    let mut rest = String::with_capacity(text.len() - body.len() + 16);
+    rest.push_str(&text[..start]);
+    rest.push_str("routes: []\n");
+    rest.extend(body.bytes().filter(|&b| b == b'\n').map(|_| '\n'));
+    rest.push_str(&text[end..]);
+    let section = Section {
+        text: body.to_owned(),
+        first_line,
+        len: counts.items,
     };
+    Some(FastRoutes {
+        section,
+        rest,
+        counts,
+    })
+}
+
+/// Where the section ends: at the first line that starts in column 1 with anything but `- `.
+fn section_end(body: &str) -> usize {
+    let mut offset = 0;
+    for line in body.split_inclusive('\n') {
+        let first = line.as_bytes().first().copied();
+        if !matches!(first, None | Some(b' ' | b'\n')) && !line.starts_with("- ") {
+            return offset;
+        }
+        offset += line.len();
+    }
+    offset
+}
+
+/// Read every item of a section's lines (the first being line `first_line`), calling `f`
+/// with each; `None` when a line is not of the simple shape.
+fn read_items(
+    body: &str,
+    first_line: usize,
+    mut f: impl FnMut(Spanned<RouteDoc>),
+) -> Option<Counts> {
+    let mut counts = Counts::default();
     let mut indent: Option<usize> = None;
-    let mut end = text.len();
-    let mut offset = body_start;
-    for (n, line) in text[body_start..].split_inclusive('\n').enumerate() {
+    for (n, line) in body.split_inclusive('\n').enumerate() {
         let content = line.strip_suffix('\n').unwrap_or(line);
         if content.trim_start_matches(' ').is_empty() {
-            offset += line.len();
             continue;
         }
         let spaces = content.len() - content.trim_start_matches(' ').len();
-        if !content[spaces..].starts_with("- ") {
-            if spaces == 0 {
-                end = offset;
-                break;
-            }
+        if !content[spaces..].starts_with("- ") || *indent.get_or_insert(spaces) != spaces {
             return None;
         }
-        if *indent.get_or_insert(spaces) != spaces {
-            return None;
-        }
-        let line_no = u32::try_from(first_line + 1 + n).ok()?;
-        fast.item(content, spaces, line_no)?;
-        offset += line.len();
+        let line_no = u32::try_from(first_line + n).ok()?;
+        f(counts.item(content, spaces, line_no)?);
     }
-    if fast.items.is_empty() {
-        return None;
-    }
-    fast.rest.push_str(&text[..start]);
-    fast.rest.push_str("routes: []\n");
-    fast.rest.extend(
-        text[body_start..end]
-            .bytes()
-            .filter(|&b| b == b'\n')
-            .map(|_| '\n'),
-    );
-    fast.rest.push_str(&text[end..]);
-    Some(fast)
+    Some(counts)
 }
 
-impl FastRoutes {
-    /// Read one item line (`- { k: v, ... }` after `spaces` spaces) into `items`.
-    fn item(&mut self, line: &str, spaces: usize, line_no: u32) -> Option<()> {
+impl Counts {
+    /// Read one item line (`- { k: v, ... }` after `spaces` spaces).
+    fn item(&mut self, line: &str, spaces: usize, line_no: u32) -> Option<Spanned<RouteDoc>> {
         let after_dash = &line[spaces + 2..];
         let brace = spaces + 2 + after_dash.len() - after_dash.trim_start_matches(' ').len();
         let inner = line[brace..].trim_end_matches(' ').strip_prefix('{')?;
@@ -117,11 +160,11 @@ impl FastRoutes {
             keys += 1;
             field_start += field.len() + 1;
         }
+        self.items += 1;
         self.nodes += 1 + 2 * keys;
         self.events += 2 + 2 * keys;
         let at = location(line_no, u32::try_from(brace + 1).ok()?);
-        self.items.push(Spanned::new(doc, at, at));
-        Some(())
+        Some(Spanned::new(doc, at, at))
     }
 }
 
@@ -281,7 +324,9 @@ mod tests {
     }
 
     fn fast(text: &str) -> Option<Vec<Vec<String>>> {
-        Some(scan(text)?.items.iter().map(fields).collect())
+        let mut items = Vec::new();
+        scan(text)?.section.each(|i| items.push(fields(&i)));
+        Some(items)
     }
 
     const KEYS: &[&str] = &[
@@ -380,13 +425,18 @@ mod tests {
     fn reads_the_common_shape() {
         let text = "tables: { a: 101 }\nroutes:\n  - { to: 10.1.0.0/16, via: 10.0.0.254, dev: br0, table: a }\n  - {to: fd00::/64, dev: br0, metric: 10}\n\nlinks: {}\n";
         let f = scan(text).expect("fast path");
-        assert_eq!(f.items.len(), 2);
+        assert_eq!(f.section.len, 2);
         assert_eq!(Some(fast(text).unwrap()), general(text));
         assert_eq!(
             f.rest, "tables: { a: 101 }\nroutes: []\n\n\n\nlinks: {}\n",
             "lines keep their numbers"
         );
-        assert_eq!((f.nodes, f.events), (9 + 7, 10 + 8));
+        let c = f.counts;
+        assert_eq!((c.items, c.nodes, c.events), (2, 9 + 7, 10 + 8));
+        assert_eq!(
+            c.scalar_bytes,
+            "to10.1.0.0/16via10.0.0.254devbr0tablea".len() + 25
+        );
     }
 
     #[test]

@@ -42,6 +42,23 @@ pub(crate) struct RouteDoc {
     pub tos: Option<Spanned<i64>>,
 }
 
+/// The items of one file's `routes:`: parsed by the general parser, or scanned by the fast
+/// path and read again, one at a time, when converted.
+pub(crate) enum RouteItems {
+    Parsed(Vec<Spanned<RouteDoc>>),
+    Scanned(fast::Section),
+}
+
+impl RouteItems {
+    /// Call `f` with each item, in order.
+    pub(crate) fn each(&self, mut f: impl FnMut(&Spanned<RouteDoc>)) {
+        match self {
+            RouteItems::Parsed(items) => items.iter().for_each(f),
+            RouteItems::Scanned(section) => section.each(|item| f(&item)),
+        }
+    }
+}
+
 /// One gateway of a route, for the reachability check.
 pub(crate) struct Gateway {
     pub via: IpAddr,
