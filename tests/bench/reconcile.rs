@@ -65,6 +65,8 @@ fn arg(name: &str, default: usize) -> usize {
 /// Run a command to its end and return its time and peak RSS in KB (`wait4`'s `ru_maxrss`).
 fn peak_rss(cmd: &str, args: &[&str]) -> (Duration, i64) {
     let t = Instant::now();
+    // Reaped by the wait4 below, which also returns the child's peak RSS (Child::wait cannot).
+    #[allow(clippy::zombie_processes)]
     let child = Command::new(cmd)
         .args(args)
         .stdout(std::process::Stdio::null())

@@ -101,7 +101,7 @@ fn route_back(rx: &Receiver<(Instant, String)>, dst: &str, since: Instant) -> Du
 fn write_routes(path: &Path, n: usize) {
     let mut s = String::from("tables: { a: 101, b: 102 }\nroutes:\n");
     for i in 0..n {
-        let table = if i % 2 == 0 { 101 } else { 102 };
+        let table = if i.is_multiple_of(2) { 101 } else { 102 };
         s.push_str(&format!(
             "  - {{ to: {}/32, via: 10.0.0.254, dev: br0, table: {table} }}\n",
             route_dst(i)
@@ -216,7 +216,10 @@ fn main() {
     for i in 0..if routes > 0 { 20 } else { 0 } {
         std::thread::sleep(Duration::from_millis(100));
         let n = i * (routes / 20).max(1) % routes;
-        let (dst, table) = (route_dst(n), if n % 2 == 0 { "101" } else { "102" });
+        let (dst, table) = (
+            route_dst(n),
+            if n.is_multiple_of(2) { "101" } else { "102" },
+        );
         let t0 = Instant::now();
         ip(&[
             "-n",
