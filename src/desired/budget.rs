@@ -66,5 +66,6 @@ pub(crate) fn objects(d: &Document) -> u64 {
         .sum();
     len(d.tables.0.len() + d.sysctl.0.len() + d.links.0.len() + addresses)
         + len(list(&d.routes) + list(&d.rules) + d.providers.0.len())
+        + len(d.scanned_routes.as_ref().map_or(0, |s| s.len))
         + len(list(&d.route_rules) + list(&d.masquerade) + list(&d.marks) + dhcp)
 }

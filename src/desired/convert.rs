@@ -88,10 +88,12 @@ pub(crate) fn convert(m: &Merged, ctx: &mut Ctx) -> Converted {
     for (file, name, doc) in &m.links {
         links::convert(*file, name, doc, ctx, &mut c);
     }
-    for (file, item) in &m.routes {
-        if let Some(r) = routes::convert(*file, item, &tables, ctx) {
-            c.routes.push(r);
-        }
+    for (file, items) in &m.routes {
+        items.each(|item| {
+            if let Some(r) = routes::convert(*file, item, &tables, ctx) {
+                c.routes.push(r);
+            }
+        });
     }
     for (file, item) in &m.rules {
         if let Some(r) = rules::convert(*file, item, &tables, ctx) {

@@ -16,6 +16,7 @@ use super::links::LinkDoc;
 use super::managed::ManagedDoc;
 use super::owner::OwnerDoc;
 use super::providers::{MarkDoc, MasqueradeDoc, OptionsDoc, ProviderDoc, RouteRuleDoc};
+use super::routes::fast::Section;
 use super::routes::RouteDoc;
 use super::rules::RuleDoc;
 use super::yaml::{Entries, Scalar};
@@ -41,6 +42,9 @@ pub(crate) struct Document {
     /// Routes.
     #[serde(default)]
     pub routes: Option<Vec<Spanned<RouteDoc>>>,
+    /// Routes read by the fast path instead (`routes/fast.rs`); never both.
+    #[serde(skip)]
+    pub scanned_routes: Option<Section>,
     /// Policy rules.
     #[serde(default)]
     pub rules: Option<Vec<Spanned<RuleDoc>>>,

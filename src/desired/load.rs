@@ -18,7 +18,7 @@ use super::diagnostics::{suggest, Ctx, Diagnostic, Diagnostics, Pos};
 use super::document::Document;
 use super::links::LinkDoc;
 use super::owner::OwnerDoc;
-use super::routes::RouteDoc;
+use super::routes::RouteItems;
 use super::rules::RuleDoc;
 use super::yaml::Scalar;
 use super::Desired;
@@ -53,7 +53,7 @@ pub(crate) struct Merged {
     pub tables: Vec<(usize, Spanned<String>, Spanned<i64>)>,
     pub sysctl: Vec<(usize, Spanned<String>, Spanned<Scalar>)>,
     pub links: Vec<(usize, Spanned<String>, LinkDoc)>,
-    pub routes: Vec<(usize, Spanned<RouteDoc>)>,
+    pub routes: Vec<(usize, RouteItems)>,
     pub rules: Vec<(usize, Spanned<RuleDoc>)>,
     /// `providers:`, `provider_options:`, `route_rules:`, `masquerade:`, `marks:`.
     pub providers: super::providers::Sections,
@@ -306,6 +306,9 @@ fn parse(text: &str, file: usize) -> Result<Document, (Pos, String)> {
         let pos = e.location().map_or(Pos::file(file), |l| Pos::at(file, &l));
         (pos, message(&e))
     };
+    if let Some(doc) = parse_fast(text) {
+        return Ok(doc);
+    }
     // The untyped walk stops an alias bomb wherever it sits, even under a key the typed parse
     // would reject first. It costs a second full parse, so it is only done when the text can
     // hold aliases at all (network configurations rarely use anchors).
@@ -313,6 +316,34 @@ fn parse(text: &str, file: usize) -> Result<Document, (Pos, String)> {
         serde_saphyr::from_str_with_options::<IgnoredAny>(text, options()).map_err(fail)?;
     }
     serde_saphyr::from_str_with_options::<Document>(text, options()).map_err(fail)
+}
+
+/// The file read with the `routes:` fast path (`routes/fast.rs`), or `None` when the section
+/// does not have its shape or the rest of the file has any problem: then the general parser
+/// reads the whole file, so errors are reported exactly as without the fast path. The rest is
+/// parsed under the budgets less what the scanned items would have cost, so a file is refused
+/// by the same limits either way.
+fn parse_fast(text: &str) -> Option<Document> {
+    let fast = super::routes::fast::scan(text)?;
+    let mut opts = options();
+    if let Some(b) = opts.budget.as_mut() {
+        let c = &fast.counts;
+        b.max_nodes = b.max_nodes.checked_sub(c.nodes)?;
+        b.max_events = b.max_events.checked_sub(c.events)?;
+        b.max_total_scalar_bytes = b.max_total_scalar_bytes.checked_sub(c.scalar_bytes)?;
+    }
+    let rest = &fast.rest;
+    if rest.contains('&') || rest.contains('*') {
+        serde_saphyr::from_str_with_options::<IgnoredAny>(rest, opts.clone()).ok()?;
+    }
+    let mut doc = serde_saphyr::from_str_with_options::<Document>(rest, opts).ok()?;
+    // `routes: []` read back empty proves the scanned line is the top-level key.
+    if !doc.routes.as_ref().is_some_and(Vec::is_empty) {
+        return None;
+    }
+    doc.routes = None;
+    doc.scanned_routes = Some(fast.section);
+    Some(doc)
 }
 
 /// A key or word of the file as an error may quote it: only when it looks like something a
@@ -434,8 +465,12 @@ fn merge(docs: Vec<(usize, Document)>, ctx: &mut Ctx) -> Merged {
         merge_named("sysctl", file, doc.sysctl.0, &mut m.sysctl, ctx);
         merge_named("link", file, doc.links.0, &mut m.links, ctx);
         merge_named("dhcp for", file, doc.dhcp.0, &mut m.dhcp, ctx);
-        m.routes
-            .extend(doc.routes.into_iter().flatten().map(|r| (file, r)));
+        if let Some(items) = doc.routes {
+            m.routes.push((file, RouteItems::Parsed(items)));
+        }
+        if let Some(section) = doc.scanned_routes {
+            m.routes.push((file, RouteItems::Scanned(section)));
+        }
         m.rules
             .extend(doc.rules.into_iter().flatten().map(|r| (file, r)));
         m.providers.add(
