@@ -3,12 +3,16 @@
 //! writes are sorted into and merged within, and what the table of kinds says about each kind
 //! (its objects, what observing must read, its warnings). Found untested by mutation testing.
 
+mod common;
+
 use reconcilers::kinds;
 use reconcilers::model::firewall::{Firewall, Problem};
 use reconcilers::model::object::ObjectRef;
 use reconcilers::model::*;
 use reconcilers::plan::{Action, Change, LinkSet, Op, Phase, Plan};
 use reconcilers::planner::{object_ids, plan};
+
+use common::states::route;
 
 #[test]
 fn actions_are_named_as_the_json_documents_them() {
@@ -61,6 +65,46 @@ fn set_requests_for_one_link_are_merged_and_later_values_win() {
         [(
             Phase::SetLinks,
             vec![Op::SetLink(merged), Op::SetLink(other)]
+        )]
+    );
+}
+
+/// A merged write belongs to every change it came from, each named once: when it fails, each
+/// of those changes failed, and when it is not sent, none of them is done.
+#[test]
+fn a_merged_set_request_belongs_to_each_change_it_came_from_once() {
+    let mtu = |name: &str, mtu| LinkSet {
+        mtu: Some(mtu),
+        ..LinkSet::new(name)
+    };
+    let up = |name: &str| LinkSet {
+        up: Some(true),
+        ..LinkSet::new(name)
+    };
+    let mut both = set_link(mtu("tap-a", 1400));
+    both.ops.push(Op::SetLink(up("tap-a")));
+    let p = Plan {
+        changes: vec![
+            set_link(mtu("br0", 1400)),
+            set_link(mtu("eth0", 9000)),
+            set_link(up("br0")),
+            both,
+        ],
+        ..Plan::default()
+    };
+    let merged = |name: &str| LinkSet {
+        up: Some(true),
+        ..mtu(name, 1400)
+    };
+    assert_eq!(
+        p.phases_by_change(),
+        [(
+            Phase::SetLinks,
+            vec![
+                (Op::SetLink(merged("br0")), vec![0, 2]),
+                (Op::SetLink(mtu("eth0", 9000)), vec![1]),
+                (Op::SetLink(merged("tap-a")), vec![3]),
+            ]
         )]
     );
 }
@@ -131,6 +175,57 @@ fn observing_reads_the_sysctls_the_desired_state_names() {
         names,
         ["net.ipv4.conf.all.rp_filter", "net.ipv4.ip_forward"]
     );
+}
+
+/// A link that does not exist yet has no sysctl directory: its per-interface sysctls are read
+/// from the template new links copy (`conf.default`), once however many links share it.
+#[test]
+fn observing_reads_the_template_of_each_per_interface_sysctl_once() {
+    let mut desired = State::default();
+    for name in [
+        "net.ipv4.conf.br0.forwarding",
+        "net.ipv4.conf.tap-a.forwarding",
+        "net.ipv6.neigh.br0.proxy_delay",
+        "net.ipv4.conf.all.forwarding",
+    ] {
+        desired.sysctls.insert(name.into(), "1".into());
+    }
+    let mut names = kinds::scope(&desired).sysctls;
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "net.ipv4.conf.all.forwarding",
+            "net.ipv4.conf.br0.forwarding",
+            "net.ipv4.conf.default.forwarding",
+            "net.ipv4.conf.tap-a.forwarding",
+            "net.ipv6.neigh.br0.proxy_delay",
+            "net.ipv6.neigh.default.proxy_delay",
+        ]
+    );
+}
+
+#[test]
+fn the_template_of_a_per_interface_sysctl_is_its_default() {
+    use reconcilers::sysctl::template_of;
+    assert_eq!(
+        template_of("net.ipv4.conf.br0.rp_filter").as_deref(),
+        Some("net.ipv4.conf.default.rp_filter")
+    );
+    assert_eq!(
+        template_of("net.ipv6.neigh.tap-a.proxy_delay").as_deref(),
+        Some("net.ipv6.neigh.default.proxy_delay")
+    );
+    // The templates themselves, `all`, and names that are not per interface have none.
+    for none in [
+        "net.ipv4.conf.default.rp_filter",
+        "net.ipv4.conf.all.rp_filter",
+        "net.ipv4.ip_forward",
+        "net.ipv4.route.flush",
+        "net.core.conf.br0.x",
+    ] {
+        assert_eq!(template_of(none), None, "{none}");
+    }
 }
 
 #[test]
@@ -244,22 +339,10 @@ fn marked_state() -> State {
     s.add_link(br);
     s.add_link(Link::new("eth0", LinkKind::External));
     for (owned, via) in [(true, "192.168.1.1"), (false, "192.168.1.9")] {
+        let table = if owned { 101 } else { 102 };
         s.add_route(Route {
-            table: if owned { 101 } else { 102 },
-            to: "0.0.0.0/0".parse().unwrap(),
-            tos: 0,
-            metric: 0,
-            kind: RouteType::Unicast,
-            nexthops: vec![NextHop {
-                via: Some(via.parse().unwrap()),
-                dev: Some("eth0".into()),
-                weight: 1,
-                onlink: false,
-            }],
-            src: None,
-            scope: Scope::Global,
-            mtu: None,
             owned,
+            ..route(table, "0.0.0.0/0", via, "eth0", 0)
         });
     }
     for (owned, priority) in [(true, 1000), (false, 1001)] {

@@ -7,7 +7,6 @@ mod common;
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use ipnet::IpNet;
 use proptest::prelude::*;
 use reconcilers::kernel::fake::FakeKernel;
 use reconcilers::kernel::Kernel;
@@ -18,16 +17,13 @@ use reconcilers::plan::{Action, ObjectKind, Op, Phase, Plan};
 use reconcilers::planner::plan;
 
 use common::oracle;
+use common::states::{any_tap, arb_desired, net, route, TAPS};
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime")
         .block_on(f)
-}
-
-fn net(s: &str) -> IpNet {
-    s.parse().expect("valid prefix")
 }
 
 /// Plan against the fake, apply, and return the plan.
@@ -63,23 +59,7 @@ fn foreign_host() -> State {
         address: net("192.168.1.20/24"),
         owned: false,
     });
-    s.add_route(Route {
-        table: 200,
-        to: net("198.51.100.0/24"),
-        tos: 0,
-        metric: 0,
-        kind: RouteType::Unicast,
-        nexthops: vec![NextHop {
-            via: Some("192.168.1.9".parse().unwrap()),
-            dev: Some("eth0".into()),
-            weight: 1,
-            onlink: false,
-        }],
-        src: None,
-        scope: Scope::Global,
-        mtu: None,
-        owned: false,
-    });
+    s.add_route(route(200, "198.51.100.0/24", "192.168.1.9", "eth0", 0));
     s.add_rule(Rule {
         key: RuleKey {
             priority: 500,
@@ -119,109 +99,6 @@ fn fwmark_rule(priority: u32, mark: u32, table: u32, owned: bool) -> Rule {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Generators of desired states (canonical, as the loader produces them).
-
-const TAPS: &[&str] = &["tap-a", "tap-b", "tap-c", "tap-d"];
-
-fn arb_tap() -> impl Strategy<Value = TapOpts> {
-    (
-        proptest::option::of(0u32..3),
-        proptest::option::of(0u32..3),
-        proptest::option::of(any::<bool>()),
-        proptest::option::of(any::<bool>()),
-    )
-        .prop_map(|(o, g, v, m)| TapOpts {
-            owner: o.map(Ident::Id),
-            group: g.map(Ident::Id),
-            vnet_hdr: v,
-            multi_queue: m,
-        })
-}
-
-fn route(table: u32, to: &str, via: &str, dev: &str, metric: u32) -> Route {
-    Route {
-        table,
-        to: net(to).trunc(),
-        tos: 0,
-        metric,
-        kind: RouteType::Unicast,
-        nexthops: vec![NextHop {
-            via: Some(via.parse().unwrap()),
-            dev: Some(dev.into()),
-            weight: 1,
-            onlink: false,
-        }],
-        src: None,
-        scope: Scope::Global,
-        mtu: None,
-        owned: false,
-    }
-}
-
-prop_compose! {
-    fn arb_desired()(
-        bridge in proptest::option::of((proptest::option::of(any::<bool>()), proptest::option::of(0u32..3000), proptest::option::of(1400u32..1500))),
-        taps in proptest::collection::btree_map(0usize..TAPS.len(), (arb_tap(), any::<bool>(), proptest::option::of(any::<bool>())), 0..4),
-        veth in any::<bool>(),
-        br_octet in 1u8..4,
-        weights in (1u32..5, 1u32..5),
-        multipath in any::<bool>(),
-        table_a in prop_oneof![Just(101u32), Just(1001u32)],
-        rule_prios in proptest::collection::btree_set(1000u32..1010, 0..3),
-        sysctl in proptest::option::of(prop_oneof![Just("0"), Just("1")]),
-        eth_mtu in proptest::option::of(prop_oneof![Just(1500u32), Just(9000u32)]),
-    ) -> State {
-        let mut s = State::default();
-        let mut eth = Link::new("eth0", LinkKind::External);
-        eth.mtu = eth_mtu;
-        s.add_link(eth);
-        s.add_address(Address { link: "eth0".into(), address: net("192.168.1.20/24"), owned: false });
-        if let Some((stp, fd, mtu)) = bridge {
-            let mut br = Link::new("br0", LinkKind::Bridge(BridgeOpts { stp, forward_delay: fd }));
-            br.mtu = mtu;
-            s.add_link(br);
-            s.add_address(Address { link: "br0".into(), address: net(&format!("10.0.{br_octet}.1/24")), owned: false });
-            s.add_route(route(table_a, &format!("10.9.{br_octet}.0/24"), &format!("10.0.{br_octet}.7"), "br0", 0));
-        }
-        for (i, (opts, in_bridge, up)) in taps {
-            let mut t = Link::new(TAPS[i], LinkKind::Tap(opts));
-            t.up = up;
-            if in_bridge && s.links.contains_key("br0") {
-                t.master = Some("br0".into());
-            }
-            s.add_link(t);
-        }
-        if veth {
-            s.add_link(Link::new("veth-a", LinkKind::Veth(VethOpts { peer: "veth-b".into() })));
-            s.add_link(Link::new("veth-b", LinkKind::Veth(VethOpts { peer: "veth-a".into() })));
-            s.add_address(Address { link: "veth-a".into(), address: net("172.16.0.1/30"), owned: false });
-        }
-        let (w1, w2) = weights;
-        let mut default = route(254, "0.0.0.0/0", "192.168.1.1", "eth0", 0);
-        if multipath {
-            default.nexthops = vec![
-                NextHop { via: Some("192.168.1.1".parse().unwrap()), dev: Some("eth0".into()), weight: w1, onlink: false },
-                NextHop { via: Some("192.168.1.254".parse().unwrap()), dev: Some("eth0".into()), weight: w2, onlink: false },
-            ];
-        }
-        s.add_route(default);
-        s.add_route(route(table_a, "0.0.0.0/0", "192.168.1.1", "eth0", 0));
-        s.add_route(route(102, "0.0.0.0/0", "192.168.1.254", "eth0", 0));
-        for (n, p) in rule_prios.into_iter().enumerate() {
-            s.add_rule(Rule {
-                key: RuleKey { priority: p, family: Family::Inet, from: None, to: None, fwmark: Some((n as u32 + 1, 0xff)), iif: None, oif: None, not: false },
-                action: RuleAction::Lookup(if n % 2 == 0 { table_a } else { 102 }),
-                owned: false,
-            });
-        }
-        if let Some(v) = sysctl {
-            s.sysctls.insert("net.ipv4.ip_forward".into(), v.into());
-        }
-        s
-    }
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
@@ -230,7 +107,7 @@ proptest! {
     /// none of netconverge's own that is no longer desired — and a second plan is empty and
     /// writes nothing.
     #[test]
-    fn converges_in_one_pass_and_keeps_foreign_objects(first in arb_desired(), second in arb_desired()) {
+    fn converges_in_one_pass_and_keeps_foreign_objects(first in arb_desired(any_tap()), second in arb_desired(any_tap())) {
         let mut k = FakeKernel::new(crowded_host());
         for desired in [&first, &second] {
             let earlier = k.state.clone();
@@ -246,7 +123,7 @@ proptest! {
 
     /// Plans never remove or change a foreign object except one sitting at a desired key.
     #[test]
-    fn plans_never_touch_foreign_objects(desired in arb_desired()) {
+    fn plans_never_touch_foreign_objects(desired in arb_desired(any_tap())) {
         let mut k = FakeKernel::new(foreign_host());
         let p = converge(&mut k, &desired);
         for c in &p.changes {
@@ -264,7 +141,7 @@ proptest! {
 
     /// In the flattened write order, removals come first, in the reverse of the add order.
     #[test]
-    fn removal_order_is_reverse_of_add_order(first in arb_desired(), second in arb_desired()) {
+    fn removal_order_is_reverse_of_add_order(first in arb_desired(any_tap()), second in arb_desired(any_tap())) {
         let mut k = FakeKernel::new(foreign_host());
         converge(&mut k, &first);
         let observed = block_on(k.observe(&[])).unwrap();
@@ -396,7 +273,7 @@ prop_compose! {
 prop_compose! {
     /// A desired state with services, and what the gateways do.
     fn arb_with_services()(
-        mut desired in arb_desired(),
+        mut desired in arb_desired(any_tap()),
         (firewall, gateways) in arb_firewall(),
         dhcp in proptest::option::of(arb_dhcp()),
     ) -> (State, Vec<(u32, Gateway)>) {
