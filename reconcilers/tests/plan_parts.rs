@@ -654,3 +654,56 @@ fn a_missing_external_link_is_not_planned() {
     );
     assert!(p.is_empty(), "{:?}", p.changes);
 }
+
+/// A link seen in netconverge's creation group without its alias (a crash came between the
+/// two writes).
+fn mark_pending(l: Link) -> Link {
+    let mut l = up(l);
+    l.mark_pending = true;
+    l
+}
+
+/// An owned link that is up, as netconverge leaves the links it makes.
+fn up(l: Link) -> Link {
+    let mut l = owned(l);
+    l.up = Some(true);
+    l
+}
+
+/// The alias each change of `p` writes, by link.
+fn aliases_written(p: &Plan) -> Vec<(String, Option<String>)> {
+    p.changes
+        .iter()
+        .flat_map(|c| &c.ops)
+        .filter_map(|op| match op {
+            Op::SetLink(s) => Some((s.name.clone(), s.alias.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn both_ends_of_a_veth_killed_before_its_alias_get_the_mark_undeclared_end_too() {
+    let alias = Some(LINK_ALIAS.to_string());
+    let desired = only_links([veth("va", "vb")]);
+    let observed = only_links([
+        mark_pending(veth("va", "vb")),
+        mark_pending(veth("vb", "va")),
+    ]);
+    let p = plan(&desired, &observed);
+    let mut written = aliases_written(&p);
+    written.sort();
+    assert_eq!(
+        written,
+        [
+            ("va".to_string(), alias.clone()),
+            ("vb".to_string(), alias.clone())
+        ],
+        "{:?}",
+        p.changes
+    );
+    // Marked already: nothing to finish, and the undeclared end is kept, not removed.
+    let observed = only_links([up(veth("va", "vb")), up(veth("vb", "va"))]);
+    let p = plan(&desired, &observed);
+    assert!(p.changes.is_empty(), "{:?}", p.changes);
+}

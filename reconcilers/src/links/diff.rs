@@ -200,9 +200,13 @@ pub fn diff(desired: &State, observed: &State) -> LinkDiff {
             continue;
         }
         // Deleting one end of a veth deletes the other: keep an undeclared end whose peer is
-        // still wanted.
+        // still wanted, and finish its mark if a crash came between its creation and its alias
+        // (the declared end's own mark is finished by `existing`).
         if let LinkKind::Veth(v) = &o.kind {
             if desired.links.contains_key(&v.peer) {
+                if o.mark_pending {
+                    out.changes.push(finish_mark(o));
+                }
                 continue;
             }
         }
@@ -217,6 +221,20 @@ pub fn diff(desired: &State, observed: &State) -> LinkDiff {
         out.replaced.insert(o.name.clone());
     }
     out
+}
+
+/// Write the alias on a link of netconverge's that only carries its creation group.
+fn finish_mark(o: &Link) -> Change {
+    let mut set = LinkSet::new(&o.name);
+    set.alias = Some(LINK_ALIAS.to_string());
+    Change {
+        action: Action::Change,
+        object: ObjectRef::link(&o.name),
+        before: Some(Object::Link(o.clone())),
+        after: Some(Object::Link(o.clone())),
+        note: Some("finish netconverge's mark".into()),
+        ops: vec![Op::SetLink(set)],
+    }
 }
 
 /// A desired link the kernel lacks (a veth end the peer's creation brings along is planned
