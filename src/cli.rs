@@ -130,6 +130,14 @@ pub enum Command {
         /// Compare with a `show` snapshot instead of the live host.
         #[arg(long, value_name = "FILE")]
         observed: Option<PathBuf>,
+        /// Also write the Prometheus metrics to FILE for node_exporter's textfile collector,
+        /// atomically; a check that cannot run writes `netconverge_check_success 0` there.
+        #[arg(long, value_name = "FILE")]
+        textfile: Option<PathBuf>,
+        /// The host checked, naming the JUnit suite [default: the --netns name, else this
+        /// machine's hostname]
+        #[arg(long, value_name = "NAME")]
+        host: Option<String>,
     },
     /// Draw the network: links with their addresses, bridges with their ports, the VMs' taps,
     /// providers with their gateways and tables (Graphviz DOT; `-o svg` for a picture).
@@ -148,7 +156,8 @@ pub enum Command {
     /// repairs damped. A dnsmasq instance that exits is restarted at once (pidfd); with
     /// --netns, the deletion of the namespace stops its dnsmasq and exits with status 2, for
     /// the service manager to restart the watcher. Stops cleanly on SIGTERM/SIGINT after the
-    /// current apply (exit 0). Sends READY=1 to systemd when run as a Type=notify unit. As root,
+    /// current apply (exit 0). Under a Type=notify unit it sends READY=1, STATUS= after every pass,
+    /// RELOADING=1/STOPPING=1, and WATCHDOG=1 at half of WatchdogSec=. As root,
     /// desired files or directories not owned by root or writable by group/others are refused on
     /// every reload.
     Watch {
@@ -170,6 +179,19 @@ pub enum Command {
         #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
         confirm_within: Option<std::time::Duration>,
     },
+    /// Write the man pages (netconverge(8), one per command, netconverge.yaml(5)) into DIR.
+    Man {
+        /// Directory to write the pages into (created if missing).
+        dir: PathBuf,
+    },
+    /// Print the completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    ///
+    /// E.g. `netconverge completions bash > /etc/bash_completion.d/netconverge`; the Debian
+    /// package installs them for bash, zsh and fish.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Run the parsed command line.
@@ -190,8 +212,20 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Rollback => crate::confirm::rollback(cli.netns.as_deref()),
         Command::Status => crate::confirm::status(cli.netns.as_deref(), cli.output == Output::Json),
         Command::Guardian { id } => crate::confirm::guardian::run(cli.netns.as_deref(), id),
-        Command::Check { observed } => check(&cli, observed.as_deref()),
+        Command::Check {
+            observed,
+            textfile,
+            host,
+        } => check(&cli, observed.as_deref(), textfile.as_deref(), host.clone()),
         Command::Graph { observed } => graph(&cli, *observed),
+        Command::Man { dir } => crate::manual::write_pages(dir).map(|written| {
+            written.iter().for_each(|p| println!("{}", p.display()));
+            ExitCode::SUCCESS
+        }),
+        Command::Completions { shell } => {
+            crate::manual::write_completions(*shell, &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Watch {
             debounce,
             resync,
@@ -570,19 +604,39 @@ fn graph(cli: &Cli, observed: bool) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn check(cli: &Cli, snapshot: Option<&Path>) -> Result<ExitCode, Failure> {
+fn check(
+    cli: &Cli,
+    snapshot: Option<&Path>,
+    textfile: Option<&Path>,
+    host: Option<String>,
+) -> Result<ExitCode, Failure> {
     if cli.output == Output::Svg {
         return Err(Failure::Message("--output svg is only for `graph`".into()));
     }
-    let (desired, p) = match snapshot {
-        Some(file) => {
-            let desired = load(cli, false)?;
-            let p = check_snapshot(&desired, file)?;
-            (desired, p)
-        }
-        None => load_and_pass(cli, Mode::Check, true)?,
+    let checked = match snapshot {
+        Some(file) => load(cli, false).and_then(|d| check_snapshot(&d, file).map(|p| (d, p))),
+        None => load_and_pass(cli, Mode::Check, true),
     };
-    let hostname = cli.netns.clone().unwrap_or_else(|| {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    if let Some(path) = textfile {
+        let body = match &checked {
+            Ok((_, p)) => report::textfile::succeeded(&p.plan, now),
+            Err(_) => report::textfile::failed(now),
+        };
+        if let Err(e) = report::textfile::write(path, &body) {
+            let e = format!("cannot write the textfile {}: {e}", path.display());
+            // The check's own error, if any, is the one to exit with.
+            match checked {
+                Ok(_) => return Err(Failure::Message(e)),
+                Err(_) => eprintln!("error: {e}"),
+            }
+        }
+    }
+    let (desired, p) = checked?;
+    let hostname = host.or_else(|| cli.netns.clone()).unwrap_or_else(|| {
         std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
             .unwrap_or_else(|_| "localhost".into())
@@ -600,13 +654,7 @@ fn check(cli: &Cli, snapshot: Option<&Path>) -> Result<ExitCode, Failure> {
             report::check::junit(&p.plan, &desired.state, &hostname)
         ),
         Output::Svg => unreachable!("refused above"),
-        Output::Prometheus => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs_f64())
-                .unwrap_or(0.0);
-            print!("{}", report::check::prometheus(&p.plan, now));
-        }
+        Output::Prometheus => print!("{}", report::check::prometheus(&p.plan, now)),
     }
     Ok(if p.plan.is_empty() {
         ExitCode::SUCCESS

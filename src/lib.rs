@@ -10,6 +10,8 @@ pub mod desired;
 pub mod engine;
 pub mod host;
 pub mod lock;
+pub mod logging;
+pub mod manual;
 pub mod pass;
 pub mod report;
 pub mod watch;

@@ -12,7 +12,7 @@
 //! undoing), and the adapters that turn the outside world
 //! into triggers: [`files`], [`signals`], [`sources`] (kernel events, resync tick, the
 //! namespace's existence), [`supervise`] (dnsmasq instances by pidfd), plus
-//! [`systemd`] readiness. [`Daemon`] wires them to the pass.
+//! [`systemd`] (readiness, status, watchdog) with [`progress`] (the status line). [`Daemon`] wires them to the pass.
 
 pub mod backoff;
 pub mod confirmed;
@@ -20,6 +20,7 @@ pub mod debounce;
 pub mod fight;
 pub mod files;
 pub mod metrics;
+pub mod progress;
 pub mod signals;
 pub mod sources;
 pub mod supervise;
@@ -43,6 +44,8 @@ use backoff::{Backoff, Retry};
 use debounce::Debounce;
 use fight::Fights;
 use metrics::Metrics;
+use progress::Progress;
+use systemd::{Heartbeat, Notifier, NotifyState};
 use trigger::{drain_echoes, Action, Burst, Trigger};
 
 /// Settings of the daemon.
@@ -83,6 +86,9 @@ pub async fn run(opts: WatchOptions) -> Result<(), Failure> {
         sources::namespace_gone(name, id, tx.clone());
     }
     sources::resync_every(daemon.opts.resync, tx);
+    if let Some(interval) = systemd::watchdog_interval() {
+        systemd::watchdog(daemon.heartbeat(), interval, daemon.notifier.clone());
+    }
     daemon.run().await
 }
 
@@ -112,6 +118,12 @@ pub struct Daemon<K, C> {
     fights: Fights,
     supervisor: supervise::Supervisor,
     metrics: Arc<Metrics>,
+    /// Where readiness, status and the watchdog's pings go (systemd).
+    notifier: Arc<dyn Notifier>,
+    /// Waiting or busy, for the watchdog.
+    heartbeat: Arc<Heartbeat>,
+    /// What the last passes did, for `STATUS=`.
+    progress: Progress,
 }
 
 /// Why the daemon waits for the retry.
@@ -158,6 +170,32 @@ where
             fights: Fights::default(),
             supervisor: supervise::Supervisor::default(),
             metrics: Arc::new(Metrics::new()),
+            notifier: Arc::new(systemd::Systemd),
+            heartbeat: Arc::new(Heartbeat::default()),
+            progress: Progress::default(),
+        }
+    }
+
+    /// Announce readiness, status and reloads to `notifier` instead of systemd.
+    pub fn with_notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
+        self.notifier = notifier;
+        self
+    }
+
+    /// The loop's heartbeat, for the watchdog (which must not keep it alive).
+    pub fn heartbeat(&self) -> std::sync::Weak<Heartbeat> {
+        Arc::downgrade(&self.heartbeat)
+    }
+
+    /// Tell the service manager what the last pass did; `ready` after the first pass and
+    /// after a reload.
+    fn announce(&self, ready: bool) {
+        let line = self.progress.line();
+        let status = NotifyState::Status(&line);
+        if ready {
+            self.notifier.notify(&[NotifyState::Ready, status]);
+        } else {
+            self.notifier.notify(&[status]);
         }
     }
 
@@ -175,9 +213,11 @@ where
     /// pass with `once`). Only a kernel connection that cannot be opened returns an error.
     pub async fn run(mut self) -> Result<(), Failure> {
         let mut reload = true;
-        let mut ready = false;
+        // READY=1 is due after the first pass, and again after a SIGHUP's reload.
+        let mut ready = true;
         let mut repair = false;
         loop {
+            self.heartbeat.busy();
             if reload {
                 self.load();
             }
@@ -191,10 +231,8 @@ where
             } else {
                 Burst::default()
             };
-            if !ready {
-                systemd::notify_ready();
-                ready = true;
-            }
+            self.announce(ready);
+            ready = false;
             if self.opts.once {
                 return Ok(());
             }
@@ -204,9 +242,11 @@ where
                 continue;
             }
             let burst = loop {
+                self.heartbeat.idle();
                 let Some(burst) = self.debounce.next_burst(&mut self.rx, pending).await else {
                     return Ok(());
                 };
+                self.heartbeat.busy();
                 pending = Burst::default();
                 if burst.contains(Trigger::Retry) {
                     self.retry.fired();
@@ -218,9 +258,13 @@ where
             // Kernel events, the resync and the retry answer drift: what they apply is a repair.
             repair = burst.action() == Action::Replan;
             match burst.action() {
-                Action::Gone => return Err(self.gone()),
+                Action::Gone => {
+                    self.notifier.notify(&[NotifyState::Stopping]);
+                    return Err(self.gone());
+                }
                 Action::Stop => {
                     tracing::info!("stopping");
+                    self.notifier.notify(&[NotifyState::Stopping]);
                     return Ok(());
                 }
                 Action::Reload => {
@@ -229,6 +273,11 @@ where
                     self.retry.reset();
                     self.hold = None;
                     reload = true;
+                    // `systemctl reload` (SIGHUP) is reported until the reload's pass is over.
+                    if burst.contains(Trigger::Reload) {
+                        systemd::reloading(self.notifier.as_ref());
+                        ready = true;
+                    }
                 }
                 Action::Replan => reload = false,
             }
@@ -315,6 +364,7 @@ where
                 self.current = Some(d);
             }
             Err(diags) => {
+                self.progress.error(std::time::SystemTime::now(), &diags);
                 tracing::error!(
                     "desired state invalid, keeping the last good one:\n{}",
                     diags
@@ -353,6 +403,12 @@ where
             Ok(p) => {
                 let failed = p.applied.as_ref().is_some_and(|a| !a.ok());
                 self.record_metrics(&p.plan, p.applied.as_ref(), repair);
+                self.progress.passed(
+                    std::time::SystemTime::now(),
+                    p.plan.changes.len(),
+                    p.applied.as_ref(),
+                    &p.unverified,
+                );
                 self.last_good = self.current.clone();
                 if let Some(a) = &p.applied {
                     log_applied(&p.plan, a);
@@ -381,6 +437,7 @@ where
             }
             Err(Failure::Message(e)) => {
                 self.metrics.failures.inc();
+                self.progress.failed(std::time::SystemTime::now(), &e);
                 tracing::error!("{e}");
                 self.hold = Some(Hold::Unplanned);
                 self.schedule_retry();
@@ -388,6 +445,8 @@ where
             }
             Err(e) => {
                 self.metrics.failures.inc();
+                self.progress
+                    .failed(std::time::SystemTime::now(), &e.to_string());
                 // Refused or invalid for this host: retrying will not help, a new edit
                 // will. Keep (or go back to) the last good desired state.
                 tracing::error!("{e}");
