@@ -400,41 +400,7 @@ where
         };
         self.metrics.passes.inc();
         match result {
-            Ok(p) => {
-                let failed = p.applied.as_ref().is_some_and(|a| !a.ok());
-                self.record_metrics(&p.plan, p.applied.as_ref(), repair);
-                self.progress.passed(
-                    std::time::SystemTime::now(),
-                    p.plan.changes.len(),
-                    p.applied.as_ref(),
-                    &p.unverified,
-                );
-                self.last_good = self.current.clone();
-                if let Some(a) = &p.applied {
-                    log_applied(&p.plan, a);
-                }
-                for u in &p.unverified {
-                    tracing::warn!("the kernel does not hold as written: {u}");
-                }
-                if repair {
-                    self.record_repairs(&p.plan);
-                }
-                if failed {
-                    self.hold = Some(Hold::Failing(p.plan.clone()));
-                    self.schedule_retry();
-                } else if self.fights.ongoing(tokio::time::Instant::now()) {
-                    // A repair that wins a round of a fight does not end it: kernel events
-                    // wait for the retry, whose backoff keeps growing until the fight is over.
-                    self.hold = Some(Hold::Fight);
-                } else {
-                    self.hold = None;
-                    self.retry.reset();
-                }
-                Ok(Outcome {
-                    wrote: p.applied.is_some(),
-                    ok: p.applied.is_some() && !failed,
-                })
-            }
+            Ok(p) => Ok(self.passed(p, repair)),
             Err(Failure::Message(e)) => {
                 self.metrics.failures.inc();
                 self.progress.failed(std::time::SystemTime::now(), &e);
@@ -456,6 +422,44 @@ where
                 self.current = self.last_good.clone();
                 Ok(Outcome::default())
             }
+        }
+    }
+
+    /// What a pass that planned (and maybe applied) leads to: metrics, status, logs, and
+    /// whether the daemon is held until the retry.
+    fn passed(&mut self, p: crate::pass::Pass, repair: bool) -> Outcome {
+        let failed = p.applied.as_ref().is_some_and(|a| !a.ok());
+        self.record_metrics(&p.plan, p.applied.as_ref(), repair);
+        self.progress.passed(
+            std::time::SystemTime::now(),
+            p.plan.changes.len(),
+            p.applied.as_ref(),
+            &p.unverified,
+        );
+        self.last_good = self.current.clone();
+        if let Some(a) = &p.applied {
+            log_applied(&p.plan, a);
+        }
+        for u in &p.unverified {
+            tracing::warn!("the kernel does not hold as written: {u}");
+        }
+        if repair {
+            self.record_repairs(&p.plan);
+        }
+        if failed {
+            self.hold = Some(Hold::Failing(p.plan.clone()));
+            self.schedule_retry();
+        } else if self.fights.ongoing(tokio::time::Instant::now()) {
+            // A repair that wins a round of a fight does not end it: kernel events
+            // wait for the retry, whose backoff keeps growing until the fight is over.
+            self.hold = Some(Hold::Fight);
+        } else {
+            self.hold = None;
+            self.retry.reset();
+        }
+        Outcome {
+            wrote: p.applied.is_some(),
+            ok: p.applied.is_some() && !failed,
         }
     }
 
