@@ -1,9 +1,8 @@
 //! What the package and the deployment files promise, without root: `check --textfile` never
 //! leaves a stale metrics file, logs are plain text off a terminal and under the journal, the
-//! generated completions load into bash, `deploy/ci/netconverge-ci.sh` fails when it finds no
-//! host and names each JUnit suite after its host, and the example workflow installs a
-//! release instead of building. (`deploy/debian/check.sh`, run by `.ci/run`, checks the built
-//! package itself.)
+//! generated completions load into bash, and the example workflow installs a release instead
+//! of building. (`tests/check.rs` tests `deploy/ci/netconverge-ci.sh`;
+//! `deploy/debian/check.sh`, run by `.ci/run`, checks the built package itself.)
 
 mod common;
 
@@ -195,71 +194,6 @@ fn the_bash_completion_loads_and_completes_subcommands() {
     assert!(text.split_whitespace().any(|w| w == "confirm"), "{text}");
     assert!(!text.split_whitespace().any(|w| w == "reconcile"), "{text}");
     assert_eq!(netconverge(&["completions", "tcsh"]).status.code(), Some(2));
-}
-
-fn ci(hosts: &Path, reports: &Path) -> Output {
-    Command::new("bash")
-        .arg(repo().join("deploy/ci/netconverge-ci.sh"))
-        .arg(hosts)
-        .arg(reports)
-        .env("NETCONVERGE", env!("CARGO_BIN_EXE_netconverge"))
-        .output()
-        .unwrap()
-}
-
-#[test]
-fn the_ci_script_fails_when_it_finds_no_host() {
-    let dir = TempDir::new("ci-none");
-    let reports = dir.path().join("reports");
-    // An empty directory, a desired directory given instead of a hosts directory (the
-    // layout mistake that used to pass), a path that does not exist.
-    let empty = dir.path().join("empty");
-    std::fs::create_dir_all(&empty).unwrap();
-    for hosts in [empty, repo().join("desired"), dir.path().join("missing")] {
-        let out = ci(&hosts, &reports);
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{}: {}",
-            hosts.display(),
-            stderr(&out)
-        );
-        assert!(stderr(&out).contains("error:"), "{}", stderr(&out));
-    }
-}
-
-#[test]
-fn the_ci_script_names_each_junit_suite_after_its_host() {
-    let dir = TempDir::new("ci-hosts");
-    let hosts = dir.path().join("hosts");
-    for (host, snapshot) in [("ursa", IN_SYNC), ("bear", DRIFTED)] {
-        write(&hosts.join(host).join("desired/host.yaml"), DESIRED);
-        write(&hosts.join(host).join("snapshot.yaml"), snapshot);
-    }
-    let reports = dir.path().join("reports");
-    let out = ci(&hosts, &reports);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    assert!(
-        stdout(&out).contains("2 host(s) checked"),
-        "{}",
-        stdout(&out)
-    );
-    for (host, failures) in [("ursa", "0"), ("bear", "1")] {
-        let xml = std::fs::read_to_string(reports.join(format!("{host}.xml"))).unwrap();
-        let doc = roxmltree::Document::parse(&xml).unwrap();
-        let suite = doc
-            .descendants()
-            .find(|n| n.has_tag_name("testsuite"))
-            .unwrap();
-        assert_eq!(suite.attribute("name"), Some(host), "{xml}");
-        assert_eq!(suite.attribute("failures"), Some(failures), "{xml}");
-    }
 }
 
 #[test]
