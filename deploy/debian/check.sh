@@ -36,8 +36,9 @@ for f in /etc/netconverge/README /etc/netconverge/example.yaml.sample \
 done
 
 bin=$root/usr/sbin/netconverge
+# The package's version is the crate's plus a Debian revision (0.1.0-1).
 check "the binary runs --version ($(field Version))" \
-  bash -c '[ "$("$1" --version)" = "netconverge $2" ]' _ "$bin" "$(field Version)"
+  bash -c '[ "$("$1" --version)" = "netconverge ${2%-*}" ]' _ "$bin" "$(field Version)"
 check "protocol 157 is named netconverge for ip(8)" \
   grep -qP '^157\tnetconverge$' "$root/etc/iproute2/rt_protos.d/netconverge.conf"
 
