@@ -43,7 +43,7 @@ check "protocol 157 is named netconverge for ip(8)" \
   grep -qP '^157\tnetconverge$' "$root/etc/iproute2/rt_protos.d/netconverge.conf"
 
 # Every command the binary lists has its page, and every page renders without a warning.
-for cmd in $("$bin" --help | sed -n '/^Commands:/,/^$/p' | awk 'NR>1 && $1 != "help" {print $1}'); do
+for cmd in $("$bin" --help | sed -n '/^Commands:/,/^$/p' | awk '/^  [a-z]/ && $1 != "help" {print $1}'); do
   check "man page of $cmd" test -f "$root/usr/share/man/man8/netconverge-$cmd.8.gz"
 done
 pages=("$root"/usr/share/man/man8/*.8.gz "$root"/usr/share/man/man5/*.5.gz)
