@@ -324,6 +324,14 @@ pub enum Command {
         /// Output format
         #[arg(short, long, value_enum)]
         output: Option<CheckOutput>,
+        /// Also write the Prometheus metrics to FILE for node_exporter's textfile collector,
+        /// atomically; a check that cannot run writes `netconverge_check_success 0` there.
+        #[arg(long, value_name = "FILE")]
+        textfile: Option<PathBuf>,
+        /// The host checked, naming the JUnit suite [default: the --netns name, else this
+        /// machine's hostname]
+        #[arg(long, value_name = "NAME")]
+        host: Option<String>,
     },
     /// Draw the network: links with their addresses, bridges with their ports, the VMs' taps,
     /// providers with their gateways and tables (Graphviz DOT; `-o svg` for a picture).
@@ -354,7 +362,8 @@ pub enum Command {
     /// repairs damped. A dnsmasq instance that exits is restarted at once (pidfd); with
     /// --netns, the deletion of the namespace stops its dnsmasq and exits with status 2, for
     /// the service manager to restart the watcher. Stops cleanly on SIGTERM/SIGINT after the
-    /// current apply (exit 0). Sends READY=1 to systemd when run as a Type=notify unit. As root,
+    /// current apply (exit 0). Under a Type=notify unit it sends READY=1, STATUS= after every pass,
+    /// RELOADING=1/STOPPING=1, and WATCHDOG=1 at half of WatchdogSec=. As root,
     /// desired files or directories not owned by root or writable by group/others are refused on
     /// every reload. Its output is its log on stderr. Providers with `health:` are probed with ICMP echo through their own path
     /// (needs CAP_NET_RAW); one failing `down` rounds in a row is taken out of service until
@@ -392,6 +401,19 @@ pub enum Command {
         #[command(flatten)]
         netns: NetnsArg,
     },
+    /// Write the man pages (netconverge(8), one per command, netconverge.yaml(5)) into DIR.
+    Man {
+        /// Directory to write the pages into (created if missing).
+        dir: PathBuf,
+    },
+    /// Print the completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    ///
+    /// E.g. `netconverge completions bash > /etc/bash_completion.d/netconverge`; the Debian
+    /// package installs them for bash, zsh and fish.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
 }
 
 impl Command {
@@ -408,14 +430,16 @@ impl Command {
             | Command::Rollback { .. }
             | Command::Status { .. }
             | Command::Guardian { .. }
-            | Command::Import(_) => None,
+            | Command::Import(_)
+            | Command::Man { .. }
+            | Command::Completions { .. } => None,
         }
     }
 
     /// The command's `--netns`.
     fn netns(&self) -> Option<&String> {
         match self {
-            Command::Validate { .. } => None,
+            Command::Validate { .. } | Command::Man { .. } | Command::Completions { .. } => None,
             Command::Show { netns, .. }
             | Command::Reconcile { netns, .. }
             | Command::Confirm { netns, .. }
@@ -440,7 +464,11 @@ impl Command {
             | Command::Status { output, .. } => output.map(Output::from),
             Command::Check { output, .. } => output.map(Output::from),
             Command::Graph { output, .. } => output.map(Output::from),
-            Command::Guardian { .. } | Command::Watch { .. } | Command::Import(_) => None,
+            Command::Guardian { .. }
+            | Command::Watch { .. }
+            | Command::Import(_)
+            | Command::Man { .. }
+            | Command::Completions { .. } => None,
         }
     }
 
@@ -542,10 +570,23 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Rollback { .. } => crate::confirm::rollback(netns, json),
         Command::Status { .. } => crate::confirm::status(netns, json),
         Command::Guardian { id, .. } => crate::confirm::guardian::run(netns, id),
-        Command::Check { observed, .. } => check(&cli, observed.as_deref()),
+        Command::Check {
+            observed,
+            textfile,
+            host,
+            ..
+        } => check(&cli, observed.as_deref(), textfile.as_deref(), host.clone()),
         Command::Graph { observed, .. } => graph(&cli, *observed),
         Command::Import(ImportFrom::Shorewall { dir, offline, .. }) => {
             import_shorewall(&cli, dir, *offline)
+        }
+        Command::Man { dir } => crate::manual::write_pages(dir).map(|written| {
+            written.iter().for_each(|p| println!("{}", p.display()));
+            ExitCode::SUCCESS
+        }),
+        Command::Completions { shell } => {
+            crate::manual::write_completions(*shell, &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
         }
         Command::Watch {
             debounce,
@@ -1159,26 +1200,49 @@ fn graph(cli: &Cli, observed: bool) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn check(cli: &Cli, snapshot: Option<&Path>) -> Result<ExitCode, Failure> {
+fn check(
+    cli: &Cli,
+    snapshot: Option<&Path>,
+    textfile: Option<&Path>,
+    host: Option<String>,
+) -> Result<ExitCode, Failure> {
     if cli.format() == Output::Svg {
         return Err(Failure::Message("--output svg is only for `graph`".into()));
     }
-    let passed = match snapshot {
-        Some(file) => {
-            let desired = load(cli, false)?;
+    let checked = match snapshot {
+        Some(file) => load(cli, false).and_then(|desired| {
             let pass = check_snapshot(&desired, file)?;
-            Passed {
+            Ok(Passed {
                 desired,
                 pass,
                 armed: None,
                 ssh: None,
                 printed: false,
+            })
+        }),
+        None => load_and_pass(cli, Mode::Check, true, None),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    if let Some(path) = textfile {
+        let body = match &checked {
+            Ok(passed) => report::textfile::succeeded(&passed.pass.plan, now),
+            Err(_) => report::textfile::failed(now),
+        };
+        if let Err(e) = report::textfile::write(path, &body) {
+            let e = format!("cannot write the textfile {}: {e}", path.display());
+            // The check's own error, if any, is the one to exit with.
+            match checked {
+                Ok(_) => return Err(Failure::Message(e)),
+                Err(_) => eprintln!("error: {e}"),
             }
         }
-        None => load_and_pass(cli, Mode::Check, true, None)?,
-    };
+    }
+    let passed = checked?;
     let (p, desired) = (&passed.pass, &passed.desired);
-    let hostname = cli.netns.clone().unwrap_or_else(|| {
+    let hostname = host.or_else(|| cli.netns.clone()).unwrap_or_else(|| {
         std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
             .unwrap_or_else(|_| "localhost".into())
@@ -1197,13 +1261,7 @@ fn check(cli: &Cli, snapshot: Option<&Path>) -> Result<ExitCode, Failure> {
             report::check::junit(&p.plan, &desired.state, &hostname)
         ),
         Output::Svg => unreachable!("refused above"),
-        Output::Prometheus => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs_f64())
-                .unwrap_or(0.0);
-            print!("{}", report::check::prometheus(&p.plan, now));
-        }
+        Output::Prometheus => print!("{}", report::check::prometheus(&p.plan, now)),
     }
     Ok(if p.plan.is_empty() {
         ExitCode::SUCCESS

@@ -13,6 +13,8 @@ pub mod engine;
 pub mod host;
 pub mod import;
 pub mod lock;
+pub mod logging;
+pub mod manual;
 pub mod pass;
 pub mod report;
 pub mod watch;

@@ -355,6 +355,8 @@ fn the_ci_job_validates_and_checks_snapshots() {
             .find(|n| n.has_tag_name("testsuite"))
             .unwrap();
         assert_eq!(suite.attribute("failures"), Some(failures), "{name}: {xml}");
+        // The suite is the host's, not the CI runner's.
+        assert_eq!(suite.attribute("name"), Some(name), "{xml}");
     }
     host("c", "links:\n  br0:\n    kind: bridgee\n", None);
     let out = run();
@@ -366,6 +368,33 @@ fn the_ci_job_validates_and_checks_snapshots() {
         stderr(&out)
     );
     assert!(stderr(&out).contains("host.yaml:3:11"), "{}", stderr(&out));
+}
+
+/// The CI job cannot pass by accident: a directory with no `<host>/desired` in it (empty, a
+/// desired directory given instead of the hosts directory, a path that does not exist) is
+/// an error, not a green run that checked nothing.
+#[test]
+fn the_ci_job_fails_when_it_finds_no_host() {
+    let dir = TempDir::new("ci-none");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    for hosts in [empty, repo().join("desired"), dir.path().join("missing")] {
+        let out = std::process::Command::new("bash")
+            .arg(repo().join("deploy/ci/netconverge-ci.sh"))
+            .arg(&hosts)
+            .arg(dir.path().join("reports"))
+            .env("NETCONVERGE", env!("CARGO_BIN_EXE_netconverge"))
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{}: {}",
+            hosts.display(),
+            stderr(&out)
+        );
+        assert!(stderr(&out).starts_with("error: "), "{}", stderr(&out));
+    }
 }
 
 /// A snapshot holds no nftables state: checking a providers host offline compares everything

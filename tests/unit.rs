@@ -32,34 +32,34 @@ fn analyze(test: &str) -> Option<PathBuf> {
     found
 }
 
-/// The unit with ExecStart pointing at the binary under test (verify wants it to exist).
-fn unit_copy(dir: &Path) -> PathBuf {
-    let text = std::fs::read_to_string(unit_path()).unwrap().replace(
-        "/usr/local/bin/netconverge",
-        env!("CARGO_BIN_EXE_netconverge"),
-    );
-    let p = dir.join("netconverge-watch.service");
+/// The unit `name` of deploy/systemd with ExecStart pointing at the binary under test (verify
+/// wants it to exist; `deploy/debian/check.sh` verifies the packaged paths) and without its
+/// Documentation= man pages, which only the package installs.
+fn unit_copy(dir: &Path, name: &str) -> PathBuf {
+    let text = std::fs::read_to_string(repo().join("deploy/systemd").join(name)).unwrap();
+    let text: String = text
+        .replace("/usr/sbin/netconverge", env!("CARGO_BIN_EXE_netconverge"))
+        .lines()
+        .filter(|l| !l.starts_with("Documentation="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
     p
 }
 
-#[test]
-fn the_unit_verifies_and_its_exposure_is_at_most_3_0() {
-    let Some(sa) = analyze("the_unit_verifies_and_its_exposure_is_at_most_3_0") else {
-        return;
-    };
-    let dir = TempDir::new("unit");
-    let unit = unit_copy(dir.path());
-    let out = Command::new(&sa).arg("verify").arg(&unit).output().unwrap();
+/// `systemd-analyze verify` accepts `unit` and `security` scores it at most 3.0.
+fn verify_and_score(sa: &Path, unit: &Path) {
+    let out = Command::new(sa).arg("verify").arg(unit).output().unwrap();
     assert!(
         out.status.success() && out.stderr.is_empty(),
         "verify: {}",
         stderr(&out)
     );
     // --threshold is the exposure times ten: fail above 3.0.
-    let out = Command::new(&sa)
+    let out = Command::new(sa)
         .args(["security", "--offline=true", "--threshold=30", "--no-pager"])
-        .arg(&unit)
+        .arg(unit)
         .output()
         .unwrap();
     let text = stdout(&out);
@@ -69,6 +69,43 @@ fn the_unit_verifies_and_its_exposure_is_at_most_3_0() {
         .unwrap_or_default()
         .to_string();
     assert!(out.status.success(), "exposure above 3.0: {score}\n{text}");
+}
+
+#[test]
+fn the_unit_verifies_and_its_exposure_is_at_most_3_0() {
+    let Some(sa) = analyze("the_unit_verifies_and_its_exposure_is_at_most_3_0") else {
+        return;
+    };
+    let dir = TempDir::new("unit");
+    verify_and_score(&sa, &unit_copy(dir.path(), "netconverge-watch.service"));
+}
+
+#[test]
+fn the_check_service_and_timer_verify_and_the_service_scores_at_most_3_0() {
+    let Some(sa) = analyze("the_check_service_and_timer_verify_and_the_service_scores_at_most_3_0")
+    else {
+        return;
+    };
+    let dir = TempDir::new("unit-check");
+    let service = unit_copy(dir.path(), "netconverge-check.service");
+    let timer = unit_copy(dir.path(), "netconverge-check.timer");
+    verify_and_score(&sa, &service);
+    let out = Command::new(&sa)
+        .arg("verify")
+        .arg(&timer)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "verify: {}",
+        stderr(&out)
+    );
+    // The check is read-only: the watch unit's dnsmasq capabilities are not there.
+    let text = std::fs::read_to_string(&service).unwrap();
+    assert!(
+        text.contains("\nCapabilityBoundingSet=CAP_NET_ADMIN\n"),
+        "{text}"
+    );
 }
 
 /// The capabilities of the unit's CapabilityBoundingSet=, as setpriv names them.

@@ -8,18 +8,27 @@
 # (e.g. by a cron job or the monitoring below). For every host it
 #   1. validates the desired state (a pre-merge gate: exit 2 = invalid YAML, with file:line:col);
 #   2. if a snapshot exists, checks the host against the repository offline
-#      (`check --observed`), writing a JUnit report per host into REPORT_DIR.
-# Exit status: 0 all valid and in sync, 1 some host drifted, 2 some desired state is invalid or
-# a check could not run.
+#      (`check --observed`), writing REPORT_DIR/<host>.xml, a JUnit report whose suite is
+#      named after the host.
+# A HOSTS_DIR without any <host>/desired directory is an error, not a pass: a wrong path or
+# layout must not turn the job green having checked nothing.
+# Exit status: 0 all valid and in sync, 1 some host drifted, 2 some desired state is invalid,
+# a check could not run, or no host was found.
 set -u
 hosts=${1:?usage: netconverge-ci.sh HOSTS_DIR [REPORT_DIR]}
 reports=${2:-reports}
 nc=${NETCONVERGE:-netconverge}
+if [ ! -d "$hosts" ]; then
+  echo "error: $hosts is not a directory" >&2
+  exit 2
+fi
 mkdir -p "$reports"
 status=0
+found=0
 for dir in "$hosts"/*/; do
   host=$(basename "$dir")
   [ -d "$dir/desired" ] || continue
+  found=$((found + 1))
   echo "== $host: validate"
   if ! "$nc" --desired "$dir/desired" validate; then
     status=2
@@ -27,8 +36,8 @@ for dir in "$hosts"/*/; do
   fi
   if [ -f "$dir/snapshot.yaml" ]; then
     echo "== $host: check against its snapshot"
-    "$nc" --desired "$dir/desired" --output junit check --observed "$dir/snapshot.yaml" \
-      > "$reports/$host.xml"
+    "$nc" --desired "$dir/desired" --output junit check --host "$host" \
+      --observed "$dir/snapshot.yaml" >"$reports/$host.xml"
     rc=$?
     "$nc" --desired "$dir/desired" check --observed "$dir/snapshot.yaml" || true
     case $rc in
@@ -38,4 +47,10 @@ for dir in "$hosts"/*/; do
     esac
   fi
 done
+if [ $found -eq 0 ]; then
+  echo "error: no host found in $hosts: expected $hosts/<host>/desired/*.yaml" \
+    "(and optionally $hosts/<host>/snapshot.yaml)" >&2
+  exit 2
+fi
+echo "== $found host(s) checked"
 exit $status

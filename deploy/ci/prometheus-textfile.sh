@@ -1,18 +1,13 @@
 #!/usr/bin/env bash
-# Drift monitoring for hosts rather than CI: run from cron or a systemd timer on the host, e.g.
-#   */5 * * * * root /usr/local/share/netconverge/prometheus-textfile.sh
-# Writes netconverge_drift_objects{kind=…} and netconverge_last_check_timestamp_seconds for
-# node_exporter's textfile collector, atomically (temp file + rename).
+# Drift monitoring for hosts rather than CI, for cron where there is no systemd (with systemd,
+# enable netconverge-check.timer instead, which runs the same command), e.g.
+#   */5 * * * * root /usr/share/doc/netconverge/examples/prometheus-textfile.sh
+# `check --textfile` writes netconverge_drift_objects{kind=…},
+# netconverge_last_check_timestamp_seconds and netconverge_check_success for node_exporter's
+# textfile collector, atomically (temp file + rename). A check that cannot run (exit 2)
+# writes netconverge_check_success 0 and no drift figures, so no stale file is left behind.
 set -u
 dir=${TEXTFILE_DIR:-/var/lib/prometheus/node-exporter}
 desired=${DESIRED:-/etc/netconverge}
-tmp=$(mktemp "$dir/.netconverge.prom.XXXXXX") || exit 2
-netconverge --desired "$desired" --output prometheus check > "$tmp"
-rc=$?
-# 0 in sync and 1 drift both produce metrics; 2 means the check itself failed.
-if [ $rc -le 1 ]; then
-  chmod 0644 "$tmp" && mv "$tmp" "$dir/netconverge.prom"
-else
-  rm -f "$tmp"
-fi
-exit $rc
+# The drift report on stdout would be mailed by cron every time: only errors are kept.
+exec netconverge --desired "$desired" check --textfile "$dir/netconverge.prom" >/dev/null

@@ -4,3 +4,4 @@ pub mod check;
 pub mod graph;
 pub mod json;
 pub mod text;
+pub mod textfile;

@@ -12,7 +12,7 @@
 //! undoing), and the adapters that turn the outside world
 //! into triggers: [`files`], [`signals`], [`sources`] (kernel events, resync tick, the
 //! namespace's existence), [`supervise`] (dnsmasq instances by pidfd), plus
-//! [`systemd`] readiness. [`Daemon`] wires them to the pass.
+//! [`systemd`] (readiness, status, watchdog) with [`progress`] (the status line). [`Daemon`] wires them to the pass.
 
 pub mod backoff;
 pub mod confirmed;
@@ -22,6 +22,7 @@ pub mod files;
 pub mod health;
 pub mod liveness;
 pub mod metrics;
+pub mod progress;
 pub mod serve;
 pub mod signals;
 pub mod sources;
@@ -47,6 +48,8 @@ use debounce::Debounce;
 use fight::Fights;
 use liveness::Liveness;
 use metrics::Metrics;
+use progress::Progress;
+use systemd::{Heartbeat, Notifier, NotifyState};
 use trigger::{drain_echoes, Action, Burst, Trigger};
 
 /// Settings of the daemon.
@@ -95,6 +98,9 @@ pub async fn run(opts: WatchOptions, endpoint: Option<serve::Endpoint>) -> Resul
         sources::namespace_gone(name, id, tx.clone());
     }
     sources::resync_every(daemon.opts.resync, tx);
+    if let Some(interval) = systemd::watchdog_interval() {
+        systemd::watchdog(daemon.heartbeat(), interval, daemon.notifier.clone());
+    }
     daemon.run().await
 }
 
@@ -130,6 +136,12 @@ pub struct Daemon<K, C> {
     /// load. `seeded`: the first configuration, which reads the kernel, was made.
     health_stale: bool,
     health_seeded: bool,
+    /// Where readiness, status and the watchdog's pings go (systemd).
+    notifier: Arc<dyn Notifier>,
+    /// Waiting or busy, for the watchdog.
+    heartbeat: Arc<Heartbeat>,
+    /// What the last passes did, for `STATUS=`.
+    progress: Progress,
 }
 
 /// Why the daemon waits for the retry.
@@ -184,6 +196,32 @@ where
             supervisor: supervise::Supervisor::default(),
             metrics,
             live: Arc::new(Liveness::default()),
+            notifier: Arc::new(systemd::Systemd),
+            heartbeat: Arc::new(Heartbeat::default()),
+            progress: Progress::default(),
+        }
+    }
+
+    /// Announce readiness, status and reloads to `notifier` instead of systemd.
+    pub fn with_notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
+        self.notifier = notifier;
+        self
+    }
+
+    /// The loop's heartbeat, for the watchdog (which must not keep it alive).
+    pub fn heartbeat(&self) -> std::sync::Weak<Heartbeat> {
+        Arc::downgrade(&self.heartbeat)
+    }
+
+    /// Tell the service manager what the last pass did; `ready` after the first pass and
+    /// after a reload.
+    fn announce(&self, ready: bool) {
+        let line = self.progress.line();
+        let status = NotifyState::Status(&line);
+        if ready {
+            self.notifier.notify(&[NotifyState::Ready, status]);
+        } else {
+            self.notifier.notify(&[status]);
         }
     }
 
@@ -212,10 +250,12 @@ where
     /// pass with `once`). Only a kernel connection that cannot be opened returns an error.
     pub async fn run(mut self) -> Result<(), Failure> {
         let mut reload = true;
-        let mut ready = false;
+        // READY=1 is due after the first pass, and again after a SIGHUP's reload.
+        let mut ready = true;
         let mut repair = false;
         self.live.spawn_ticker();
         loop {
+            self.heartbeat.busy();
             if reload {
                 self.load();
             }
@@ -229,11 +269,11 @@ where
             } else {
                 Burst::default()
             };
-            if !ready {
+            if ready {
                 self.live.set_ready();
-                systemd::notify_ready();
-                ready = true;
             }
+            self.announce(ready);
+            ready = false;
             if self.opts.once {
                 return Ok(());
             }
@@ -243,9 +283,11 @@ where
                 continue;
             }
             let burst = loop {
+                self.heartbeat.idle();
                 let Some(burst) = self.debounce.next_burst(&mut self.rx, pending).await else {
                     return Ok(());
                 };
+                self.heartbeat.busy();
                 pending = Burst::default();
                 if burst.contains(Trigger::Retry) {
                     self.retry.fired();
@@ -257,9 +299,13 @@ where
             // Kernel events, the resync and the retry answer drift: what they apply is a repair.
             repair = burst.action() == Action::Replan;
             match burst.action() {
-                Action::Gone => return Err(self.gone()),
+                Action::Gone => {
+                    self.notifier.notify(&[NotifyState::Stopping]);
+                    return Err(self.gone());
+                }
                 Action::Stop => {
                     tracing::info!("stopping");
+                    self.notifier.notify(&[NotifyState::Stopping]);
                     return Ok(());
                 }
                 Action::Reload => {
@@ -268,6 +314,11 @@ where
                     self.retry.reset();
                     self.hold = None;
                     reload = true;
+                    // `systemctl reload` (SIGHUP) is reported until the reload's pass is over.
+                    if burst.contains(Trigger::Reload) {
+                        systemd::reloading(self.notifier.as_ref());
+                        ready = true;
+                    }
                 }
                 Action::Replan => reload = false,
             }
@@ -356,6 +407,7 @@ where
                 self.health_stale = true;
             }
             Err(diags) => {
+                self.progress.error(std::time::SystemTime::now(), &diags);
                 tracing::error!(
                     "desired state invalid, keeping the last good one:\n{}",
                     diags
@@ -394,37 +446,10 @@ where
         };
         self.metrics.passes.inc();
         match result {
-            Ok(p) => {
-                let failed = p.applied.as_ref().is_some_and(|a| !a.ok());
-                self.record_metrics(&p.plan, p.applied.as_ref(), repair);
-                self.last_good = self.current.clone();
-                if let Some(a) = &p.applied {
-                    log_applied(&p.plan, a);
-                }
-                for u in &p.unverified {
-                    tracing::warn!("the kernel does not hold as written: {u}");
-                }
-                if repair {
-                    self.record_repairs(&p.plan);
-                }
-                if failed {
-                    self.hold = Some(Hold::Failing(p.plan.clone()));
-                    self.schedule_retry();
-                } else if self.fights.ongoing(tokio::time::Instant::now()) {
-                    // A repair that wins a round of a fight does not end it: kernel events
-                    // wait for the retry, whose backoff keeps growing until the fight is over.
-                    self.hold = Some(Hold::Fight);
-                } else {
-                    self.hold = None;
-                    self.retry.reset();
-                }
-                Ok(Outcome {
-                    wrote: p.applied.is_some(),
-                    ok: p.applied.is_some() && !failed,
-                })
-            }
+            Ok(p) => Ok(self.passed(p, repair)),
             Err(Failure::Message(e)) => {
                 self.metrics.failures.inc();
+                self.progress.failed(std::time::SystemTime::now(), &e);
                 tracing::error!("{e}");
                 self.hold = Some(Hold::Unplanned);
                 self.schedule_retry();
@@ -432,6 +457,8 @@ where
             }
             Err(e) => {
                 self.metrics.failures.inc();
+                self.progress
+                    .failed(std::time::SystemTime::now(), &e.to_string());
                 // Refused or invalid for this host: retrying will not help, a new edit
                 // will. Keep (or go back to) the last good desired state.
                 tracing::error!("{e}");
@@ -469,6 +496,44 @@ where
             self.health_seeded = true;
         }
         d.health = desired::HealthView::Held(self.health.down());
+    }
+
+    /// What a pass that planned (and maybe applied) leads to: metrics, status, logs, and
+    /// whether the daemon is held until the retry.
+    fn passed(&mut self, p: crate::pass::Pass, repair: bool) -> Outcome {
+        let failed = p.applied.as_ref().is_some_and(|a| !a.ok());
+        self.record_metrics(&p.plan, p.applied.as_ref(), repair);
+        self.progress.passed(
+            std::time::SystemTime::now(),
+            p.plan.changes.len(),
+            p.applied.as_ref(),
+            &p.unverified,
+        );
+        self.last_good = self.current.clone();
+        if let Some(a) = &p.applied {
+            log_applied(&p.plan, a);
+        }
+        for u in &p.unverified {
+            tracing::warn!("the kernel does not hold as written: {u}");
+        }
+        if repair {
+            self.record_repairs(&p.plan);
+        }
+        if failed {
+            self.hold = Some(Hold::Failing(p.plan.clone()));
+            self.schedule_retry();
+        } else if self.fights.ongoing(tokio::time::Instant::now()) {
+            // A repair that wins a round of a fight does not end it: kernel events
+            // wait for the retry, whose backoff keeps growing until the fight is over.
+            self.hold = Some(Hold::Fight);
+        } else {
+            self.hold = None;
+            self.retry.reset();
+        }
+        Outcome {
+            wrote: p.applied.is_some(),
+            ok: p.applied.is_some() && !failed,
+        }
     }
 
     /// What a planned (and maybe applied) pass tells the metrics.

@@ -1,72 +1,201 @@
-//! systemd readiness: `READY=1` on `$NOTIFY_SOCKET` (sd_notify(3)) for `Type=notify` units.
+//! systemd integration for a `Type=notify` unit (sd_notify(3), through the `sd-notify` crate):
+//! `READY=1` after the first pass, `STATUS=` after every pass, `RELOADING=1` on SIGHUP,
+//! `STOPPING=1` on a stop, and `WATCHDOG=1` at half of `WatchdogSec=` from a task that pings
+//! only while the daemon's loop is alive ([`Heartbeat`], [`watchdog`]).
+//!
+//! The pings come from their own task rather than from the loop, which spends most of its life
+//! waiting for a trigger (the resync is minutes apart); the loop's heartbeat says whether it is
+//! waiting or since when it has been busy, and a pass busy for longer than `WatchdogSec=` is
+//! taken as hung: the pings stop and systemd restarts the daemon. A loop that has returned (or
+//! a thread blocked in a system call, which also stops the single-threaded runtime the task
+//! runs on) stops the pings too.
 
-use std::ffi::OsStr;
-use std::os::unix::net::{SocketAddr, UnixDatagram};
-use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
-/// Tell systemd that the daemon is up, if it is listening. A failure is only a warning: the
-/// daemon works without it, and systemd reports a unit that never gets ready.
-pub fn notify_ready() {
-    let Some(socket) = std::env::var_os("NOTIFY_SOCKET") else {
-        return;
-    };
-    let Ok(sock) = UnixDatagram::unbound() else {
-        return;
-    };
-    if let Err(e) = send_ready(&sock, &socket) {
-        tracing::warn!("sd_notify READY=1 failed: {e}");
+pub use sd_notify::NotifyState;
+use tokio::time::Instant;
+
+/// Where the daemon's state is announced: the service manager, or a test's recorder.
+pub trait Notifier: Send + Sync {
+    /// Send these states in one message; failing to is not the daemon's concern.
+    fn notify(&self, states: &[NotifyState<'_>]);
+}
+
+/// The service manager at `$NOTIFY_SOCKET` (a path, or `@name` for an abstract socket);
+/// nothing is sent when it is unset.
+pub struct Systemd;
+
+impl Notifier for Systemd {
+    fn notify(&self, states: &[NotifyState<'_>]) {
+        if let Err(e) = sd_notify::notify(states) {
+            tracing::warn!("sd_notify failed: {e}");
+        }
     }
 }
 
-/// Send `READY=1` from `sock` to `socket`: a path, or an abstract name written `@name`.
-pub fn send_ready(sock: &UnixDatagram, socket: &OsStr) -> std::io::Result<()> {
-    let bytes = socket.as_encoded_bytes();
-    if let Some(name) = bytes.strip_prefix(b"@") {
-        use std::os::linux::net::SocketAddrExt;
-        sock.send_to_addr(b"READY=1", &SocketAddr::from_abstract_name(name)?)?;
-    } else {
-        sock.send_to(b"READY=1", Path::new(socket))?;
+/// `WatchdogSec=` of the unit, when systemd asks this process for pings.
+pub fn watchdog_interval() -> Option<Duration> {
+    sd_notify::watchdog_enabled().filter(|d| !d.is_zero())
+}
+
+/// The loop's sign of life: waiting for triggers, or busy (a pass) since some instant.
+#[derive(Debug)]
+pub struct Heartbeat {
+    origin: Instant,
+    /// 0 while waiting, else 1 + the milliseconds from `origin` to the start of the pass.
+    busy_since: AtomicU64,
+}
+
+impl Default for Heartbeat {
+    fn default() -> Self {
+        Heartbeat {
+            origin: Instant::now(),
+            busy_since: AtomicU64::new(0),
+        }
     }
-    Ok(())
+}
+
+impl Heartbeat {
+    /// The loop starts working on a burst (or its first pass).
+    pub fn busy(&self) {
+        let ms = self.origin.elapsed().as_millis() as u64;
+        self.busy_since.store(ms + 1, Ordering::Relaxed);
+    }
+
+    /// The loop waits for triggers again.
+    pub fn idle(&self) {
+        self.busy_since.store(0, Ordering::Relaxed);
+    }
+
+    /// Is the loop waiting, or busy for less than `limit`?
+    pub fn alive(&self, limit: Duration) -> bool {
+        match self.busy_since.load(Ordering::Relaxed) {
+            0 => true,
+            n => {
+                let since = self.origin + Duration::from_millis(n - 1);
+                since.elapsed() < limit
+            }
+        }
+    }
+}
+
+/// Ping `WATCHDOG=1` every half `interval` while the loop behind `heartbeat` is alive (see the
+/// module's documentation); ends when the loop is gone.
+pub fn watchdog(
+    heartbeat: Weak<Heartbeat>,
+    interval: Duration,
+    notifier: Arc<dyn Notifier>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval / 2);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut hung = false;
+        loop {
+            tick.tick().await;
+            let Some(beat) = heartbeat.upgrade() else {
+                return;
+            };
+            if beat.alive(interval) {
+                notifier.notify(&[NotifyState::Watchdog]);
+                hung = false;
+            } else if !hung {
+                tracing::error!(
+                    "a pass has run for more than {} s: no more watchdog pings, systemd will \
+                     restart the daemon",
+                    interval.as_secs_f64()
+                );
+                hung = true;
+            }
+        }
+    })
+}
+
+/// What a `RELOADING=1` message carries: systemd ≥ 253 wants the monotonic time with it.
+pub fn reloading(notifier: &dyn Notifier) {
+    match NotifyState::monotonic_usec_now() {
+        Ok(now) => notifier.notify(&[NotifyState::Reloading, now]),
+        Err(_) => notifier.notify(&[NotifyState::Reloading]),
+    }
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
-    use std::os::linux::net::SocketAddrExt;
+    use std::sync::Mutex;
 
-    fn received(listener: &UnixDatagram) -> String {
-        let mut buf = [0u8; 64];
-        let n = listener.recv(&mut buf).unwrap();
-        String::from_utf8_lossy(&buf[..n]).into_owned()
+    /// Records every message, one string per message, lines joined by `\n`.
+    #[derive(Default)]
+    pub struct Recorder(pub Mutex<Vec<String>>);
+
+    impl Notifier for Recorder {
+        fn notify(&self, states: &[NotifyState<'_>]) {
+            let msg: Vec<String> = states.iter().map(|s| s.to_string()).collect();
+            self.0.lock().unwrap().push(msg.join("\n"));
+        }
+    }
+
+    impl Recorder {
+        pub fn count(&self, line: &str) -> usize {
+            let msgs = self.0.lock().unwrap();
+            msgs.iter().filter(|m| m.lines().any(|l| l == line)).count()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pings_at_half_the_interval_while_the_loop_waits_or_works() {
+        let beat = Arc::new(Heartbeat::default());
+        let rec = Arc::new(Recorder::default());
+        let task = watchdog(Arc::downgrade(&beat), Duration::from_secs(10), rec.clone());
+        // The first tick is at once, then every 5 s: 0, 5, 10, 15, 20.
+        tokio::time::sleep(Duration::from_millis(20_100)).await;
+        assert_eq!(rec.count("WATCHDOG=1"), 5);
+        // A pass of 8 s is not hung: the ping at 25 s goes out.
+        beat.busy();
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        beat.idle();
+        assert_eq!(rec.count("WATCHDOG=1"), 6);
+        task.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pass_longer_than_the_interval_stops_the_pings_until_it_ends() {
+        let beat = Arc::new(Heartbeat::default());
+        let rec = Arc::new(Recorder::default());
+        let task = watchdog(Arc::downgrade(&beat), Duration::from_secs(10), rec.clone());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        beat.busy();
+        // Pings at 5 and 10 s (busy 5 s, 9.9 s), none at 15, 20, 25 (busy ≥ 10 s).
+        tokio::time::sleep(Duration::from_secs(26)).await;
+        assert_eq!(rec.count("WATCHDOG=1"), 3);
+        beat.idle();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(rec.count("WATCHDOG=1"), 4);
+        task.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_pings_end_with_the_loop() {
+        let beat = Arc::new(Heartbeat::default());
+        let rec = Arc::new(Recorder::default());
+        let task = watchdog(Arc::downgrade(&beat), Duration::from_secs(2), rec.clone());
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(rec.count("WATCHDOG=1"), 2);
+        drop(beat);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(task.is_finished());
+        assert_eq!(rec.count("WATCHDOG=1"), 2);
     }
 
     #[test]
-    fn ready_reaches_a_socket_path() {
-        let path = std::env::temp_dir().join(format!("nc-notify-{}.sock", std::process::id()));
-        let _ = std::fs::remove_file(&path);
-        let listener = UnixDatagram::bind(&path).unwrap();
-        send_ready(&UnixDatagram::unbound().unwrap(), path.as_os_str()).unwrap();
-        assert_eq!(received(&listener), "READY=1");
-        let _ = std::fs::remove_file(&path);
-    }
-
-    #[test]
-    fn ready_reaches_an_abstract_socket() {
-        let name = format!("nc-notify-test-{}", std::process::id());
-        let addr = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
-        let listener = UnixDatagram::bind_addr(&addr).unwrap();
-        send_ready(
-            &UnixDatagram::unbound().unwrap(),
-            OsStr::new(&format!("@{name}")),
-        )
-        .unwrap();
-        assert_eq!(received(&listener), "READY=1");
-    }
-
-    #[test]
-    fn nobody_listening_is_an_error_not_a_panic() {
-        let path = std::env::temp_dir().join("nc-notify-nobody-listens.sock");
-        assert!(send_ready(&UnixDatagram::unbound().unwrap(), path.as_os_str()).is_err());
+    fn reloading_carries_the_monotonic_time() {
+        let rec = Recorder::default();
+        reloading(&rec);
+        let msgs = rec.0.lock().unwrap();
+        assert!(
+            msgs[0].starts_with("RELOADING=1\nMONOTONIC_USEC="),
+            "{msgs:?}"
+        );
     }
 }

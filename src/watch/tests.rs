@@ -15,6 +15,7 @@ use reconcilers::plan::Op;
 use tokio::time::{sleep_until, Instant};
 
 use super::metrics::{KindLabel, Metrics};
+use super::systemd::tests::Recorder;
 use super::trigger::Trigger::{self, *};
 use super::{Daemon, WatchOptions};
 
@@ -119,6 +120,8 @@ enum Step {
 struct Harness {
     dir: Scratch,
     seen: Rc<RefCell<Seen>>,
+    /// What the daemon told the service manager.
+    notes: Arc<Recorder>,
 }
 
 impl Harness {
@@ -133,7 +136,11 @@ impl Harness {
             failing_applies: 0,
             applies: Vec::new(),
         }));
-        Harness { dir, seen }
+        Harness {
+            dir,
+            seen,
+            notes: Arc::default(),
+        }
     }
 
     fn opts(&self, once: bool) -> WatchOptions {
@@ -153,7 +160,8 @@ impl Harness {
     /// Run the daemon through `script`; its metrics at the end.
     async fn run(&self, once: bool, script: Vec<(u64, Step)>) -> Arc<Metrics> {
         let probe = Probe(self.seen.clone());
-        let daemon = Daemon::new(self.opts(once), move |_| Ok(probe.clone()));
+        let daemon = Daemon::new(self.opts(once), move |_| Ok(probe.clone()))
+            .with_notifier(self.notes.clone());
         let metrics = daemon.metrics();
         let tx = daemon.sender();
         let t0 = self.seen.borrow().t0;
@@ -505,4 +513,45 @@ async fn health_takes_a_dead_provider_out_within_4s_and_brings_it_back() {
         "{rules:?}"
     );
     assert!(!rules.iter().any(|r| r.contains("oif")), "{rules:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_service_manager_hears_ready_status_reloading_and_stopping() {
+    let h = Harness::new("notify", BR0);
+    h.run(
+        false,
+        vec![
+            (1000, Step::Write(BR01)),
+            (1000, Step::Send(File)),
+            (2000, Step::Send(Reload)),
+            (3000, Step::Send(Stop)),
+        ],
+    )
+    .await;
+    let notes = h.notes.0.lock().unwrap().clone();
+    let firsts: Vec<&str> = notes
+        .iter()
+        .map(|m| m.lines().next().unwrap_or_default())
+        .filter(|l| !l.starts_with("STATUS="))
+        .collect();
+    // READY after the first pass and after SIGHUP's reload, not after an edit (which is no
+    // `systemctl reload`); STOPPING last.
+    assert_eq!(
+        firsts,
+        ["READY=1", "RELOADING=1", "READY=1", "STOPPING=1"],
+        "{notes:#?}"
+    );
+    assert!(notes[0].contains("\nSTATUS=last pass "), "{notes:#?}");
+    assert!(notes[0].contains(": in sync; last apply ") && notes[0].contains(": 1 changes"));
+    // Every pass tells its status: the edit's added br1.
+    let edit = notes
+        .iter()
+        .position(|m| m.starts_with("RELOADING=1"))
+        .unwrap();
+    assert!(
+        notes[1..edit].iter().all(|m| m.starts_with("STATUS=")),
+        "{notes:#?}"
+    );
+    assert!(notes[1..edit].len() >= 2, "{notes:#?}");
+    assert_eq!(h.links(), ["br0", "br1"]);
 }
