@@ -317,6 +317,7 @@ fn ursa_loads() {
             group: Some(Ident::Name("kvm".into())),
             vnet_hdr: Some(true),
             multi_queue: Some(false),
+            open_queues: 0,
         })
     );
     assert_eq!(s.links["tap-fedora"].master.as_deref(), Some("br0"));
@@ -438,7 +439,8 @@ sysctl:
             owner: Some(Ident::Id(1000)),
             group: Some(Ident::Id(100)),
             vnet_hdr: None,
-            multi_queue: None
+            multi_queue: None,
+            open_queues: 0
         })
     );
     // Numeric owners need no look-up; only the sysctls are left to the host.
@@ -967,6 +969,7 @@ fn assemble(
                 group: g.clone(),
                 vnet_hdr: *v,
                 multi_queue: *m,
+                open_queues: 0,
             }),
             KindSpec::Veth(both) => {
                 let peer = format!("p{i}");

@@ -109,6 +109,7 @@ fn arb_tap() -> impl Strategy<Value = TapOpts> {
             group: g.map(Ident::Id),
             vnet_hdr: v,
             multi_queue: m,
+            open_queues: 0,
         })
 }
 

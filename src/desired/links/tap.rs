@@ -122,6 +122,14 @@ pub(crate) fn render(s: &mut String, t: &TapOpts, pad: &str) {
     if let Some(v) = t.multi_queue {
         let _ = writeln!(s, "{pad}  multi_queue: {v}");
     }
+    // Observed only: the flags above are then the attached process's choice, not the file's.
+    if t.in_use() {
+        let _ = writeln!(
+            s,
+            "{pad}  # open in a process (a VM?) with {} queue(s): vnet_hdr and the queues are its choice while it is attached",
+            t.open_queues
+        );
+    }
 }
 
 /// The tap's host hook: owners and groups given by name become the host's ids. A name that

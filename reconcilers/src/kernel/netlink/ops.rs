@@ -195,6 +195,7 @@ impl RtnlKernel {
             group: opts.group.clone(),
             vnet_hdr: opts.vnet_hdr.or(current.vnet_hdr),
             multi_queue: opts.multi_queue.or(current.multi_queue),
+            open_queues: 0,
         };
         self.writes.fetch_add(1, Ordering::Relaxed);
         tap::set_tap(name, &merged)
