@@ -1022,8 +1022,10 @@ fn a_vm_s_flags_on_an_open_tap_are_a_note_not_drift_and_the_file_wins_once_it_is
     assert!(p.is_empty(), "no write while it is open: {:?}", p.changes);
     assert_eq!(
         p.warnings,
-        ["tap tap0 is open in a process (a VM; 1 queue(s)), which chose vnet_hdr on \
-          (declared off); the declared options apply once it is closed"]
+        [
+            "tap tap0 is open in a process (a VM; 1 queue(s)), which chose vnet_hdr on \
+          (declared off); the declared options apply once it is closed"
+        ]
     );
     // A declaration edited while the VM runs waits too: no recreate, no EBUSY.
     let t = tap0_opts(&mut desired);

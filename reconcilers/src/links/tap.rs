@@ -44,14 +44,18 @@ pub fn raw_attributes(info: &[InfoTun]) -> Vec<(u16, Vec<u8>)> {
         .collect()
 }
 
-/// Tap options of a dumped tun/tap link; `None` when it is a tun (layer 3), which netconverge
-/// does not manage.
-pub fn parse(info: &[InfoTun]) -> Option<TapOpts> {
-    parse_raw(&raw_attributes(info))
+/// Tap options of a dumped tun/tap link with its carrier (IFLA_CARRIER); `None` when it is a
+/// tun (layer 3), which netconverge does not manage.
+pub fn parse(info: &[InfoTun], carrier: bool) -> Option<TapOpts> {
+    parse_raw(&raw_attributes(info), carrier)
 }
 
 /// `parse` on raw (type, value) attributes.
-pub fn parse_raw(attrs: &[(u16, Vec<u8>)]) -> Option<TapOpts> {
+///
+/// The driver reports its queue counts for a multi-queue tap only; a single-queue tap has
+/// carrier exactly while its one queue is attached (tun_attach turns it on, the last detach
+/// off), so that is what says a process has it open.
+pub fn parse_raw(attrs: &[(u16, Vec<u8>)], carrier: bool) -> Option<TapOpts> {
     let u8_of = |kind: u16| {
         attrs
             .iter()
@@ -68,15 +72,21 @@ pub fn parse_raw(attrs: &[(u16, Vec<u8>)]) -> Option<TapOpts> {
     if u8_of(IFLA_TUN_TYPE) != Some(TUN_TYPE_TAP) {
         return None;
     }
+    let multi_queue = u8_of(IFLA_TUN_MULTI_QUEUE).unwrap_or(0) != 0;
+    let open_queues = if multi_queue {
+        // A disabled queue's file is still open in its process: both count.
+        u32_of(IFLA_TUN_NUM_QUEUES)
+            .unwrap_or(0)
+            .saturating_add(u32_of(IFLA_TUN_NUM_DISABLED_QUEUES).unwrap_or(0))
+    } else {
+        u32::from(carrier)
+    };
     Some(TapOpts {
         owner: u32_of(IFLA_TUN_OWNER).map(Ident::Id),
         group: u32_of(IFLA_TUN_GROUP).map(Ident::Id),
         vnet_hdr: Some(u8_of(IFLA_TUN_VNET_HDR).unwrap_or(0) != 0),
-        multi_queue: Some(u8_of(IFLA_TUN_MULTI_QUEUE).unwrap_or(0) != 0),
-        // A disabled queue's file is still open in its process: both count.
-        open_queues: u32_of(IFLA_TUN_NUM_QUEUES)
-            .unwrap_or(0)
-            .saturating_add(u32_of(IFLA_TUN_NUM_DISABLED_QUEUES).unwrap_or(0)),
+        multi_queue: Some(multi_queue),
+        open_queues,
     })
 }
 
@@ -148,7 +158,7 @@ mod tests {
             nla(IFLA_TUN_MULTI_QUEUE, &[0]),
         ];
         assert_eq!(
-            parse(&info),
+            parse(&info, false),
             Some(TapOpts {
                 owner: Some(Ident::Id(1000)),
                 group: None,
@@ -160,23 +170,29 @@ mod tests {
     }
 
     #[test]
-    fn open_queues_count_enabled_and_disabled_ones() {
+    fn open_queues_count_enabled_and_disabled_ones_of_a_multi_queue_tap() {
         let mut info = vec![
             nla(IFLA_TUN_TYPE, &[2]),
             nla(IFLA_TUN_MULTI_QUEUE, &[1]),
             nla(IFLA_TUN_NUM_QUEUES, &2u32.to_ne_bytes()),
         ];
-        assert_eq!(parse(&info).map(|t| t.open_queues), Some(2));
+        assert_eq!(parse(&info, true).map(|t| t.open_queues), Some(2));
         info.push(nla(IFLA_TUN_NUM_DISABLED_QUEUES, &1u32.to_ne_bytes()));
-        let t = parse(&info).expect("a tap");
+        // All queues disabled: no carrier, but the files are open.
+        let t = parse(&info, false).expect("a tap");
         assert_eq!((t.open_queues, t.in_use()), (3, true));
-        let closed = parse(&[nla(IFLA_TUN_TYPE, &[2])]).expect("a tap");
-        assert!(!closed.in_use());
+    }
+
+    #[test]
+    fn a_single_queue_tap_is_open_while_it_has_carrier() {
+        let info = [nla(IFLA_TUN_TYPE, &[2]), nla(IFLA_TUN_MULTI_QUEUE, &[0])];
+        assert_eq!(parse(&info, true).map(|t| t.open_queues), Some(1));
+        assert!(!parse(&info, false).expect("a tap").in_use());
     }
 
     #[test]
     fn tun_is_not_a_tap() {
-        assert_eq!(parse(&[nla(IFLA_TUN_TYPE, &[1])]), None);
-        assert_eq!(parse(&[]), None);
+        assert_eq!(parse(&[nla(IFLA_TUN_TYPE, &[1])], true), None);
+        assert_eq!(parse(&[], false), None);
     }
 }

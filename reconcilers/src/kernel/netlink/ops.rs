@@ -166,7 +166,8 @@ impl RtnlKernel {
         let object = links::link_id(name);
         let current = match self.get_link(name).await? {
             Some(msg) => match links::info_data(&msg) {
-                Some(InfoData::Tun(info)) => crate::links::tap::parse(info),
+                // Only the flags are read here, not whether the tap is open.
+                Some(InfoData::Tun(info)) => crate::links::tap::parse(info, false),
                 _ => None,
             },
             None => {
