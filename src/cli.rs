@@ -643,6 +643,7 @@ fn check_snapshot(desired: &Desired, file: &Path) -> Result<Pass, Failure> {
         plan,
         applied: None,
         unverified: Vec::new(),
+        open_taps: Default::default(),
     })
 }
 

@@ -20,6 +20,7 @@ pub mod debounce;
 pub mod fight;
 pub mod files;
 pub mod metrics;
+pub mod reattach;
 pub mod signals;
 pub mod sources;
 pub mod supervise;
@@ -112,6 +113,8 @@ pub struct Daemon<K, C> {
     fights: Fights,
     supervisor: supervise::Supervisor,
     metrics: Arc<Metrics>,
+    /// The taps a VM held open at the last pass (see [`reattach`]).
+    open_taps: reattach::OpenTaps,
 }
 
 /// Why the daemon waits for the retry.
@@ -158,6 +161,7 @@ where
             fights: Fights::default(),
             supervisor: supervise::Supervisor::default(),
             metrics: Arc::new(Metrics::new()),
+            open_taps: reattach::OpenTaps::default(),
         }
     }
 
@@ -357,6 +361,7 @@ where
                 if let Some(a) = &p.applied {
                     log_applied(&p.plan, a);
                 }
+                self.warn_reattach(&p);
                 for u in &p.unverified {
                     tracing::warn!("the kernel does not hold as written: {u}");
                 }
@@ -397,6 +402,21 @@ where
                 self.current = self.last_good.clone();
                 Ok(Outcome::default())
             }
+        }
+    }
+
+    /// Name (and count) the taps this pass recreated under a VM that must reattach.
+    fn warn_reattach(&mut self, p: &crate::pass::Pass) {
+        let open_now = p.open_taps.clone();
+        for tap in self
+            .open_taps
+            .recreated(&p.plan, p.applied.as_ref(), open_now)
+        {
+            tracing::warn!("{}", reattach::warning(&tap));
+            self.metrics
+                .tap_reattach
+                .get_or_create(&metrics::LinkLabel { link: tap })
+                .inc();
         }
     }
 
