@@ -443,11 +443,12 @@ sysctl:
             open_queues: 0
         })
     );
-    // Numeric owners need no look-up; only the sysctls are left to the host.
+    // Numeric owners need no look-up; only the sysctls are left to the host, and whether the
+    // owner can open its tap (a warning, never a refusal).
     assert!(d
         .host_checks
         .iter()
-        .all(|c| matches!(c, HostCheck::Sysctl { .. })));
+        .all(|c| matches!(c, HostCheck::Sysctl { .. } | HostCheck::TapAccess { .. })));
     assert_eq!(
         s.links["mv0"].kind,
         LinkKind::Macvlan(MacvlanOpts {
