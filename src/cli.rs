@@ -733,6 +733,9 @@ fn host_check_text(c: &desired::HostCheck) -> String {
         desired::HostCheck::Program { name, package, .. } => {
             format!("program `{name}` is installed (Debian package `{package}`)")
         }
+        desired::HostCheck::TapAccess { tap, .. } => {
+            format!("tap {tap}'s owner is in its group and can open /dev/net/tun (a warning)")
+        }
         desired::HostCheck::Resolver { bridge, file, .. } => match file {
             Some(f) => format!("{} does not name {bridge}'s own addresses", f.display()),
             None => format!("the namespace's resolv.conf does not name {bridge}'s own addresses"),
@@ -1298,6 +1301,7 @@ fn check_snapshot(desired: &Desired, file: &Path) -> Result<Pass, Failure> {
         plan,
         applied: None,
         unverified: Vec::new(),
+        open_taps: Default::default(),
     })
 }
 

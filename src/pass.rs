@@ -53,6 +53,18 @@ pub struct Pass {
     /// After an apply, the objects the kernel does not hold as written (verify after apply:
     /// the kernel re-observed and planned again), in words.
     pub unverified: Vec<String>,
+    /// The taps a process (a VM) held open when the pass observed the kernel.
+    pub open_taps: std::collections::BTreeSet<String>,
+}
+
+/// The taps of `observed` that a process holds open.
+fn open_taps(observed: &State) -> std::collections::BTreeSet<String> {
+    observed
+        .links
+        .values()
+        .filter(|l| matches!(&l.kind, reconcilers::model::LinkKind::Tap(t) if t.in_use()))
+        .map(|l| l.name.clone())
+        .collect()
 }
 
 /// Called once before the first write of a non-empty plan, with the plan, the state it was
@@ -155,6 +167,7 @@ pub async fn pass_observed<K: Kernel>(
             plan,
             applied: None,
             unverified: Vec::new(),
+            open_taps: open_taps(&observed),
         });
     }
     if let Some(hook) = before_apply {
@@ -167,6 +180,7 @@ pub async fn pass_observed<K: Kernel>(
         plan,
         applied: Some(applied),
         unverified,
+        open_taps: open_taps(&observed),
     })
 }
 

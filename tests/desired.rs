@@ -317,6 +317,7 @@ fn ursa_loads() {
             group: Some(Ident::Name("kvm".into())),
             vnet_hdr: Some(true),
             multi_queue: Some(false),
+            open_queues: 0,
         })
     );
     assert_eq!(s.links["tap-fedora"].master.as_deref(), Some("br0"));
@@ -438,14 +439,16 @@ sysctl:
             owner: Some(Ident::Id(1000)),
             group: Some(Ident::Id(100)),
             vnet_hdr: None,
-            multi_queue: None
+            multi_queue: None,
+            open_queues: 0
         })
     );
-    // Numeric owners need no look-up; only the sysctls are left to the host.
+    // Numeric owners need no look-up; only the sysctls are left to the host, and whether the
+    // owner can open its tap (a warning, never a refusal).
     assert!(d
         .host_checks
         .iter()
-        .all(|c| matches!(c, HostCheck::Sysctl { .. })));
+        .all(|c| matches!(c, HostCheck::Sysctl { .. } | HostCheck::TapAccess { .. })));
     assert_eq!(
         s.links["mv0"].kind,
         LinkKind::Macvlan(MacvlanOpts {
@@ -967,6 +970,7 @@ fn assemble(
                 group: g.clone(),
                 vnet_hdr: *v,
                 multi_queue: *m,
+                open_queues: 0,
             }),
             KindSpec::Veth(both) => {
                 let peer = format!("p{i}");

@@ -33,12 +33,28 @@ struct Watcher {
 
 impl Watcher {
     fn start(ns: &Netns, dir: &Path, log: PathBuf) -> Watcher {
-        Watcher::start_with(ns, dir, log, &[], false)
+        Watcher::launch(ns, dir, log, &[], false, None)
     }
 
     /// `start` with more `watch` arguments, started from inside the namespace with `inside`
     /// (so that what it listens on, `--metrics`, is the namespace's loopback, not the host's).
     fn start_with(ns: &Netns, dir: &Path, log: PathBuf, extra: &[&str], inside: bool) -> Watcher {
+        Watcher::launch(ns, dir, log, extra, inside, None)
+    }
+
+    /// `start` with `NETCONVERGE_LOG` set to `level`.
+    fn start_logging(ns: &Netns, dir: &Path, log: PathBuf, level: &str) -> Watcher {
+        Watcher::launch(ns, dir, log, &[], false, Some(level))
+    }
+
+    fn launch(
+        ns: &Netns,
+        dir: &Path,
+        log: PathBuf,
+        extra: &[&str],
+        inside: bool,
+        level: Option<&str>,
+    ) -> Watcher {
         let file = std::fs::File::create(&log).unwrap();
         let mut args = vec![
             "--netns",
@@ -55,6 +71,9 @@ impl Watcher {
         let mut cmd = Command::new(if inside { "ip" } else { bin });
         if inside {
             cmd.args(["netns", "exec", &ns.name, bin]);
+        }
+        if let Some(level) = level {
+            cmd.env("NETCONVERGE_LOG", level);
         }
         let child = cmd
             .args(args)
@@ -431,4 +450,71 @@ fn metrics_are_served_while_watch_runs_and_a_drift_repair_shows_up() {
     assert!(sample(&text, "netconverge_last_success_timestamp_seconds").unwrap() > 1.7e9);
     assert_eq!(scrape(&ns, "/nothing").0, 404);
     assert_eq!(w.stop(), Some(0));
+}
+
+/// A process holding `tap` open (as qemu does) in `ns` until it is killed.
+struct TapHolder(Child);
+
+impl TapHolder {
+    fn open(ns: &Netns, tap: &str) -> TapHolder {
+        let script = format!(
+            "import fcntl, os, struct, time\n\
+             fd = os.open('/dev/net/tun', os.O_RDWR)\n\
+             fcntl.ioctl(fd, 0x400454ca, struct.pack('16sH', b'{tap}', 0x0002 | 0x1000))\n\
+             print('open', flush=True)\n\
+             time.sleep(600)\n"
+        );
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &ns.name, "python3", "-c", &script])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        use std::io::BufRead;
+        std::io::BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "open", "could not open {tap}");
+        TapHolder(child)
+    }
+}
+
+impl Drop for TapHolder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_tap_deleted_under_a_process_is_recreated_with_a_warning_to_reattach() {
+    if !root_or_skip("a_tap_deleted_under_a_process_is_recreated_with_a_warning_to_reattach") {
+        return;
+    }
+    let (ns, _lan) = host_with_nic();
+    let dir = TempDir::new("watch-reattach");
+    std::fs::write(dir.path().join("host.yaml"), BASE).unwrap();
+    let log = dir.path().with_extension("log");
+    // At debug level each pass logs its observation.
+    let w = Watcher::start_logging(&ns, dir.path(), log.clone(), "debug");
+    eventually("tap-a", &w, || has_link(&ns, "tap-a"));
+    let holder = TapHolder::open(&ns, "tap-a");
+    // Its carrier coming up is a kernel event: a pass sees the tap open (logged at debug).
+    eventually("a pass that sees the tap open", &w, || {
+        w.log().contains("taps held open by a process")
+    });
+    ns.ip("link del tap-a");
+    let warning = "tap tap-a was deleted while a process (a VM) held it open";
+    eventually("the reattach warning", &w, || w.log().contains(warning));
+    // It is true: the new tap has no carrier, the process is still on the deleted one.
+    assert!(has_link(&ns, "tap-a"));
+    assert!(
+        ns.ip("link show tap-a").contains("NO-CARRIER"),
+        "{}",
+        w.log()
+    );
+    drop(holder);
+    assert_eq!(w.log().matches(warning).count(), 1, "{}", w.log());
+    assert_eq!(w.stop(), Some(0));
+    let _ = std::fs::remove_file(log);
 }

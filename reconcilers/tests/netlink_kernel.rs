@@ -157,6 +157,7 @@ fn tap(name: &str, owner: Option<u32>, group: Option<u32>, vnet_hdr: bool) -> Li
             group: group.map(Ident::Id),
             vnet_hdr: Some(vnet_hdr),
             multi_queue: Some(false),
+            open_queues: 0,
         }),
     )
 }
@@ -834,6 +835,7 @@ fn bridge_and_tap_changes() {
                     group: Some(Ident::Id(3)),
                     vnet_hdr: Some(true),
                     multi_queue: None,
+                    open_queues: 0,
                 },
             }])
             .await,
@@ -849,6 +851,7 @@ fn bridge_and_tap_changes() {
                         group: Some(Ident::Id(3)),
                         vnet_hdr: Some(true),
                         multi_queue: Some(false),
+                        open_queues: 0,
                     },
                 },
                 Op::SetTap {
@@ -858,6 +861,7 @@ fn bridge_and_tap_changes() {
                         group: Some(Ident::Id(3)),
                         vnet_hdr: Some(true),
                         multi_queue: Some(true),
+                        open_queues: 0,
                     },
                 },
                 Op::SetTap {

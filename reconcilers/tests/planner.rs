@@ -517,6 +517,7 @@ fn a_changed_link_shows_only_what_the_desired_state_manages() {
             group: None,
             vnet_hdr: Some(false),
             multi_queue: Some(false),
+            open_queues: 0,
         }),
     );
     tap.mtu = Some(1500);
@@ -876,4 +877,95 @@ fn a_veth_re_paired_with_a_new_declared_peer_is_created_once() {
     converge(&mut k, &desired);
     oracle::pass(&earlier, &k, &desired).unwrap();
     assert!(replan(&mut k, &desired).is_empty());
+}
+
+fn tap0_opts(desired: &mut State) -> &mut TapOpts {
+    match &mut desired.links.get_mut("tap0").expect("tap0").kind {
+        LinkKind::Tap(t) => t,
+        other => panic!("not a tap: {other:?}"),
+    }
+}
+
+#[test]
+fn a_vm_s_flags_on_an_open_tap_are_a_note_not_drift_and_the_file_wins_once_it_is_closed() {
+    let mut k = FakeKernel::new(State::default());
+    let mut desired = bridge_with_tap();
+    tap0_opts(&mut desired).vnet_hdr = Some(false);
+    converge(&mut k, &desired);
+    // qemu's `-netdev tap` turns vnet_hdr on as it attaches.
+    assert!(k.open_tap("tap0", 1, true));
+    let p = replan(&mut k, &desired);
+    assert!(p.is_empty(), "no write while it is open: {:?}", p.changes);
+    assert_eq!(
+        p.warnings,
+        [
+            "tap tap0 is open in a process (a VM; 1 queue(s)), which chose vnet_hdr on \
+          (declared off); the declared options apply once it is closed"
+        ]
+    );
+    // A declaration edited while the VM runs waits too: no recreate, no EBUSY.
+    let t = tap0_opts(&mut desired);
+    t.multi_queue = Some(true);
+    t.owner = Some(Ident::Id(1001));
+    let p = replan(&mut k, &desired);
+    assert!(p.is_empty(), "{:?}", p.changes);
+    let note = &p.warnings[0];
+    for part in [
+        "vnet_hdr on (declared off)",
+        "multi_queue off (declared on: a recreate",
+        "owner 1000 (declared 1001)",
+    ] {
+        assert!(note.contains(part), "{part} in {note}");
+    }
+    // Closed: the declared options are applied, and the tap then matches.
+    assert!(k.open_tap("tap0", 0, true));
+    let p = converge(&mut k, &desired);
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    assert!(!p.is_empty());
+    assert_eq!(
+        k.state.links["tap0"].kind,
+        LinkKind::Tap(TapOpts {
+            owner: Some(Ident::Id(1001)),
+            group: None,
+            vnet_hdr: Some(false),
+            multi_queue: Some(true),
+            open_queues: 0,
+        })
+    );
+    assert!(replan(&mut k, &desired).is_empty());
+}
+
+#[test]
+fn an_open_tap_that_matches_its_declaration_has_no_note() {
+    let mut k = FakeKernel::new(State::default());
+    let mut desired = bridge_with_tap();
+    tap0_opts(&mut desired).vnet_hdr = Some(true);
+    converge(&mut k, &desired);
+    assert!(k.open_tap("tap0", 1, true));
+    let p = replan(&mut k, &desired);
+    assert!(p.is_empty() && p.warnings.is_empty(), "{p:?}");
+    // Undeclared flags are never a note, whatever the VM chose.
+    tap0_opts(&mut desired).vnet_hdr = None;
+    assert!(k.open_tap("tap0", 1, false));
+    let p = replan(&mut k, &desired);
+    assert!(p.is_empty() && p.warnings.is_empty(), "{p:?}");
+    // The group, declared and held, is no note either; one that differs is.
+    tap0_opts(&mut desired).group = Some(Ident::Id(36));
+    let p = replan(&mut k, &desired);
+    assert!(p.warnings[0].contains("group none (declared 36)"), "{p:?}");
+}
+
+#[test]
+fn the_fake_tun_driver_refuses_a_second_opener_of_a_single_queue_tap() {
+    let mut k = FakeKernel::new(State::default());
+    let desired = bridge_with_tap();
+    converge(&mut k, &desired);
+    assert!(k.open_tap("tap0", 1, true));
+    assert!(!k.open_tap("br0", 1, true));
+    let set = Op::SetTap {
+        name: "tap0".into(),
+        opts: TapOpts::default(),
+    };
+    let r = block_on(k.apply(std::slice::from_ref(&set)));
+    assert_eq!(r[0].as_ref().unwrap_err().errno, Some(libc::EBUSY));
 }

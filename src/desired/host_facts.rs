@@ -69,6 +69,20 @@ pub enum HostCheck {
         /// The section that needs it; the message says what to install.
         at: Diagnostic,
     },
+    /// A tap's owner should be able to open it: the kernel checks owner and group together,
+    /// so the owner must be in the tap's group, and it needs read-write access to
+    /// `/dev/net/tun`. Only a warning: a launcher may give the process the group, or (as
+    /// libvirt does) open `/dev/net/tun` for it.
+    TapAccess {
+        /// The tap.
+        tap: String,
+        /// Its owner.
+        owner: reconcilers::model::Ident,
+        /// Its group, if declared.
+        group: Option<reconcilers::model::Ident>,
+        /// Where the owner is written.
+        at: Diagnostic,
+    },
     /// A bridge's dnsmasq reads the host's resolver file (`upstream: host` or
     /// `resolv_file:`): the file must not name the bridge's own addresses, or dnsmasq would
     /// forward every query to itself.
@@ -94,6 +108,7 @@ impl HostCheck {
             | HostCheck::LinkUp { at, .. }
             | HostCheck::Sysctl { at, .. }
             | HostCheck::Program { at, .. }
+            | HostCheck::TapAccess { at, .. }
             | HostCheck::Resolver { at, .. } => at,
         }
     }
@@ -126,6 +141,8 @@ impl HostCheck {
                 current.is_some_and(|v| v.split(' ').count() == *fields)
             }
             HostCheck::Program { name, .. } => reconcilers::programs::find(name).is_some(),
+            // A warning (see `warning`), never a refusal.
+            HostCheck::TapAccess { .. } => true,
             HostCheck::Resolver {
                 bridge,
                 own,
@@ -148,6 +165,26 @@ impl HostCheck {
             }
         };
         (!holds).then(|| self.at().clone())
+    }
+}
+
+impl HostCheck {
+    /// What the host makes doubtful without refusing it, at the check's place; `None` when
+    /// nothing is.
+    fn warning(&self) -> Option<String> {
+        let HostCheck::TapAccess {
+            tap,
+            owner,
+            group,
+            at,
+        } = self
+        else {
+            return None;
+        };
+        let message = links::tap::access_warning(tap, owner, group.as_ref())?;
+        let mut d = at.clone();
+        d.message = message;
+        Some(d.to_string())
     }
 }
 
@@ -199,7 +236,14 @@ impl Desired {
             failed = links::tap::resolve_owners(&mut state);
         }
         dhcp::resolve_upstreams(&mut state, netns);
-        let warnings = providers::skip_unavailable(self, &mut state, observed, health);
+        let mut warnings: Vec<String> = self
+            .host_checks
+            .iter()
+            .filter_map(HostCheck::warning)
+            .collect();
+        warnings.extend(providers::skip_unavailable(
+            self, &mut state, observed, health,
+        ));
         ForHost {
             state,
             failed: Diagnostics(failed),
@@ -246,5 +290,24 @@ mod tests {
             panic!("a tap")
         };
         assert_eq!(t.owner, Some(Ident::Name("root".into())));
+    }
+
+    #[test]
+    fn a_tap_owner_outside_its_group_is_a_warning_before_any_write_not_a_refusal() {
+        // nobody's group is nogroup, not root; root is in root.
+        let yaml = "links:\n  tap0: { kind: tap, tap: { owner: nobody, group: root } }\n  tap1: { kind: tap, tap: { owner: nobody, group: nogroup } }\n  tap2: { kind: tap, tap: { owner: 0, group: 0 } }\n";
+        let d = load_str(yaml, Path::new("t.yaml")).expect("valid");
+        let h = d.for_host(&Default::default(), None, &Default::default());
+        assert!(h.failed.0.is_empty(), "{}", h.failed);
+        let about: Vec<&String> = h.warnings.iter().filter(|w| w.contains("tap ")).collect();
+        assert_eq!(about.len(), 1, "{:?}", h.warnings);
+        assert!(
+            about[0].starts_with(
+                "t.yaml:2:36: the owner nobody of tap tap0 is not a member of its group root"
+            ),
+            "{}",
+            about[0]
+        );
+        assert!(about[0].contains("EPERM"), "{}", about[0]);
     }
 }

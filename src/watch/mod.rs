@@ -23,6 +23,7 @@ pub mod health;
 pub mod liveness;
 pub mod metrics;
 pub mod progress;
+pub mod reattach;
 pub mod serve;
 pub mod signals;
 pub mod sources;
@@ -142,6 +143,8 @@ pub struct Daemon<K, C> {
     heartbeat: Arc<Heartbeat>,
     /// What the last passes did, for `STATUS=`.
     progress: Progress,
+    /// The taps a VM held open at the last pass (see [`reattach`]).
+    open_taps: reattach::OpenTaps,
 }
 
 /// Why the daemon waits for the retry.
@@ -199,6 +202,7 @@ where
             notifier: Arc::new(systemd::Systemd),
             heartbeat: Arc::new(Heartbeat::default()),
             progress: Progress::default(),
+            open_taps: reattach::OpenTaps::default(),
         }
     }
 
@@ -513,6 +517,7 @@ where
         if let Some(a) = &p.applied {
             log_applied(&p.plan, a);
         }
+        self.warn_reattach(&p);
         for u in &p.unverified {
             tracing::warn!("the kernel does not hold as written: {u}");
         }
@@ -533,6 +538,21 @@ where
         Outcome {
             wrote: p.applied.is_some(),
             ok: p.applied.is_some() && !failed,
+        }
+    }
+
+    /// Name (and count) the taps this pass recreated under a VM that must reattach.
+    fn warn_reattach(&mut self, p: &crate::pass::Pass) {
+        let open_now = p.open_taps.clone();
+        for tap in self
+            .open_taps
+            .recreated(&p.plan, p.applied.as_ref(), open_now)
+        {
+            tracing::warn!("{}", reattach::warning(&tap));
+            self.metrics
+                .tap_reattach
+                .get_or_create(&metrics::LinkLabel { link: tap })
+                .inc();
         }
     }
 

@@ -115,6 +115,8 @@ enum Step {
     DeleteLink(&'static str),
     /// Create a foreign bridge behind the daemon's back.
     AddBridge(&'static str),
+    /// A process (a VM) opens a tap with one queue.
+    OpenTap(&'static str),
 }
 
 struct Harness {
@@ -195,6 +197,9 @@ impl Harness {
                     reconcilers::model::LinkKind::Bridge(Default::default()),
                 );
                 self.seen.borrow_mut().kernel.state.add_link(link);
+            }
+            Step::OpenTap(name) => {
+                assert!(self.seen.borrow_mut().kernel.open_tap(name, 1, true));
             }
         }
     }
@@ -554,4 +559,32 @@ async fn the_service_manager_hears_ready_status_reloading_and_stopping() {
     );
     assert!(notes[1..edit].len() >= 2, "{notes:#?}");
     assert_eq!(h.links(), ["br0", "br1"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tap_recreated_under_a_vm_is_counted_as_needing_a_reattach() {
+    let two_taps = "links:\n  tap-vm1: { kind: tap }\n  tap-vm2: { kind: tap }\n";
+    let h = Harness::new("reattach", two_taps);
+    let script = vec![
+        // A VM opens tap-vm1 (its carrier is an event); both taps are then deleted.
+        (1000, Step::OpenTap("tap-vm1")),
+        (1000, Step::Send(Kernel)),
+        (2000, Step::DeleteLink("tap-vm1")),
+        (2000, Step::DeleteLink("tap-vm2")),
+        (2000, Step::Send(Kernel)),
+        (3000, Step::Send(Stop)),
+    ];
+    let metrics = h.run(false, script).await;
+    assert_eq!(h.links(), ["tap-vm1", "tap-vm2"], "both are back");
+    let count = |link: &str| {
+        metrics
+            .tap_reattach
+            .get_or_create(&super::metrics::LinkLabel { link: link.into() })
+            .get()
+    };
+    // Only the one a process held open needs a reattach.
+    assert_eq!((count("tap-vm1"), count("tap-vm2")), (1, 0));
+    let text = metrics.render();
+    assert!(text.contains("tap_reattach_needed"), "{text}");
+    assert!(text.contains("link=\"tap-vm1\""), "{text}");
 }

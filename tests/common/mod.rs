@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+pub mod guest;
+
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
 /// True when the test may touch the kernel. Outside CI a non-root run skips (and says so);
@@ -76,6 +78,25 @@ impl Netns {
             .args(["netns", "exec", &self.name, "sh", "-c", cmd])
             .output()
             .expect("ip netns exec")
+    }
+}
+
+impl Netns {
+    /// Kill every process left in the namespace (dnsmasq, a qemu, a server): deleting a
+    /// namespace does not kill the processes in it.
+    pub fn kill_processes(&self) {
+        let pids = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        for pid in pids
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+        {
+            // SAFETY: kill(2) on a process inside a namespace this test created.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
     }
 }
 

@@ -266,6 +266,7 @@ mod tests {
             group: Some(Ident::Id(36)),
             vnet_hdr: Some(true),
             multi_queue: None,
+            open_queues: 0,
         };
         assert_eq!(
             resolve("t", &opts).unwrap(),

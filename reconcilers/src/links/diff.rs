@@ -58,6 +58,7 @@ fn managed_view(observed: &Link, desired: &Link) -> Object {
             group: d.group.as_ref().and(o.group.clone()),
             vnet_hdr: d.vnet_hdr.and(o.vnet_hdr),
             multi_queue: d.multi_queue.and(o.multi_queue),
+            open_queues: 0,
         }),
         (_, other) => other.clone(),
     };
@@ -84,6 +85,9 @@ fn recreate_reason(desired: &Link, observed: &Link) -> Option<String> {
         (d, o) if std::mem::discriminant(d) != std::mem::discriminant(o) => {
             Some(format!("kind changes from {} to {}", o.name(), d.name()))
         }
+        // Recreating a tap a process holds open would cut that process (a VM) off for good:
+        // the change waits until the tap is closed (`tap::in_use_note` says so).
+        (LinkKind::Tap(_), LinkKind::Tap(o)) if o.in_use() => None,
         (LinkKind::Tap(d), LinkKind::Tap(o)) => {
             let want = d.multi_queue.unwrap_or(false);
             (want != o.multi_queue.unwrap_or(false))
@@ -142,6 +146,12 @@ fn tap_change(desired: &Link, observed: &Link) -> Option<TapOpts> {
     let (LinkKind::Tap(d), LinkKind::Tap(o)) = (&desired.kind, &observed.kind) else {
         return None;
     };
+    // While a process has it open the tap's options are that process's (the kernel refuses a
+    // second opener of a single-queue tap, EBUSY, and an opener of a multi-queue one would
+    // set the device's vnet_hdr under it); they are applied once it is closed.
+    if o.in_use() {
+        return None;
+    }
     let same = satisfied(&d.owner, &o.owner)
         && satisfied(&d.group, &o.group)
         && satisfied(&d.vnet_hdr, &o.vnet_hdr);
@@ -153,6 +163,7 @@ fn tap_change(desired: &Link, observed: &Link) -> Option<TapOpts> {
         group: d.group.clone().or_else(|| o.group.clone()),
         vnet_hdr: d.vnet_hdr.or(o.vnet_hdr),
         multi_queue: o.multi_queue,
+        open_queues: 0,
     })
 }
 

@@ -38,6 +38,20 @@ impl crate::kind::Kind for Links {
         crate::kind::set_marks(state.links.values_mut(), owned);
     }
 
+    /// Taps a process holds open whose declared options wait until it closes them.
+    fn warnings(&self, desired: &State, observed: &State) -> Vec<String> {
+        desired
+            .links
+            .values()
+            .filter_map(|d| match (&d.kind, &observed.links.get(&d.name)?.kind) {
+                (crate::model::LinkKind::Tap(w), crate::model::LinkKind::Tap(h)) => {
+                    tap::in_use_note(&d.name, w, h)
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     fn diff(&self, cx: &mut PlanCx<'_>) -> Vec<Change> {
         let d = diff(cx.desired, cx.observed);
         cx.after_links = without_replaced(cx.observed, &d.replaced);

@@ -147,7 +147,13 @@ pub fn parse_kind(msg: &LinkMessage, names: &NameByIndex) -> LinkKind {
             LinkKind::Bridge(bridge::parse(info))
         }
         InfoKind::Tun => match data {
-            Some(InfoData::Tun(v)) => tap::parse(v).map_or(LinkKind::External, LinkKind::Tap),
+            Some(InfoData::Tun(v)) => {
+                let carrier = msg
+                    .attributes
+                    .iter()
+                    .any(|a| matches!(a, LinkAttribute::Carrier(c) if *c != 0));
+                tap::parse(v, carrier).map_or(LinkKind::External, LinkKind::Tap)
+            }
             _ => LinkKind::External,
         },
         InfoKind::Veth => veth::parse(msg, names),

@@ -100,6 +100,19 @@ pub struct TapOpts {
     pub vnet_hdr: Option<bool>,
     /// IFF_MULTI_QUEUE; cannot change on an existing tap (the tap is recreated).
     pub multi_queue: Option<bool>,
+    /// Observed: how many queues processes hold open (IFLA_TUN_NUM_QUEUES plus
+    /// IFLA_TUN_NUM_DISABLED_QUEUES); non-zero while a VM is attached. Desired: always 0.
+    /// While it is non-zero the per-open flags (`vnet_hdr`, and the queues of a
+    /// `multi_queue` tap) are the attached process's choice, not drift.
+    #[serde(skip)]
+    pub open_queues: u32,
+}
+
+impl TapOpts {
+    /// A process (a VM) has the tap open.
+    pub fn in_use(&self) -> bool {
+        self.open_queues > 0
+    }
 }
 
 /// Veth options.

@@ -49,6 +49,7 @@ pub fn arb_tap(ids: BoxedStrategy<Option<u32>>) -> impl Strategy<Value = TapOpts
             group: g.map(Ident::Id),
             vnet_hdr: v,
             multi_queue: m,
+            open_queues: 0,
         })
 }
 

@@ -99,9 +99,62 @@ pub(crate) fn convert(k: &mut KindCtx<'_>, d: &LinkDoc, ctx: &mut Ctx) -> Option
             });
         }
     }
+    if let (Some(owner), Some(s)) = (&o.owner, &t.owner) {
+        k.host_checks.push(HostCheck::TapAccess {
+            tap: k.name.to_string(),
+            owner: owner.clone(),
+            group: o.group.clone(),
+            at: ctx.diag(Pos::of(k.file, s), String::new()),
+        });
+    }
     o.vnet_hdr = t.vnet_hdr.as_ref().map(|s| s.value);
     o.multi_queue = t.multi_queue.as_ref().map(|s| s.value);
     Some(LinkKind::Tap(o))
+}
+
+/// The device a tap's owner opens (qemu's `-netdev tap`; libvirt opens it for qemu).
+const TUN_DEVICE: &str = "/dev/net/tun";
+
+/// Why the owner of tap `tap` may be unable to open it on this host: not a member of its
+/// group (the kernel checks owner and group together, EPERM), or without read-write access to
+/// /dev/net/tun. `None` when it can, or when a name does not resolve (its own host fact
+/// reports that).
+pub(crate) fn access_warning(tap: &str, owner: &Ident, group: Option<&Ident>) -> Option<String> {
+    let uid = match owner {
+        Ident::Id(n) => *n,
+        Ident::Name(n) => crate::host::user_id(n)?,
+    };
+    let who = ident_text(owner);
+    let mut problems = Vec::new();
+    if let Some(g) = group {
+        let gid = match g {
+            Ident::Id(n) => *n,
+            Ident::Name(n) => crate::host::group_id(n)?,
+        };
+        if crate::host::user_in_group(uid, gid) == Some(false) {
+            problems.push(format!(
+                "is not a member of its group {}: the kernel checks owner and group together, \
+                 so a process running as {who} without that group gets EPERM opening the tap \
+                 (add the user to the group, or start the VM with it as a supplementary group)",
+                ident_text(g)
+            ));
+        }
+    }
+    match crate::host::may_read_write(uid, std::path::Path::new(TUN_DEVICE)) {
+        Ok(true) => {}
+        Ok(false) => problems.push(format!(
+            "cannot open {TUN_DEVICE} for reading and writing (its mode and group do not allow \
+             {who}; Debian ships it 0666)"
+        )),
+        Err(e) => problems.push(format!("cannot use {TUN_DEVICE}: {e}")),
+    }
+    if problems.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "the owner {who} of tap {tap} {}",
+        problems.join("; and it ")
+    ))
 }
 
 /// The `tap:` block as `show` writes it (nothing when no option is managed).
@@ -121,6 +174,14 @@ pub(crate) fn render(s: &mut String, t: &TapOpts, pad: &str) {
     }
     if let Some(v) = t.multi_queue {
         let _ = writeln!(s, "{pad}  multi_queue: {v}");
+    }
+    // Observed only: the flags above are then the attached process's choice, not the file's.
+    if t.in_use() {
+        let _ = writeln!(
+            s,
+            "{pad}  # open in a process (a VM?) with {} queue(s): vnet_hdr and the queues are its choice while it is attached",
+            t.open_queues
+        );
     }
 }
 

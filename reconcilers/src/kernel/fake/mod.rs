@@ -163,8 +163,34 @@ impl FakeKernel {
         Ok(())
     }
 
+    /// A process (a VM) opens the tap `name` with `queues` queues and its own `vnet_hdr`
+    /// choice, as qemu's `-netdev tap` does; `queues` 0 closes it. Returns false when there is
+    /// no such tap.
+    pub fn open_tap(&mut self, name: &str, queues: u32, vnet_hdr: bool) -> bool {
+        match self.state.links.get_mut(name) {
+            Some(Link {
+                kind: LinkKind::Tap(t),
+                ..
+            }) => {
+                t.open_queues = queues;
+                if queues > 0 {
+                    t.vnet_hdr = Some(vnet_hdr);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
     fn set_tap(&mut self, name: &str, opts: &TapOpts) -> Result<(), KernelError> {
         match self.state.links.get_mut(name) {
+            // As the tun driver: a single-queue tap takes one opener.
+            Some(Link {
+                kind: LinkKind::Tap(t),
+                ..
+            }) if t.in_use() && t.multi_queue != Some(true) => {
+                err("set", format!("link {name}"), libc::EBUSY)
+            }
             Some(Link {
                 kind: LinkKind::Tap(t),
                 ..
@@ -300,6 +326,7 @@ fn observed_kind(kind: &LinkKind) -> LinkKind {
             group: t.group.clone(),
             vnet_hdr: Some(t.vnet_hdr.unwrap_or(false)),
             multi_queue: Some(t.multi_queue.unwrap_or(false)),
+            open_queues: 0,
         }),
         LinkKind::Vxlan(v) => {
             let mut v = v.clone();

@@ -166,7 +166,8 @@ impl RtnlKernel {
         let object = links::link_id(name);
         let current = match self.get_link(name).await? {
             Some(msg) => match links::info_data(&msg) {
-                Some(InfoData::Tun(info)) => crate::links::tap::parse(info),
+                // Only the flags are read here, not whether the tap is open.
+                Some(InfoData::Tun(info)) => crate::links::tap::parse(info, false),
                 _ => None,
             },
             None => {
@@ -195,6 +196,7 @@ impl RtnlKernel {
             group: opts.group.clone(),
             vnet_hdr: opts.vnet_hdr.or(current.vnet_hdr),
             multi_queue: opts.multi_queue.or(current.multi_queue),
+            open_queues: 0,
         };
         self.writes.fetch_add(1, Ordering::Relaxed);
         tap::set_tap(name, &merged)
