@@ -27,6 +27,18 @@ Examples:
 
 Exit status: 0 done / valid / in sync, 1 drift (check only), 2 could not do what was asked.";
 
+const STATUS_HELP: &str = "\
+Is a `watch` daemon running for this namespace (--netns, else the caller's own), since when,
+its last pass (time, result, changes, duration), its last error, the health of providers it
+knows, and the change pending confirmation (reconcile --confirm-within), if any.
+
+Read from the state file the daemon keeps in /run/netconverge/netns/NAME/watch.json
+(/run/netconverge/host/watch.json for the host's namespace). A file left by a daemon that
+is gone (its pid no longer names the process that wrote it) means no daemon.
+
+Exit status: 0 healthy, 1 degraded (the last pass failed, drift the kernel does not hold,
+a provider down), 3 no watcher runs, 2 the state could not be read.";
+
 /// netconverge: declarative network state for Linux hosts.
 ///
 /// Describe links (bridges, taps, veth, vxlan, macvlan), addresses, routes, policy rules and
@@ -116,7 +128,9 @@ pub enum Command {
     Confirm,
     /// Revert the change pending after `reconcile --confirm-within` now (exit 0, 2 none).
     Rollback,
-    /// Show the pending change: what it changed and the time left before it is reverted.
+    /// Is a watcher running for this namespace, its last pass and error, and the change
+    /// pending confirmation (exit 0 healthy, 1 degraded, 3 no watcher).
+    #[command(long_about = STATUS_HELP)]
     Status,
     /// The detached process holding a pending change's deadline (started by reconcile).
     #[command(hide = true)]
@@ -195,7 +209,7 @@ pub fn run(cli: Cli) -> ExitCode {
         } => reconcile(&cli, *dry_run, *allow_empty, *confirm_within),
         Command::Confirm => crate::confirm::confirm(cli.netns.as_deref()),
         Command::Rollback => crate::confirm::rollback(cli.netns.as_deref()),
-        Command::Status => crate::confirm::status(cli.netns.as_deref(), cli.output == Output::Json),
+        Command::Status => crate::status::run(cli.netns.as_deref(), cli.output == Output::Json),
         Command::Guardian { id } => crate::confirm::guardian::run(cli.netns.as_deref(), id),
         Command::Check { observed } => check(&cli, observed.as_deref()),
         Command::Graph { observed } => graph(&cli, *observed),

@@ -12,4 +12,5 @@ pub mod host;
 pub mod lock;
 pub mod pass;
 pub mod report;
+pub mod status;
 pub mod watch;

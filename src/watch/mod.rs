@@ -41,6 +41,7 @@ use tokio::sync::mpsc;
 use crate::desired::{self, Desired};
 use crate::engine::Applied;
 use crate::pass::{pass, Failure, Mode};
+use crate::status::{self, file::DaemonState, file::LastError, file::LastPass};
 use backoff::{Backoff, Retry};
 use debounce::Debounce;
 use fight::Fights;
@@ -72,7 +73,8 @@ pub struct WatchOptions {
 /// error; later errors are logged and retried.
 pub async fn run(opts: WatchOptions, endpoint: Option<serve::Endpoint>) -> Result<(), Failure> {
     let netns = opts.netns.clone();
-    let daemon = Daemon::new(opts, move |protocol| {
+    let status_file = status::file::path(netns.as_deref());
+    let mut daemon = Daemon::new(opts, move |protocol| {
         RtnlKernel::connect_in(protocol, netns.clone())
     });
     if let Some(ep) = endpoint {
@@ -82,6 +84,7 @@ pub async fn run(opts: WatchOptions, endpoint: Option<serve::Endpoint>) -> Resul
         );
         ep.spawn(daemon.metrics(), daemon.liveness());
     }
+    daemon.publish_status(status_file);
     let tx = daemon.sender();
     // Kept until the daemon returns: dropping the watcher ends the file events.
     let _file_watcher = files::watch(&daemon.opts.path, tx.clone())?;
@@ -124,6 +127,8 @@ pub struct Daemon<K, C> {
     supervisor: supervise::Supervisor,
     metrics: Arc<Metrics>,
     live: Arc<Liveness>,
+    /// Where the daemon publishes its state for `netconverge status`, and that state.
+    status: Option<(PathBuf, DaemonState)>,
 }
 
 /// Why the daemon waits for the retry.
@@ -171,6 +176,7 @@ where
             supervisor: supervise::Supervisor::default(),
             metrics: Arc::new(Metrics::new()),
             live: Arc::new(Liveness::default()),
+            status: None,
         }
     }
 
@@ -182,6 +188,14 @@ where
     /// The daemon's heartbeat and readiness.
     pub fn liveness(&self) -> Arc<Liveness> {
         Arc::clone(&self.live)
+    }
+
+    /// Keep the state file `path` for `netconverge status` (written at once, then after every
+    /// pass). Not done by default, so that tests of the loop write nothing outside their dir.
+    pub fn publish_status(&mut self, path: PathBuf) {
+        let state = DaemonState::of_this_process(&self.opts.path);
+        self.status = Some((path, state));
+        self.write_status();
     }
 
     /// Where trigger sources send their triggers.
@@ -339,6 +353,7 @@ where
                     "desired state invalid, keeping the last good one:\n{}",
                     diags
                 );
+                self.note_error(format!("desired state invalid: {diags}"));
             }
         }
     }
@@ -354,6 +369,7 @@ where
             self.kernel = Some((self.connect)(d.protocol)?);
         }
         let k = self.kernel.as_mut().expect("connected above");
+        let started = std::time::Instant::now();
         let result = match self.opts.confirm_within {
             None => pass(k, d, Mode::Apply, self.opts.allow_empty).await,
             Some(within) => {
@@ -383,6 +399,9 @@ where
                 if repair {
                     self.record_repairs(&p.plan);
                 }
+                let error = p.applied.as_ref().filter(|_| failed);
+                let error = error.map(crate::report::text::applied);
+                self.note_pass(started, p.plan.changes.len(), &p.unverified, error);
                 if failed {
                     self.hold = Some(Hold::Failing(p.plan.clone()));
                     self.schedule_retry();
@@ -402,6 +421,7 @@ where
             Err(Failure::Message(e)) => {
                 self.metrics.failures.inc();
                 tracing::error!("{e}");
+                self.note_pass(started, 0, &[], Some(e));
                 self.hold = Some(Hold::Unplanned);
                 self.schedule_retry();
                 Ok(Outcome::default())
@@ -411,11 +431,55 @@ where
                 // Refused or invalid for this host: retrying will not help, a new edit
                 // will. Keep (or go back to) the last good desired state.
                 tracing::error!("{e}");
+                self.note_pass(started, 0, &[], Some(e.to_string()));
                 if self.last_good.is_some() {
                     tracing::warn!("keeping the last good desired state");
                 }
                 self.current = self.last_good.clone();
                 Ok(Outcome::default())
+            }
+        }
+    }
+
+    /// Record a pass that began at `started` in the state file (if one is kept): its changes,
+    /// what the kernel still does not hold, and its error (`None`: it succeeded).
+    fn note_pass(
+        &mut self,
+        started: std::time::Instant,
+        changes: usize,
+        unverified: &[String],
+        error: Option<String>,
+    ) {
+        let Some((_, state)) = self.status.as_mut() else {
+            return;
+        };
+        let at = status::file::unix_now();
+        state.last_pass = Some(LastPass {
+            at,
+            ok: error.is_none(),
+            changes,
+            seconds: started.elapsed().as_secs_f64(),
+            unverified: unverified.to_vec(),
+        });
+        if let Some(message) = error {
+            state.last_error = Some(LastError { at, message });
+        }
+        self.write_status();
+    }
+
+    /// Record an error outside a pass (a reload refused) in the state file.
+    fn note_error(&mut self, message: String) {
+        if let Some((_, state)) = self.status.as_mut() {
+            let at = status::file::unix_now();
+            state.last_error = Some(LastError { at, message });
+            self.write_status();
+        }
+    }
+
+    fn write_status(&self) {
+        if let Some((path, state)) = &self.status {
+            if let Err(e) = status::file::write(path, state) {
+                tracing::warn!("{e}");
             }
         }
     }
