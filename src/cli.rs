@@ -102,7 +102,13 @@ pub enum Command {
     ///
     /// Host-independent, so CI can validate a host's files anywhere; facts of the target host
     /// (tap owners, external links) are checked by `reconcile` and `check` on that host.
-    Validate,
+    /// Files that begin with `match: { hostname: GLOB }` apply only on matching hosts.
+    Validate {
+        /// See the directory as host NAME would (which files' `match:` select it); default:
+        /// this machine's hostname.
+        #[arg(long, value_name = "NAME")]
+        host: Option<String>,
+    },
     /// Print the observed state as desired-format YAML (round-trips into `check`).
     Show {
         /// Also print the loopback link and the common forwarding/rp_filter sysctls.
@@ -200,7 +206,12 @@ pub fn run(cli: Cli) -> ExitCode {
         max_objects: cli.max_objects,
     });
     let result = match &cli.command {
-        Command::Validate => validate(&cli),
+        Command::Validate { host } => {
+            if let Some(h) = host {
+                desired::host_match::set_host(h);
+            }
+            validate(&cli)
+        }
         Command::Show { all } => show(&cli, *all),
         Command::Reconcile {
             dry_run,
@@ -297,15 +308,21 @@ fn validate(cli: &Cli) -> Result<ExitCode, Failure> {
     only_text_or_json(cli, "validate")?;
     let d = load(cli, false)?;
     let s = &d.state;
-    let files: Vec<String> = d.files.iter().map(|f| f.display().to_string()).collect();
+    let files: Vec<String> = d.applying.iter().map(|f| f.display().to_string()).collect();
+    let skipped = d.files.len() - d.applying.len();
+    let host = desired::host_match::host();
     println!(
-        "valid: {} links, {} addresses, {} routes, {} rules, {} sysctls in {}",
+        "valid for host {host}: {} links, {} addresses, {} routes, {} rules, {} sysctls in {}{}",
         s.links.len(),
         s.addresses.len(),
         s.routes.len(),
         s.rules.len(),
         s.sysctls.len(),
-        files.join(", ")
+        files.join(", "),
+        match skipped {
+            0 => String::new(),
+            n => format!(" ({n} file(s) whose `match:` does not select this host left out)"),
+        }
     );
     let mut notes: Vec<String> = d.host_checks.iter().map(host_check_text).collect();
     notes.sort();

@@ -45,10 +45,12 @@ fn print_daemon(netns: Option<&str>, verdict: &Verdict, state: Option<&DaemonSta
     });
     let s = match (state, alive) {
         (None, _) => return println!("No watcher runs for {ns}."),
-        (Some(s), false) => return println!(
+        (Some(s), false) => {
+            return println!(
             "No watcher runs for {ns} (the state file of pid {} is stale: that process is gone).",
             s.pid
-        ),
+        )
+        }
         (Some(s), true) => s,
     };
     println!(
