@@ -102,7 +102,8 @@ pub enum Command {
     ///
     /// Host-independent, so CI can validate a host's files anywhere; facts of the target host
     /// (tap owners, external links) are checked by `reconcile` and `check` on that host.
-    /// Files that begin with `match: { hostname: GLOB }` apply only on matching hosts.
+    /// Files that begin with `match: { hostname: GLOB }` apply only on matching hosts: by
+    /// default this machine's hostname, with `--host NAME` the host to check for.
     Validate {
         /// See the directory as host NAME would (which files' `match:` select it); default:
         /// this machine's hostname.
