@@ -30,6 +30,18 @@ Examples:
 
 Exit status: 0 done / valid / in sync, 1 drift (check only), 2 could not do what was asked.";
 
+const STATUS_HELP: &str = "\
+Is a `watch` daemon running for this namespace (--netns, else the caller's own), since when,
+its last pass (time, result, changes, duration), its last error, the health of providers it
+knows, and the change pending confirmation (reconcile --confirm-within), if any.
+
+Read from the state file the daemon keeps in /run/netconverge/netns/NAME/watch.json
+(/run/netconverge/host/watch.json for the host's namespace). A file left by a daemon that
+is gone (its pid no longer names the process that wrote it) means no daemon.
+
+Exit status: 0 healthy, 1 degraded (the last pass failed, drift the kernel does not hold,
+a provider down), 3 no watcher runs, 2 the state could not be read.";
+
 /// netconverge: declarative network state for Linux hosts.
 ///
 /// Describe links (bridges, taps, veth, vxlan, macvlan), addresses, routes, policy rules and
@@ -206,8 +218,14 @@ pub enum Command {
     ///
     /// Host-independent, so CI can validate a host's files anywhere; facts of the target host
     /// (tap owners, external links) are checked by `reconcile` and `check` on that host.
-    /// Every error of every file is reported, each at its file:line:column.
+    /// Every error of every file is reported, each at its file:line:column. Files that begin
+    /// with `match: { hostname: GLOB }` apply only on matching hosts: by default this
+    /// machine's hostname, with `--host NAME` the host to check for.
     Validate {
+        /// See the directory as host NAME would (which files' `match:` select it); default:
+        /// this machine's hostname.
+        #[arg(long, value_name = "NAME")]
+        host: Option<String>,
         /// Where the desired state is.
         #[command(flatten)]
         desired: DesiredArgs,
@@ -288,7 +306,9 @@ pub enum Command {
         #[arg(short, long, value_enum)]
         output: Option<TextOrJson>,
     },
-    /// Show the pending change: what it changed and the time left before it is reverted.
+    /// Is a watcher running for this namespace, its last pass and error, and the change
+    /// pending confirmation (exit 0 healthy, 1 degraded, 3 no watcher).
+    #[command(long_about = STATUS_HELP)]
     Status {
         /// The namespace.
         #[command(flatten)]
@@ -558,7 +578,12 @@ pub fn run(cli: Cli) -> ExitCode {
     let json = cli.format() == Output::Json;
     let netns = cli.netns.as_deref();
     let result = match &cli.command {
-        Command::Validate { .. } => validate(&cli),
+        Command::Validate { host, .. } => {
+            if let Some(h) = host {
+                desired::host_match::set_host(h);
+            }
+            validate(&cli)
+        }
         Command::Show { all, adopt, .. } => show(&cli, *all, *adopt),
         Command::Reconcile {
             dry_run,
@@ -687,7 +712,9 @@ fn validate(cli: &Cli) -> Result<ExitCode, Failure> {
     only_text_or_json(cli, "validate")?;
     let d = load(cli, false)?;
     let s = &d.state;
-    let files: Vec<String> = d.files.iter().map(|f| f.display().to_string()).collect();
+    let files: Vec<String> = d.applying.iter().map(|f| f.display().to_string()).collect();
+    let skipped = d.files.len() - d.applying.len();
+    let host = desired::host_match::host();
     let mut notes: Vec<String> = d.host_checks.iter().map(host_check_text).collect();
     notes.sort();
     notes.dedup();
@@ -702,20 +729,26 @@ fn validate(cli: &Cli) -> Result<ExitCode, Failure> {
                 "rules": s.rules.len(),
                 "sysctls": s.sysctls.len(),
             },
+            "host": host,
             "files": files,
+            "files_left_out": skipped,
             "host_checks": notes,
         });
         println!("{}", report::json::document(doc));
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "valid: {} links, {} addresses, {} routes, {} rules, {} sysctls in {}",
+        "valid for host {host}: {} links, {} addresses, {} routes, {} rules, {} sysctls in {}{}",
         s.links.len(),
         s.addresses.len(),
         s.routes.len(),
         s.rules.len(),
         s.sysctls.len(),
-        files.join(", ")
+        files.join(", "),
+        match skipped {
+            0 => String::new(),
+            n => format!(" ({n} file(s) whose `match:` does not select this host left out)"),
+        }
     );
     for n in notes {
         println!("note: checked on the target host by reconcile/check: {n}");

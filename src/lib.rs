@@ -17,4 +17,5 @@ pub mod logging;
 pub mod manual;
 pub mod pass;
 pub mod report;
+pub mod status;
 pub mod watch;

@@ -315,6 +315,14 @@ fn watch_restarts_a_killed_dnsmasq_without_waiting_for_the_resync() {
     eventually("dnsmasq started", &w, || dnsmasq_pid(&ns).is_some());
     for round in 0..3 {
         let old = dnsmasq_pid(&ns).unwrap();
+        // Killed only once the watcher supervises it: a kill while `watch` is still starting
+        // it (before the identity is recorded and the pidfd opened) is repaired by the pass's
+        // own verification and retry, not by the supervisor this test is about. Under load the
+        // pid file is there well before `watch` gets to that point.
+        let watching = format!("watching dnsmasq for br0 (pid {old})");
+        eventually("the watcher supervises dnsmasq", &w, || {
+            w.log().contains(&watching)
+        });
         // SAFETY: SIGKILL to the dnsmasq the watcher started in the test's namespace.
         unsafe { libc::kill(old, libc::SIGKILL) };
         let t = Instant::now();

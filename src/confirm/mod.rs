@@ -246,45 +246,47 @@ pub fn rollback(netns: Option<&str>, json: bool) -> Result<ExitCode, Failure> {
     }
 }
 
-/// `netconverge status`: the pending change, what it changed and the time left.
-pub fn status(netns: Option<&str>, json: bool) -> Result<ExitCode, Failure> {
-    let p = pending::read(netns)?;
-    if json {
-        let doc = match &p {
-            None => serde_json::json!({ "pending": null }),
-            Some(p) => serde_json::json!({ "pending": {
-                "changes": p.changes,
-                "seconds_left": (p.deadline - pending::boottime()).max(0.0),
-                "applied_at": p.applied_at,
-                "guardian": p.guardian,
-                "guardian_alive": p.guardian.is_some_and(pending::guardian_alive),
-            }}),
-        };
-        println!("{}", crate::report::json::document(doc));
-        return Ok(ExitCode::SUCCESS);
-    }
+/// The change pending confirmation in namespace `netns`, if any (for `netconverge status`).
+pub fn pending(netns: Option<&str>) -> Result<Option<pending::Pending>, Failure> {
+    Ok(pending::read(netns)?)
+}
+
+/// The pending change as the `pending` member of `status -o json` (`null`: none).
+pub fn pending_json(p: Option<&pending::Pending>) -> serde_json::Value {
     match p {
-        None => println!("No change is pending confirmation."),
-        Some(p) => {
-            println!(
-                "Pending confirmation: {} change(s), reverted in {} unless `netconverge{} confirm`:",
-                p.changes.len(),
-                left_words(&p),
-                netns_arg(netns)
-            );
-            for c in &p.changes {
-                println!("  {c}");
-            }
-            match p.guardian {
-                Some(pid) if pending::guardian_alive(pid) => println!("guardian: pid {pid}"),
-                other => println!(
-                    "guardian: not running (pid {other:?}); run `netconverge{} rollback` to revert",
-                    netns_arg(netns)
-                ),
-            }
-        }
+        None => serde_json::Value::Null,
+        Some(p) => serde_json::json!({
+            "changes": p.changes,
+            "seconds_left": (p.deadline - pending::boottime()).max(0.0),
+            "applied_at": p.applied_at,
+            "guardian": p.guardian,
+            "guardian_alive": p.guardian.is_some_and(pending::guardian_alive),
+        }),
     }
-    Ok(ExitCode::SUCCESS)
+}
+
+/// Print the pending change (or that there is none) for `status`.
+pub fn print_pending(netns: Option<&str>, p: Option<&pending::Pending>) {
+    let Some(p) = p else {
+        println!("No change is pending confirmation.");
+        return;
+    };
+    println!(
+        "Pending confirmation: {} change(s), reverted in {} unless `netconverge{} confirm`:",
+        p.changes.len(),
+        left_words(p),
+        netns_arg(netns)
+    );
+    for c in &p.changes {
+        println!("  {c}");
+    }
+    match p.guardian {
+        Some(pid) if pending::guardian_alive(pid) => println!("guardian: pid {pid}"),
+        other => println!(
+            "guardian: not running (pid {other:?}); run `netconverge{} rollback` to revert",
+            netns_arg(netns)
+        ),
+    }
 }
 
 /// After a confirmed apply: revert at once when a write or the verification failed; else ask

@@ -27,6 +27,10 @@ use super::yaml::{Entries, Scalar};
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Document {
+    /// `match: { hostname: GLOB | [GLOB…] }`: the hosts the file applies on (see
+    /// `host_match.rs`); absent: all.
+    #[serde(default, rename = "match")]
+    pub host_match: Option<Spanned<super::host_match::MatchDoc>>,
     /// `owner: { protocol: N }`.
     #[serde(default)]
     pub owner: Option<Spanned<OwnerDoc>>,

@@ -156,11 +156,18 @@ fn read(path: &Path) -> Result<String, ReadError> {
     String::from_utf8(bytes).map_err(|e| ReadError::NotUtf8(e.utf8_error().valid_up_to()))
 }
 
-/// Parse, merge, convert and check; the common tail of every load.
+/// Parse, merge, convert and check; the common tail of every load. Files whose `match:`
+/// does not select this host (see `host_match.rs`) are left out.
 pub(crate) fn load_sources(sources: Vec<Source>) -> Result<Desired, Diagnostics> {
+    load_sources_for(sources, &super::host_match::host())
+}
+
+/// [`load_sources`] as host `host` sees the files.
+pub(crate) fn load_sources_for(sources: Vec<Source>, host: &str) -> Result<Desired, Diagnostics> {
     let files: Vec<PathBuf> = sources.iter().map(|(p, _)| p.clone()).collect();
     let mut ctx = Ctx::new(files.clone());
     let mut docs = Vec::new();
+    let mut applying = Vec::new();
     let limits = super::budget::limits();
     let (mut bytes, mut objects) = (0u64, 0u64);
     for (i, (_, text)) in sources.into_iter().enumerate() {
@@ -199,7 +206,14 @@ pub(crate) fn load_sources(sources: Vec<Source>) -> Result<Desired, Diagnostics>
                 ctx.complete = false;
                 break;
             }
-            docs.push((i, doc));
+            let selected = doc
+                .host_match
+                .as_ref()
+                .is_none_or(|m| super::host_match::selects(m, i, host, &mut ctx));
+            if selected {
+                applying.push(files[i].clone());
+                docs.push((i, doc));
+            }
         }
     }
     let mut merged = merge(docs, &mut ctx);
@@ -216,6 +230,7 @@ pub(crate) fn load_sources(sources: Vec<Source>) -> Result<Desired, Diagnostics>
         host_checks: std::mem::take(&mut converted.host_checks),
         providers: std::mem::take(&mut converted.providers),
         files,
+        applying,
         state: converted.into_state(),
         managed,
         health: Default::default(),

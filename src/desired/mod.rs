@@ -22,6 +22,7 @@ mod dhcp;
 mod diagnostics;
 mod document;
 mod host_facts;
+pub mod host_match;
 mod links;
 mod load;
 mod managed;
@@ -61,6 +62,8 @@ pub struct Desired {
     /// Which providers the health checks hold down: `watch` sets it from its probes; a
     /// `check` pass with the default reads it from the kernel.
     pub health: providers::HealthView,
+    /// The files that apply on this host (those whose `match:` selects it, or has none).
+    pub applying: Vec<PathBuf>,
     /// From a `show` snapshot's `managed:` section: the objects that carried netconverge's
     /// marks. `None` when the files have no such section.
     pub managed: Option<std::collections::BTreeSet<reconcilers::model::object::ObjectRef>>,

@@ -44,6 +44,7 @@ use tokio::sync::mpsc;
 use crate::desired::{self, Desired};
 use crate::engine::Applied;
 use crate::pass::{pass, Failure, Mode};
+use crate::status::{self, file::DaemonState, file::LastError, file::LastPass};
 use backoff::{Backoff, Retry};
 use debounce::Debounce;
 use fight::Fights;
@@ -77,7 +78,8 @@ pub struct WatchOptions {
 /// error; later errors are logged and retried.
 pub async fn run(opts: WatchOptions, endpoint: Option<serve::Endpoint>) -> Result<(), Failure> {
     let netns = opts.netns.clone();
-    let daemon = Daemon::new(opts, move |protocol| {
+    let status_file = status::file::path(netns.as_deref());
+    let mut daemon = Daemon::new(opts, move |protocol| {
         RtnlKernel::connect_in(protocol, netns.clone())
     });
     if let Some(ep) = endpoint {
@@ -87,6 +89,7 @@ pub async fn run(opts: WatchOptions, endpoint: Option<serve::Endpoint>) -> Resul
         );
         ep.spawn(daemon.metrics(), daemon.liveness());
     }
+    daemon.publish_status(status_file);
     let tx = daemon.sender();
     // Kept until the daemon returns: dropping the watcher ends the file events.
     let _file_watcher = files::watch(&daemon.opts.path, tx.clone())?;
@@ -145,6 +148,8 @@ pub struct Daemon<K, C> {
     progress: Progress,
     /// The taps a VM held open at the last pass (see [`reattach`]).
     open_taps: reattach::OpenTaps,
+    /// Where the daemon publishes its state for `netconverge status`, and that state.
+    status: Option<(PathBuf, DaemonState)>,
 }
 
 /// Why the daemon waits for the retry.
@@ -203,6 +208,7 @@ where
             heartbeat: Arc::new(Heartbeat::default()),
             progress: Progress::default(),
             open_taps: reattach::OpenTaps::default(),
+            status: None,
         }
     }
 
@@ -243,6 +249,14 @@ where
     /// The daemon's heartbeat and readiness.
     pub fn liveness(&self) -> Arc<Liveness> {
         Arc::clone(&self.live)
+    }
+
+    /// Keep the state file `path` for `netconverge status` (written at once, then after every
+    /// pass). Not done by default, so that tests of the loop write nothing outside their dir.
+    pub fn publish_status(&mut self, path: PathBuf) {
+        let state = DaemonState::of_this_process(&self.opts.path);
+        self.status = Some((path, state));
+        self.write_status();
     }
 
     /// Where trigger sources send their triggers.
@@ -416,6 +430,7 @@ where
                     "desired state invalid, keeping the last good one:\n{}",
                     diags
                 );
+                self.note_error(format!("desired state invalid: {diags}"));
             }
         }
     }
@@ -434,6 +449,7 @@ where
         let (Some(d), Some(k)) = (&self.current, self.kernel.as_mut()) else {
             return Ok(Outcome::default());
         };
+        let started = std::time::Instant::now();
         let result = match self.opts.confirm_within {
             None => pass(k, d, Mode::Apply, self.opts.allow_empty).await,
             Some(within) => {
@@ -450,11 +466,12 @@ where
         };
         self.metrics.passes.inc();
         match result {
-            Ok(p) => Ok(self.passed(p, repair)),
+            Ok(p) => Ok(self.passed(p, repair, started)),
             Err(Failure::Message(e)) => {
                 self.metrics.failures.inc();
                 self.progress.failed(std::time::SystemTime::now(), &e);
                 tracing::error!("{e}");
+                self.note_pass(started, 0, &[], Some(e));
                 self.hold = Some(Hold::Unplanned);
                 self.schedule_retry();
                 Ok(Outcome::default())
@@ -466,6 +483,7 @@ where
                 // Refused or invalid for this host: retrying will not help, a new edit
                 // will. Keep (or go back to) the last good desired state.
                 tracing::error!("{e}");
+                self.note_pass(started, 0, &[], Some(e.to_string()));
                 if self.last_good.is_some() {
                     tracing::warn!("keeping the last good desired state");
                 }
@@ -504,7 +522,12 @@ where
 
     /// What a pass that planned (and maybe applied) leads to: metrics, status, logs, and
     /// whether the daemon is held until the retry.
-    fn passed(&mut self, p: crate::pass::Pass, repair: bool) -> Outcome {
+    fn passed(
+        &mut self,
+        p: crate::pass::Pass,
+        repair: bool,
+        started: std::time::Instant,
+    ) -> Outcome {
         let failed = p.applied.as_ref().is_some_and(|a| !a.ok());
         self.record_metrics(&p.plan, p.applied.as_ref(), repair);
         self.progress.passed(
@@ -524,6 +547,9 @@ where
         if repair {
             self.record_repairs(&p.plan);
         }
+        let error = p.applied.as_ref().filter(|_| failed);
+        let error = error.map(crate::report::text::applied);
+        self.note_pass(started, p.plan.changes.len(), &p.unverified, error);
         if failed {
             self.hold = Some(Hold::Failing(p.plan.clone()));
             self.schedule_retry();
@@ -553,6 +579,57 @@ where
                 .tap_reattach
                 .get_or_create(&metrics::LinkLabel { link: tap })
                 .inc();
+    /// Record a pass that began at `started` in the state file (if one is kept): its changes,
+    /// what the kernel still does not hold, and its error (`None`: it succeeded).
+    fn note_pass(
+        &mut self,
+        started: std::time::Instant,
+        changes: usize,
+        unverified: &[String],
+        error: Option<String>,
+    ) {
+        let Some((_, state)) = self.status.as_mut() else {
+            return;
+        };
+        let at = status::file::unix_now();
+        state.last_pass = Some(LastPass {
+            at,
+            ok: error.is_none(),
+            changes,
+            seconds: started.elapsed().as_secs_f64(),
+            unverified: unverified.to_vec(),
+        });
+        if let Some(message) = error {
+            state.last_error = Some(LastError { at, message });
+        }
+        // The providers with health checks, and whether each is in service.
+        if let Some(d) = &self.current {
+            let down = self.health.down();
+            state.providers = d
+                .providers
+                .providers
+                .iter()
+                .filter(|p| p.health.is_some())
+                .map(|p| (p.name.clone(), !down.contains(&p.name)))
+                .collect();
+        }
+        self.write_status();
+    }
+
+    /// Record an error outside a pass (a reload refused) in the state file.
+    fn note_error(&mut self, message: String) {
+        if let Some((_, state)) = self.status.as_mut() {
+            let at = status::file::unix_now();
+            state.last_error = Some(LastError { at, message });
+            self.write_status();
+        }
+    }
+
+    fn write_status(&self) {
+        if let Some((path, state)) = &self.status {
+            if let Err(e) = status::file::write(path, state) {
+                tracing::warn!("{e}");
+            }
         }
     }
 

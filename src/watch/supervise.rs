@@ -46,8 +46,10 @@ impl Supervisor {
                         let _ = tx.send(Trigger::Kernel);
                     }
                 });
-            if let Err(e) = spawned {
-                tracing::error!("cannot watch dnsmasq for {bridge} (pid {pid}): {e}");
+            match spawned {
+                // Said at info level: it is the moment from which an exit is noticed at once.
+                Ok(_) => tracing::info!("watching dnsmasq for {bridge} (pid {pid})"),
+                Err(e) => tracing::error!("cannot watch dnsmasq for {bridge} (pid {pid}): {e}"),
             }
             next.insert(bridge, (pid, fd));
         }

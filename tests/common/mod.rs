@@ -106,6 +106,10 @@ impl Drop for Netns {
             .args(["netns", "del", &self.name])
             .status();
         let _ = std::fs::remove_file(format!("/run/netconverge/netns/{}.lock", self.name));
+        // A watcher's state file (`status`), then the state directory if nothing else is left.
+        let state = format!("/run/netconverge/netns/{}", self.name);
+        let _ = std::fs::remove_file(format!("{state}/watch.json"));
+        let _ = std::fs::remove_dir(state);
     }
 }
 

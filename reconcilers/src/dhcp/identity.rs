@@ -49,7 +49,7 @@ fn stat_fields(pid: i32) -> Option<Vec<String>> {
 }
 
 /// The start time of a live (not zombie) process, if there is one with that pid.
-pub(crate) fn start_time(pid: i32) -> Option<u64> {
+pub fn start_time(pid: i32) -> Option<u64> {
     let f = stat_fields(pid)?;
     if matches!(f.first().map(String::as_str), None | Some("Z") | Some("X")) {
         return None;

@@ -188,7 +188,7 @@ pub(crate) fn observe(netns: Option<&str>) -> Result<BTreeMap<String, DhcpServer
 
 /// Read a file of the state directory without following a symlink (O_NOFOLLOW): a link
 /// planted there cannot make netconverge read, or quote, another file.
-pub(crate) fn read_nofollow(path: &Path) -> io::Result<String> {
+pub fn read_nofollow(path: &Path) -> io::Result<String> {
     let mut f = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW)

@@ -16,7 +16,7 @@ use crate::model::State;
 use crate::plan::{Action, Change, Object, Op};
 
 pub mod config;
-mod identity;
+pub mod identity;
 pub mod instance;
 
 pub use instance::{Paths, RUN_DIR};
