@@ -593,7 +593,7 @@ pub fn run(cli: Cli) -> ExitCode {
         } => reconcile(&cli, *dry_run, *allow_empty, *confirm_within),
         Command::Confirm { .. } => crate::confirm::confirm(netns, json),
         Command::Rollback { .. } => crate::confirm::rollback(netns, json),
-        Command::Status { .. } => crate::confirm::status(netns, json),
+        Command::Status { .. } => crate::status::run(netns, json),
         Command::Guardian { id, .. } => crate::confirm::guardian::run(netns, id),
         Command::Check {
             observed,

@@ -579,6 +579,9 @@ where
                 .tap_reattach
                 .get_or_create(&metrics::LinkLabel { link: tap })
                 .inc();
+        }
+    }
+
     /// Record a pass that began at `started` in the state file (if one is kept): its changes,
     /// what the kernel still does not hold, and its error (`None`: it succeeded).
     fn note_pass(
