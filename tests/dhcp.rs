@@ -79,18 +79,7 @@ impl Drop for Reaper {
                 }
             }
             // Anything else still in the namespace (a udhcpc past its deadline).
-            let pids = Command::new("ip")
-                .args(["netns", "pids", ns])
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default();
-            for pid in pids
-                .split_whitespace()
-                .filter_map(|p| p.parse::<i32>().ok())
-            {
-                // SAFETY: kill(2) on a process inside a namespace this test created.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
+            kill_processes_in(ns);
             let _ = fs::remove_dir_all(&dir);
         }
     }

@@ -71,18 +71,7 @@ struct Cleanup {
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let pids = Command::new("ip")
-            .args(["netns", "pids", &self.ns])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        for pid in pids
-            .split_whitespace()
-            .filter_map(|p| p.parse::<i32>().ok())
-        {
-            // SAFETY: kill(2) on a process inside a namespace this test created.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
+        common::kill_processes_in(&self.ns);
         let _ = fs::remove_dir_all(format!("/run/netconverge/netns/{}", self.ns));
         let _ = fs::remove_dir_all(format!("/etc/netns/{}", self.ns));
     }

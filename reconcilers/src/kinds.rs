@@ -63,15 +63,7 @@ mod tests {
     #[test]
     fn every_object_kind_is_in_the_table_once() {
         let kinds: Vec<ObjectKind> = KINDS.iter().map(|k| k.kind()).collect();
-        for k in [
-            ObjectKind::Link,
-            ObjectKind::Address,
-            ObjectKind::Route,
-            ObjectKind::Rule,
-            ObjectKind::Sysctl,
-            ObjectKind::Firewall,
-            ObjectKind::Dhcp,
-        ] {
+        for k in ObjectKind::ALL {
             assert_eq!(kinds.iter().filter(|x| **x == k).count(), 1, "{k}");
         }
         assert_eq!(kinds[0], ObjectKind::Link, "links plan first");

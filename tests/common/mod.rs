@@ -81,22 +81,28 @@ impl Netns {
     }
 }
 
+/// Kill every process left in the namespace `ns` (deleting a namespace does not kill the
+/// processes in it).
+pub fn kill_processes_in(ns: &str) {
+    let pids = Command::new("ip")
+        .args(["netns", "pids", ns])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    for pid in pids
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+    {
+        // SAFETY: kill(2) on a process inside a namespace this test created.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+}
+
 impl Netns {
     /// Kill every process left in the namespace (dnsmasq, a qemu, a server): deleting a
     /// namespace does not kill the processes in it.
     pub fn kill_processes(&self) {
-        let pids = Command::new("ip")
-            .args(["netns", "pids", &self.name])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        for pid in pids
-            .split_whitespace()
-            .filter_map(|p| p.parse::<i32>().ok())
-        {
-            // SAFETY: kill(2) on a process inside a namespace this test created.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
+        kill_processes_in(&self.name);
     }
 }
 
