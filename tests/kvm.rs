@@ -21,7 +21,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use common::guest::{self, Accel, Boot};
@@ -81,17 +81,7 @@ impl Server {
              \x20   c.sendall(a[0].encode() + b'\\n')\n\
              \x20   c.close()\n"
         );
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &ns.name, "python3", "-c", &script])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3");
-        let mut line = String::new();
-        use std::io::BufRead;
-        std::io::BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .expect("server output");
-        assert_eq!(line.trim(), "up", "the lab server did not start");
+        let child = python_ready(ns, &script, "up", "the lab server did not start");
         Server(child)
     }
 }

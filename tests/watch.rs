@@ -472,17 +472,7 @@ impl TapHolder {
              print('open', flush=True)\n\
              time.sleep(600)\n"
         );
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &ns.name, "python3", "-c", &script])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3");
-        let mut line = String::new();
-        use std::io::BufRead;
-        std::io::BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "open", "could not open {tap}");
+        let child = python_ready(ns, &script, "open", &format!("could not open {tap}"));
         TapHolder(child)
     }
 }

@@ -98,6 +98,23 @@ pub fn kill_processes_in(ns: &str) {
     }
 }
 
+/// Start `python3 -c script` inside `ns` and wait for its first line on stdout, which must
+/// be `ready` (the script prints it once it is set up); the child runs on.
+pub fn python_ready(ns: &Netns, script: &str, ready: &str, what: &str) -> std::process::Child {
+    use std::io::BufRead;
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &ns.name, "python3", "-c", script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .expect("python3's output");
+    assert_eq!(line.trim(), ready, "{what}");
+    child
+}
+
 impl Netns {
     /// Kill every process left in the namespace (dnsmasq, a qemu, a server): deleting a
     /// namespace does not kill the processes in it.
