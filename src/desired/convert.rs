@@ -50,9 +50,7 @@ impl Converted {
         for a in self.addresses {
             s.add_address(a);
         }
-        for r in self.routes {
-            s.add_route(r.route);
-        }
+        routes_into(self.routes, &mut s);
         for r in self.rules {
             s.add_rule(r.rule);
         }
@@ -61,6 +59,20 @@ impl Converted {
         s.firewall = self.firewall;
         s.dhcp = self.dhcp;
         s
+    }
+}
+
+/// Move the routes into `s` without holding all of them twice: taken from the end, with the
+/// list's buffer shrunk as it empties, so its memory goes back while the map grows (at 10⁶
+/// routes the list is some 120 MB). The last of a key wins, as with inserting in order.
+fn routes_into(mut routes: Vec<RouteInfo>, s: &mut State) {
+    while let Some(r) = routes.pop() {
+        s.routes.entry(r.route.key()).or_insert(r.route);
+        // Shrinking a buffer this large is an in-place `mremap`, not a copy; often enough
+        // that the list and the map are never both near full (at half, both were).
+        if routes.len() < routes.capacity() / 8 * 7 {
+            routes.shrink_to_fit();
+        }
     }
 }
 
@@ -88,6 +100,8 @@ pub(crate) fn convert(m: &Merged, ctx: &mut Ctx) -> Converted {
     for (file, name, doc) in &m.links {
         links::convert(*file, name, doc, ctx, &mut c);
     }
+    c.routes
+        .reserve_exact(m.routes.iter().map(|(_, items)| items.len()).sum());
     for (file, items) in &m.routes {
         items.each(|item| {
             if let Some(r) = routes::convert(*file, item, &tables, ctx) {

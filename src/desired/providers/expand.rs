@@ -12,6 +12,7 @@ use crate::desired::convert::Converted;
 use crate::desired::diagnostics::{Ctx, Pos};
 use crate::desired::host_facts::HostCheck;
 use crate::desired::load::Merged;
+use crate::desired::routes::nexthops::ViaPositions;
 use crate::desired::routes::RouteInfo;
 use crate::desired::rules::RuleInfo;
 
@@ -70,13 +71,15 @@ pub(super) fn add(m: &Merged, k: Checked, c: &mut Converted, ctx: &mut Ctx) {
     let e = generate(&p, &base(c));
     c.providers = p.clone();
     interfaces(&p, &places, c, ctx);
+    // Exactly: `c.routes` was reserved for the declared routes, and growing it would double it.
+    c.routes.reserve_exact(e.routes.len());
     for (route, o) in e.routes {
         c.origins.insert(ObjectRef::route(&route), o.label(&p));
         c.routes.push(RouteInfo {
             at: places.of(&p, o),
             route,
             // The gateways were checked against the interface with the provider's own words.
-            gateways: Vec::new(),
+            via_at: ViaPositions::none(),
         });
     }
     for (rule, o) in e.rules {

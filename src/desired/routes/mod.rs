@@ -50,6 +50,14 @@ pub(crate) enum RouteItems {
 }
 
 impl RouteItems {
+    /// How many items there are.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            RouteItems::Parsed(items) => items.len(),
+            RouteItems::Scanned(section) => section.len,
+        }
+    }
+
     /// Call `f` with each item, in order.
     pub(crate) fn each(&self, mut f: impl FnMut(&Spanned<RouteDoc>)) {
         match self {
@@ -59,10 +67,11 @@ impl RouteItems {
     }
 }
 
-/// One gateway of a route, for the reachability check.
-pub(crate) struct Gateway {
+/// One gateway of a route, for the reachability check: a nexthop with a `via`, and where
+/// that `via` is written.
+pub(crate) struct Gateway<'a> {
     pub via: IpAddr,
-    pub dev: Option<String>,
+    pub dev: Option<&'a str>,
     pub onlink: bool,
     pub at: Pos,
 }
@@ -71,7 +80,27 @@ pub(crate) struct Gateway {
 pub(crate) struct RouteInfo {
     pub at: Pos,
     pub route: Route,
-    pub gateways: Vec<Gateway>,
+    /// Where each nexthop's `via` is written, in the order of `route.nexthops`.
+    pub via_at: nexthops::ViaPositions,
+}
+
+impl RouteInfo {
+    /// The route's gateways with their positions (none for a generated route, whose gateways
+    /// are checked in the words of the section that generated it).
+    pub(crate) fn gateways(&self) -> impl Iterator<Item = Gateway<'_>> {
+        self.route
+            .nexthops
+            .iter()
+            .zip(self.via_at.iter())
+            .filter_map(|(h, at)| {
+                Some(Gateway {
+                    via: h.via?,
+                    dev: h.dev.as_deref(),
+                    onlink: h.onlink,
+                    at: at?,
+                })
+            })
+    }
 }
 
 /// Check one item of `routes:`; `None` (with its errors recorded) when anything is wrong.
@@ -101,7 +130,7 @@ pub(crate) fn convert(
         Some(t) => tables.resolve(file, t, false, ctx),
     };
     let metric = metric(file, d, fam, ctx);
-    let nexthops = nexthops::canonical(&hops);
+    let (nexthops, via_at) = nexthops::canonical(hops);
     let scope = scope(file, d, fam, kind, &nexthops, ctx);
     let mtu = d.mtu.as_ref().and_then(|m| {
         let lo = if fam == Family::Inet6 { 1280 } else { 68 };
@@ -125,7 +154,7 @@ pub(crate) fn convert(
             mtu,
             owned: false,
         },
-        gateways: nexthops::gateways(&hops),
+        via_at,
     })
 }
 

@@ -7,7 +7,7 @@ use reconcilers::model::NextHop;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::{Gateway, RouteDoc};
+use super::RouteDoc;
 use crate::desired::diagnostics::{Ctx, Pos};
 use crate::desired::values::{ifname_at, ip, num, u32_of};
 use crate::desired::yaml::{addr, scalar};
@@ -116,28 +116,48 @@ pub(crate) fn convert(file: usize, d: &RouteDoc, ctx: &mut Ctx) -> Vec<Hop> {
 }
 
 /// The nexthops as the kernel reports them: sorted, and a single one with weight 1 (the
-/// kernel keeps no weight for a route with one nexthop).
-pub(crate) fn canonical(hops: &[Hop]) -> Vec<NextHop> {
-    let mut nexthops: Vec<NextHop> = hops.iter().map(|h| h.hop.clone()).collect();
-    nexthops.sort();
+/// kernel keeps no weight for a route with one nexthop); with where each one's `via` is
+/// written, in the same order.
+pub(crate) fn canonical(mut hops: Vec<Hop>) -> (Vec<NextHop>, ViaPositions) {
+    hops.sort_by(|a, b| a.hop.cmp(&b.hop));
+    let via_at = match hops.as_slice() {
+        [] => ViaPositions::One(None),
+        [one] => ViaPositions::One(one.via_at),
+        many => ViaPositions::Many(many.iter().map(|h| h.via_at).collect()),
+    };
+    // A new, exact allocation: collecting `hops` in place would keep its larger buffer (a
+    // `Hop` is twice a `NextHop`, and a pushed-to Vec holds four), 384 bytes a route.
+    let mut nexthops = Vec::with_capacity(hops.len());
+    nexthops.extend(hops.into_iter().map(|h| h.hop));
     if let [only] = nexthops.as_mut_slice() {
         only.weight = 1;
     }
-    nexthops
+    (nexthops, via_at)
 }
 
-/// The gateways, with their positions, for the reachability check.
-pub(crate) fn gateways(hops: &[Hop]) -> Vec<Gateway> {
-    hops.iter()
-        .filter_map(|h| {
-            Some(Gateway {
-                via: h.hop.via?,
-                dev: h.hop.dev.clone(),
-                onlink: h.hop.onlink,
-                at: h.via_at?,
-            })
-        })
-        .collect()
+/// Where each nexthop's `via` is written. A single-path route (nearly all of them) keeps its
+/// one position inline: at 10⁶ routes a `Vec` per route was a quarter of `validate`'s heap.
+pub(crate) enum ViaPositions {
+    /// A route with one nexthop, or none.
+    One(Option<Pos>),
+    /// A multipath route's, in the order of its nexthops.
+    Many(Box<[Option<Pos>]>),
+}
+
+impl ViaPositions {
+    /// No positions: a generated route's, whose gateways are checked where it is generated.
+    pub(crate) fn none() -> ViaPositions {
+        ViaPositions::One(None)
+    }
+
+    /// The positions in nexthop order (a route with no nexthop yields one `None`, which
+    /// pairs with nothing).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = Option<Pos>> + '_ {
+        match self {
+            ViaPositions::One(at) => std::slice::from_ref(at).iter().copied(),
+            ViaPositions::Many(all) => all.iter().copied(),
+        }
+    }
 }
 
 /// The gateways as `show` writes them: on the route for one hop, else a `nexthops:` list.
