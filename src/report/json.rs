@@ -11,8 +11,8 @@ use crate::engine::Applied;
 use crate::pass::Failure;
 
 /// The version of every JSON document netconverge prints (its `format_version` field);
-/// raised when a field changes meaning or goes away, not when one is added. The plan's
-/// schema is `deploy/schema/plan.schema.json`.
+/// raised when a field changes meaning or goes away, not when one is added. The schema of
+/// every document is `deploy/schema/netconverge.schema.json`.
 pub const FORMAT_VERSION: u32 = 1;
 
 /// `doc` (an object) with `format_version` added, pretty-printed.
@@ -94,12 +94,42 @@ fn objects(refs: &[reconcilers::model::object::ObjectRef]) -> Vec<JsonObject> {
         .collect()
 }
 
+/// A plan's own fields, shared by the plan document and the revert's (`rollback`).
 #[derive(Serialize)]
-struct JsonPlan<'a> {
-    format_version: u32,
+struct JsonPlanBody<'a> {
     changes: Vec<JsonChange<'a>>,
     summary: Summary,
     warnings: &'a [String],
+}
+
+impl<'a> JsonPlanBody<'a> {
+    fn of(plan: &'a Plan, tables: &std::collections::BTreeMap<String, u32>, cuts: &[bool]) -> Self {
+        JsonPlanBody {
+            changes: plan
+                .changes
+                .iter()
+                .enumerate()
+                .map(|(i, c)| JsonChange {
+                    action: c.action.name(),
+                    kind: c.object.kind.name(),
+                    id: &c.object.id,
+                    before: as_written(c.before.as_ref(), tables),
+                    after: as_written(c.after.as_ref(), tables),
+                    note: c.note.as_deref(),
+                    may_cut_connectivity: cuts.get(i).copied().unwrap_or(false),
+                })
+                .collect(),
+            summary: plan.summary(),
+            warnings: &plan.warnings,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct JsonPlan<'a> {
+    format_version: u32,
+    #[serde(flatten)]
+    body: JsonPlanBody<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     applied: Option<JsonApplied>,
 }
@@ -135,22 +165,7 @@ pub fn plan(
 ) -> String {
     let doc = JsonPlan {
         format_version: FORMAT_VERSION,
-        changes: plan
-            .changes
-            .iter()
-            .enumerate()
-            .map(|(i, c)| JsonChange {
-                action: c.action.name(),
-                kind: c.object.kind.name(),
-                id: &c.object.id,
-                before: as_written(c.before.as_ref(), tables),
-                after: as_written(c.after.as_ref(), tables),
-                note: c.note.as_deref(),
-                may_cut_connectivity: cuts.get(i).copied().unwrap_or(false),
-            })
-            .collect(),
-        summary: plan.summary(),
-        warnings: &plan.warnings,
+        body: JsonPlanBody::of(plan, tables, cuts),
         applied: applied.map(|a| JsonApplied {
             writes: a.writes,
             seconds: a.elapsed.as_secs_f64(),
@@ -162,4 +177,10 @@ pub fn plan(
         }),
     };
     serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+/// A plan's `changes`, `summary` and `warnings`, as in the plan document, for documents that
+/// hold a plan (the revert of `rollback`).
+pub fn plan_body(plan: &Plan, tables: &std::collections::BTreeMap<String, u32>) -> Value {
+    serde_json::to_value(JsonPlanBody::of(plan, tables, &[])).unwrap_or_default()
 }
