@@ -177,7 +177,7 @@ pub enum GraphOutput {
     Dot,
     /// An SVG picture, laid out in-process.
     Svg,
-    /// `{"format_version", "dot"}`: the DOT text in a JSON document.
+    /// `{"format_version","observed","nodes","edges"}`: the same topology as a document.
     Json,
 }
 
@@ -243,7 +243,9 @@ pub enum Command {
         all: bool,
         /// After printing, mark the printed links, addresses, routes and rules as
         /// netconverge's (link alias, protocol 157), so that removing one from the file later
-        /// removes it from the kernel. Needs CAP_NET_ADMIN.
+        /// removes it from the kernel; `external` links and their addresses, and routes and
+        /// rules of a running program (dhcp, ra, routing daemons) stay foreign. Needs
+        /// CAP_NET_ADMIN.
         #[arg(long)]
         adopt: bool,
         /// Where the desired state is.
@@ -293,7 +295,7 @@ pub enum Command {
         /// The namespace.
         #[command(flatten)]
         netns: NetnsArg,
-        /// text, or json (`{"format_version","confirmed"}`)
+        /// text, or json (`{"format_version","confirmed":[the changes kept],"seconds_left","applied_at"}`)
         #[arg(short, long, value_enum)]
         output: Option<TextOrJson>,
     },
@@ -302,7 +304,7 @@ pub enum Command {
         /// The namespace.
         #[command(flatten)]
         netns: NetnsArg,
-        /// text, or json (the revert's plan and its writes)
+        /// text, or json (`{"format_version","reverted","plan":{changes,summary,warnings},"writes","failures","not_put_back"}`)
         #[arg(short, long, value_enum)]
         output: Option<TextOrJson>,
     },
@@ -851,9 +853,10 @@ const SHOW_FOREIGN: &str = "\
 
 /// The comment `show --adopt` starts with.
 const SHOW_ADOPTED: &str = "\
-# Adopted (show --adopt): the links, routes and rules below carry netconverge's marks now, so
-# removing one from the file removes it from the kernel. Addresses of `external` links stay
-# foreign.
+# Adopted (show --adopt): the objects listed under `managed:` at the end carry netconverge's
+# marks now, so removing one from the file removes it from the kernel. The others stay
+# foreign: `external` links and their addresses, and routes and rules a running program keeps
+# (a DHCP client, router advertisements, a routing daemon).
 ";
 
 fn show(cli: &Cli, all: bool, adopt: bool) -> Result<ExitCode, Failure> {
@@ -868,8 +871,18 @@ fn show(cli: &Cli, all: bool, adopt: bool) -> Result<ExitCode, Failure> {
         tables,
         protocol,
     } = observe_host(cli, all)?;
+    // Which routes and rules a running program keeps (by protocol), which adopting leaves.
+    let protocols = if adopt {
+        let netns = cli.netns.clone();
+        run_in_netns(cli.netns.as_deref(), move || async move {
+            let mut k = RtnlKernel::connect_in(protocol, netns)?;
+            reconcilers::kernel::Kernel::protocols(&mut k).await
+        })??
+    } else {
+        Default::default()
+    };
     let state = if adopt {
-        crate::adopt::adopted(observed.clone())
+        crate::adopt::adopted(observed.clone(), &protocols)
     } else {
         observed.clone()
     };
@@ -890,7 +903,7 @@ fn show(cli: &Cli, all: bool, adopt: bool) -> Result<ExitCode, Failure> {
         let netns = cli.netns.clone();
         let failures = run_in_netns(cli.netns.as_deref(), move || async move {
             let mut k = RtnlKernel::connect_in(protocol, netns)?;
-            Ok::<_, Failure>(crate::adopt::apply(&mut k, &observed).await)
+            Ok::<_, Failure>(crate::adopt::apply(&mut k, &observed, &protocols).await)
         })??;
         if !failures.is_empty() {
             return Err(Failure::Message(format!(
@@ -1215,22 +1228,25 @@ fn graph(cli: &Cli, observed: bool) -> Result<ExitCode, Failure> {
             "graph prints DOT (the default), SVG (`-o svg`) or JSON (`-o json`)".into(),
         ));
     }
-    let dot = if observed {
+    // One walk of the topology feeds every format.
+    let topology = if observed {
         let o = observe_host(cli, false)?;
-        report::graph::dot(&o.state, &Default::default(), &o.tables)
+        report::topology::Topology::of(&o.state, &Default::default(), &o.tables)
     } else {
         let d = load(cli, false)?;
-        report::graph::dot(&d.state, &d.providers, &d.tables)
+        report::topology::Topology::of(&d.state, &d.providers, &d.tables)
     };
+    let dot = report::graph::dot(&topology);
     match cli.format() {
         Output::Svg => print!(
             "{}",
             report::graph::svg(&dot).map_err(|e| Failure::Message(e.to_string()))?
         ),
-        Output::Json => println!(
-            "{}",
-            report::json::document(serde_json::json!({ "dot": dot }))
-        ),
+        Output::Json => {
+            let mut doc = report::graph::json(&topology);
+            doc["observed"] = observed.into();
+            println!("{}", report::json::document(doc));
+        }
         _ => print!("{dot}"),
     }
     Ok(ExitCode::SUCCESS)
