@@ -168,7 +168,7 @@ mod tests {
     fn rule() -> reconcilers::model::Rule {
         use reconcilers::model::{Family, Rule, RuleAction, RuleKey};
         Rule {
-            key: RuleKey::all(1000, Family::V4),
+            key: RuleKey::all(1000, Family::Inet),
             action: RuleAction::Lookup(101),
             owned: false,
         }

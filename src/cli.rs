@@ -387,7 +387,9 @@ pub enum Command {
     /// current apply (exit 0). Under a Type=notify unit it sends READY=1, STATUS= after every pass,
     /// RELOADING=1/STOPPING=1, and WATCHDOG=1 at half of WatchdogSec=. As root,
     /// desired files or directories not owned by root or writable by group/others are refused on
-    /// every reload. Its output is its log on stderr. Providers with `health:` are probed with ICMP echo through their own path
+    /// every reload. Its output is its log on stderr; with `-o json` also one JSON document per
+    /// line on stdout for each event (JSON Lines). Providers with `health:` are probed with ICMP
+    /// echo through their own path
     /// (needs CAP_NET_RAW); one failing `down` rounds in a row is taken out of service until
     /// `up` good rounds bring it back (only `watch` acts on health: `reconcile` applies every
     /// provider as declared, `check` accepts a provider `watch` holds down).
@@ -422,6 +424,10 @@ pub enum Command {
         /// The namespace.
         #[command(flatten)]
         netns: NetnsArg,
+        /// text (the log on stderr only), or json: also one JSON document per line on stdout
+        /// for each event (started, pass, invalid, fight, stopped), with `format_version`
+        #[arg(short, long, value_enum)]
+        output: Option<TextOrJson>,
     },
     /// Write the man pages (netconverge(8), one per command, netconverge.yaml(5)) into DIR.
     Man {
@@ -483,11 +489,11 @@ impl Command {
             | Command::Reconcile { output, .. }
             | Command::Confirm { output, .. }
             | Command::Rollback { output, .. }
-            | Command::Status { output, .. } => output.map(Output::from),
+            | Command::Status { output, .. }
+            | Command::Watch { output, .. } => output.map(Output::from),
             Command::Check { output, .. } => output.map(Output::from),
             Command::Graph { output, .. } => output.map(Output::from),
             Command::Guardian { .. }
-            | Command::Watch { .. }
             | Command::Import(_)
             | Command::Man { .. }
             | Command::Completions { .. } => None,
@@ -634,6 +640,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 allow_empty: *allow_empty,
                 netns: cli.netns.clone(),
                 confirm_within: *confirm_within,
+                json,
             },
         ),
     };
@@ -1370,6 +1377,7 @@ fn watch(
     metrics: Option<std::net::SocketAddr>,
     opts: crate::watch::WatchOptions,
 ) -> Result<ExitCode, Failure> {
+    only_text_or_json(cli, "watch")?;
     if !has_net_admin() {
         return Err(Failure::Message(
             "watch needs CAP_NET_ADMIN to change the network: run it as root".into(),

@@ -17,12 +17,21 @@ pub const FORMAT_VERSION: u32 = 1;
 
 /// `doc` (an object) with `format_version` added, pretty-printed.
 pub fn document(doc: Value) -> String {
+    serde_json::to_string_pretty(&versioned(doc)).unwrap_or_default()
+}
+
+/// `doc` (an object) with `format_version` added, on one line (JSON Lines: `watch -o json`).
+pub fn line(doc: Value) -> String {
+    serde_json::to_string(&versioned(doc)).unwrap_or_default()
+}
+
+fn versioned(doc: Value) -> Value {
     let mut out = serde_json::Map::new();
     out.insert("format_version".into(), FORMAT_VERSION.into());
     if let Value::Object(fields) = doc {
         out.extend(fields);
     }
-    serde_json::to_string_pretty(&Value::Object(out)).unwrap_or_default()
+    Value::Object(out)
 }
 
 /// Diagnostics as `[{"file","line","column","message"}]`.
@@ -42,16 +51,21 @@ pub fn diagnostics(d: &crate::desired::Diagnostics) -> Value {
 /// The document printed on stdout (with `-o json`) when a command fails: what kind of
 /// failure, its text, and for invalid input or missing host facts every error with its place.
 pub fn failure(f: &Failure) -> String {
+    document(failure_fields(f))
+}
+
+/// The fields of the failure document: `{"error":{"kind","message"},"errors":[…]}`.
+pub fn failure_fields(f: &Failure) -> Value {
     let (kind, errors) = match f {
         Failure::Invalid(d) => ("invalid", diagnostics(d)),
         Failure::HostFacts(d) => ("host_facts", diagnostics(d)),
         Failure::Refused(_) => ("refused", Value::Array(Vec::new())),
         _ => ("error", Value::Array(Vec::new())),
     };
-    document(serde_json::json!({
+    serde_json::json!({
         "error": { "kind": kind, "message": f.to_string() },
         "errors": errors,
-    }))
+    })
 }
 
 #[derive(Serialize)]
@@ -83,6 +97,25 @@ struct JsonApplied {
     summary: Summary,
     failed: Vec<JsonObject>,
     not_started: Vec<JsonObject>,
+}
+
+impl JsonApplied {
+    fn of(a: &Applied) -> JsonApplied {
+        JsonApplied {
+            writes: a.writes,
+            seconds: a.elapsed.as_secs_f64(),
+            failures: a.failures.iter().map(|f| f.to_string()).collect(),
+            planned: a.planned,
+            summary: a.summary,
+            failed: objects(&a.failed),
+            not_started: objects(&a.not_started),
+        }
+    }
+}
+
+/// What an apply did, as the plan document's `applied` member.
+pub fn applied(a: &Applied) -> Value {
+    serde_json::to_value(JsonApplied::of(a)).unwrap_or_default()
 }
 
 fn objects(refs: &[reconcilers::model::object::ObjectRef]) -> Vec<JsonObject> {
@@ -166,15 +199,7 @@ pub fn plan(
     let doc = JsonPlan {
         format_version: FORMAT_VERSION,
         body: JsonPlanBody::of(plan, tables, cuts),
-        applied: applied.map(|a| JsonApplied {
-            writes: a.writes,
-            seconds: a.elapsed.as_secs_f64(),
-            failures: a.failures.iter().map(|f| f.to_string()).collect(),
-            planned: a.planned,
-            summary: a.summary,
-            failed: objects(&a.failed),
-            not_started: objects(&a.not_started),
-        }),
+        applied: applied.map(JsonApplied::of),
     };
     serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }
