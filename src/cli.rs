@@ -64,11 +64,11 @@ pub struct Cli {
     pub output: Option<Output>,
 
     /// More logging on stderr (-v info, -vv debug, -vvv trace)
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, display_order = 900)]
     pub verbose: u8,
 
     /// Less logging on stderr (errors only)
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, display_order = 901)]
     pub quiet: bool,
 
     /// Before the command, for older scripts: as the command's `--max-input-size`.
@@ -154,6 +154,25 @@ pub enum TextOrJson {
     Text,
     /// For programs: one document on stdout, with `format_version`.
     Json,
+}
+
+/// `-o` of `watch`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum WatchOutput {
+    /// Nothing on stdout: the log on stderr is for people.
+    Text,
+    /// Also one JSON document per line on stdout for each event (started, pass, invalid,
+    /// fight, stopped), with `format_version` (JSON Lines).
+    Json,
+}
+
+impl From<WatchOutput> for Output {
+    fn from(o: WatchOutput) -> Output {
+        match o {
+            WatchOutput::Text => Output::Text,
+            WatchOutput::Json => Output::Json,
+        }
+    }
 }
 
 /// `-o` of `check`.
@@ -424,10 +443,9 @@ pub enum Command {
         /// The namespace.
         #[command(flatten)]
         netns: NetnsArg,
-        /// text (the log on stderr only), or json: also one JSON document per line on stdout
-        /// for each event (started, pass, invalid, fight, stopped), with `format_version`
+        /// Output format (the log goes to stderr either way)
         #[arg(short, long, value_enum)]
-        output: Option<TextOrJson>,
+        output: Option<WatchOutput>,
     },
     /// Write the man pages (netconverge(8), one per command, netconverge.yaml(5)) into DIR.
     Man {
@@ -489,14 +507,12 @@ impl Command {
             | Command::Reconcile { output, .. }
             | Command::Confirm { output, .. }
             | Command::Rollback { output, .. }
-            | Command::Status { output, .. }
-            | Command::Watch { output, .. } => output.map(Output::from),
+            | Command::Status { output, .. } => output.map(Output::from),
             Command::Check { output, .. } => output.map(Output::from),
             Command::Graph { output, .. } => output.map(Output::from),
-            Command::Guardian { .. }
-            | Command::Import(_)
-            | Command::Man { .. }
-            | Command::Completions { .. } => None,
+            Command::Watch { output, .. } => output.map(Output::from),
+            Command::Import(ImportFrom::Shorewall { output, .. }) => output.map(Output::from),
+            Command::Guardian { .. } | Command::Man { .. } | Command::Completions { .. } => None,
         }
     }
 
@@ -572,6 +588,10 @@ pub enum ImportFrom {
         /// The namespace whose addresses and gateways stand for the host's.
         #[command(flatten)]
         netns: NetnsArg,
+        /// text (the YAML on stdout, the findings on stderr), or json:
+        /// `{"format_version","yaml","findings":[{file,line,routing,message}],"routing_translated"}`
+        #[arg(short, long, value_enum)]
+        output: Option<TextOrJson>,
     },
 }
 
@@ -612,6 +632,12 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Graph { observed, .. } => graph(&cli, *observed),
         Command::Import(ImportFrom::Shorewall { dir, offline, .. }) => {
             import_shorewall(&cli, dir, *offline)
+        }
+        Command::Man { .. } | Command::Completions { .. } if cli.format() != Output::Text => {
+            Err(Failure::Message(
+                "`man` and `completions` write man pages and shell scripts; --output is not for them"
+                    .into(),
+            ))
         }
         Command::Man { dir } => crate::manual::write_pages(dir).map(|written| {
             written.iter().for_each(|p| println!("{}", p.display()));
@@ -1196,11 +1222,7 @@ fn reconcile(
 /// `import shorewall DIR`: the YAML on stdout, the findings on stderr.
 fn import_shorewall(cli: &Cli, dir: &Path, offline: bool) -> Result<ExitCode, Failure> {
     use crate::import::shorewall::{import, HostFacts};
-    if cli.output.is_some_and(|o| o != Output::Text) {
-        return Err(Failure::Message(
-            "import prints YAML (the desired-state format); --output is not for `import`".into(),
-        ));
-    }
+    only_text_or_json(cli, "import")?;
     let host = if offline {
         None
     } else {
@@ -1222,6 +1244,15 @@ fn import_shorewall(cli: &Cli, dir: &Path, offline: bool) -> Result<ExitCode, Fa
         }
     };
     let imported = import(dir, host.as_ref()).map_err(|e| Failure::Message(e.to_string()))?;
+    if cli.format() == Output::Json {
+        let doc = serde_json::json!({
+            "yaml": imported.yaml,
+            "findings": imported.findings.json(),
+            "routing_translated": !imported.findings.routing(),
+        });
+        println!("{}", report::json::document(doc));
+        return Ok(ExitCode::from(imported.exit_status()));
+    }
     print!("{}", imported.yaml);
     for finding in &imported.findings.0 {
         eprintln!("{finding}");

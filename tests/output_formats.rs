@@ -69,6 +69,58 @@ fn each_commands_help_lists_only_its_options() {
     assert!(!help("confirm").contains("--desired"));
     assert!(help("graph").contains("svg"));
     assert!(!help("show").contains("--color"));
+    assert!(help("watch").contains("one JSON document per line"));
+    assert!(!help("watch").contains("--color") && !help("watch").contains("svg"));
+    let import = stdout(&netconverge(&["import", "shorewall", "--help"]));
+    assert!(
+        import.contains("--output") && !import.contains("--desired"),
+        "{import}"
+    );
+    for cmd in ["man", "completions"] {
+        assert!(!help(cmd).contains("--output"), "{cmd} writes no document");
+    }
+    // The global options come last, after the command's own.
+    let reconcile = help("reconcile");
+    assert!(
+        reconcile.find("--dry-run") < reconcile.find("--verbose"),
+        "{reconcile}"
+    );
+}
+
+/// `import shorewall -o json`: the YAML and each finding with its place, and whether all the
+/// routing was translated (the exit status says the same); `man` and `completions` refuse
+/// `-o json` with the failure document.
+#[test]
+fn import_json_has_the_yaml_and_every_finding() {
+    let seed = repo().join("tests/data/shorewall/seed");
+    let s = seed.to_str().unwrap();
+    let text = netconverge(&["import", "shorewall", "--offline", s]);
+    let out = netconverge(&["import", "shorewall", "--offline", s, "-o", "json"]);
+    assert_eq!(out.status.code(), text.status.code(), "{}", stderr(&out));
+    assert_schema(&stdout(&out), "import");
+    let doc = json_of(&out);
+    assert_eq!(doc["yaml"].as_str().unwrap(), stdout(&text));
+    let findings = doc["findings"].as_array().unwrap();
+    assert_eq!(
+        findings.len(),
+        stderr(&text)
+            .lines()
+            .filter(|l| l.contains(": note: ") || l.contains(": not translated: "))
+            .count()
+    );
+    assert!(
+        findings.iter().all(|f| f["line"].as_u64().unwrap() > 0),
+        "{doc}"
+    );
+    assert_eq!(doc["routing_translated"], text.status.code() == Some(0));
+    for args in [
+        &["-o", "json", "man", "/nonexistent/x"][..],
+        &["-o", "json", "completions", "bash"],
+    ] {
+        let out = netconverge(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_schema(&stdout(&out), "failure");
+    }
 }
 
 #[test]
