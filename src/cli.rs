@@ -633,20 +633,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Import(ImportFrom::Shorewall { dir, offline, .. }) => {
             import_shorewall(&cli, dir, *offline)
         }
-        Command::Man { .. } | Command::Completions { .. } if cli.format() != Output::Text => {
-            Err(Failure::Message(
-                "`man` and `completions` write man pages and shell scripts; --output is not for them"
-                    .into(),
-            ))
-        }
-        Command::Man { dir } => crate::manual::write_pages(dir).map(|written| {
-            written.iter().for_each(|p| println!("{}", p.display()));
-            ExitCode::SUCCESS
-        }),
-        Command::Completions { shell } => {
-            crate::manual::write_completions(*shell, &mut std::io::stdout());
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Man { .. } | Command::Completions { .. } => manual(&cli),
         Command::Watch {
             debounce,
             resync,
@@ -681,6 +668,27 @@ pub fn run(cli: Cli) -> ExitCode {
             eprintln!("error: {f}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// `man DIR` and `completions SHELL`: files and scripts, for which there is no `-o`.
+fn manual(cli: &Cli) -> Result<ExitCode, Failure> {
+    if cli.format() != Output::Text {
+        return Err(Failure::Message(
+            "`man` and `completions` write man pages and shell scripts; --output is not for them"
+                .into(),
+        ));
+    }
+    match &cli.command {
+        Command::Man { dir } => crate::manual::write_pages(dir).map(|written| {
+            written.iter().for_each(|p| println!("{}", p.display()));
+            ExitCode::SUCCESS
+        }),
+        Command::Completions { shell } => {
+            crate::manual::write_completions(*shell, &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => unreachable!("only man and completions come here"),
     }
 }
 

@@ -12,7 +12,8 @@
 //! undoing), and the adapters that turn the outside world
 //! into triggers: [`files`], [`signals`], [`sources`] (kernel events, resync tick, the
 //! namespace's existence), [`supervise`] (dnsmasq instances by pidfd), plus
-//! [`systemd`] (readiness, status, watchdog) with [`progress`] (the status line). [`Daemon`] wires them to the pass.
+//! [`systemd`] (readiness, status, watchdog) with [`progress`] (the status line), and
+//! [`events`] (`-o json`'s JSON Lines). [`Daemon`] wires them to the pass.
 
 pub mod backoff;
 pub mod confirmed;
@@ -342,14 +343,12 @@ where
             self.triggers = burst.names();
             match burst.action() {
                 Action::Gone => {
-                    self.notifier.notify(&[NotifyState::Stopping]);
-                    self.events.stopped("namespace_gone");
+                    self.stopping("namespace_gone");
                     return Err(self.gone());
                 }
                 Action::Stop => {
                     tracing::info!("stopping");
-                    self.notifier.notify(&[NotifyState::Stopping]);
-                    self.events.stopped("signal");
+                    self.stopping("signal");
                     return Ok(());
                 }
                 Action::Reload => {
@@ -367,6 +366,12 @@ where
                 Action::Replan => reload = false,
             }
         }
+    }
+
+    /// Tell the service manager and `-o json` that the daemon ends, for `reason`.
+    fn stopping(&self, reason: &str) {
+        self.notifier.notify(&[NotifyState::Stopping]);
+        self.events.stopped(reason);
     }
 
     /// While a failure (or a fight) holds the daemon, a burst of kernel events or the resync
