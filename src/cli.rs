@@ -314,7 +314,7 @@ pub enum Command {
         /// The namespace.
         #[command(flatten)]
         netns: NetnsArg,
-        /// text, or json (`{"format_version","confirmed":[the changes kept],"seconds_left","applied_at"}`)
+        /// text, or json: the changes kept, the seconds that were left, when they were applied
         #[arg(short, long, value_enum)]
         output: Option<TextOrJson>,
     },
@@ -323,7 +323,8 @@ pub enum Command {
         /// The namespace.
         #[command(flatten)]
         netns: NetnsArg,
-        /// text, or json (`{"format_version","reverted","plan":{changes,summary,warnings},"writes","failures","not_put_back"}`)
+        /// text, or json: the revert's plan as `reconcile -o json` has it, its writes, the
+        /// failed ones and what was not put back
         #[arg(short, long, value_enum)]
         output: Option<TextOrJson>,
     },
@@ -588,8 +589,8 @@ pub enum ImportFrom {
         /// The namespace whose addresses and gateways stand for the host's.
         #[command(flatten)]
         netns: NetnsArg,
-        /// text (the YAML on stdout, the findings on stderr), or json:
-        /// `{"format_version","yaml","findings":[{file,line,routing,message}],"routing_translated"}`
+        /// text (the YAML on stdout, the findings on stderr), or json: the YAML, each finding
+        /// with its file and line, and whether all the routing was translated
         #[arg(short, long, value_enum)]
         output: Option<TextOrJson>,
     },
