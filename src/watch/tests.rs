@@ -240,6 +240,15 @@ impl Harness {
             .collect()
     }
 
+    /// The daemon's `-o json` events so far, each line parsed.
+    fn events(&self) -> Vec<serde_json::Value> {
+        let lines = self.events.0.lock().unwrap().clone();
+        lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
     fn elapsed(&self) -> Duration {
         self.seen.borrow().t0.elapsed()
     }
@@ -365,6 +374,18 @@ async fn an_object_undone_again_and_again_is_a_fight_and_its_repairs_are_damped(
         "{text}"
     );
     assert!(metrics.passes.get() >= repairs.len() as u64, "{text}");
+    // And in `-o json`: one `fight` event per fight, naming the object and its repairs.
+    let fights: Vec<serde_json::Value> = h
+        .events()
+        .into_iter()
+        .filter(|e| e["event"] == "fight")
+        .collect();
+    assert_eq!(fights.len() as u64, metrics.fights.get());
+    assert_eq!(
+        (fights[0]["kind"].as_str(), fights[0]["id"].as_str()),
+        (Some("link"), Some("br0"))
+    );
+    assert!(fights[0]["times"].as_u64().unwrap() > 5, "{}", fights[0]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -408,14 +429,7 @@ async fn invalid_and_refused_edits_keep_the_last_good_state_in_force() {
     assert_eq!(h.passes(), [0, 15, 1200, 2200, 3015, 3030]);
     assert_eq!(h.links(), ["br0"]);
     // What `-o json` said of it, one event per line.
-    let events: Vec<serde_json::Value> = h
-        .events
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let events = h.events();
     let said: Vec<String> = events
         .iter()
         .map(|e| match e["event"].as_str().unwrap() {
