@@ -1406,8 +1406,13 @@ fn only_text_or_json(cli: &Cli, command: &str) -> Result<(), Failure> {
     match cli.format() {
         Output::Text | Output::Json => Ok(()),
         other => Err(Failure::Message(format!(
-            "--output {} is only for `check`, not `{command}`",
-            format!("{other:?}").to_lowercase()
+            "`{command}` prints text or json; --output {} is for `{}`",
+            format!("{other:?}").to_lowercase(),
+            if other == Output::Svg {
+                "graph"
+            } else {
+                "check"
+            }
         ))),
     }
 }
