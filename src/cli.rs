@@ -64,11 +64,11 @@ pub struct Cli {
     pub output: Option<Output>,
 
     /// More logging on stderr (-v info, -vv debug, -vvv trace)
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, display_order = 900)]
     pub verbose: u8,
 
     /// Less logging on stderr (errors only)
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, display_order = 901)]
     pub quiet: bool,
 
     /// Before the command, for older scripts: as the command's `--max-input-size`.
@@ -156,6 +156,25 @@ pub enum TextOrJson {
     Json,
 }
 
+/// `-o` of `watch`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum WatchOutput {
+    /// Nothing on stdout: the log on stderr is for people.
+    Text,
+    /// Also one JSON document per line on stdout for each event (started, pass, invalid,
+    /// fight, stopped), with `format_version` (JSON Lines).
+    Json,
+}
+
+impl From<WatchOutput> for Output {
+    fn from(o: WatchOutput) -> Output {
+        match o {
+            WatchOutput::Text => Output::Text,
+            WatchOutput::Json => Output::Json,
+        }
+    }
+}
+
 /// `-o` of `check`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum CheckOutput {
@@ -177,7 +196,7 @@ pub enum GraphOutput {
     Dot,
     /// An SVG picture, laid out in-process.
     Svg,
-    /// `{"format_version", "dot"}`: the DOT text in a JSON document.
+    /// `{"format_version","observed","nodes","edges"}`: the same topology as a document.
     Json,
 }
 
@@ -243,7 +262,9 @@ pub enum Command {
         all: bool,
         /// After printing, mark the printed links, addresses, routes and rules as
         /// netconverge's (link alias, protocol 157), so that removing one from the file later
-        /// removes it from the kernel. Needs CAP_NET_ADMIN.
+        /// removes it from the kernel; `external` links and their addresses, and routes and
+        /// rules of a running program (dhcp, ra, routing daemons) stay foreign. Needs
+        /// CAP_NET_ADMIN.
         #[arg(long)]
         adopt: bool,
         /// Where the desired state is.
@@ -293,7 +314,7 @@ pub enum Command {
         /// The namespace.
         #[command(flatten)]
         netns: NetnsArg,
-        /// text, or json (`{"format_version","confirmed"}`)
+        /// text, or json: the changes kept, the seconds that were left, when they were applied
         #[arg(short, long, value_enum)]
         output: Option<TextOrJson>,
     },
@@ -302,7 +323,8 @@ pub enum Command {
         /// The namespace.
         #[command(flatten)]
         netns: NetnsArg,
-        /// text, or json (the revert's plan and its writes)
+        /// text, or json: the revert's plan as `reconcile -o json` has it, its writes, the
+        /// failed ones and what was not put back
         #[arg(short, long, value_enum)]
         output: Option<TextOrJson>,
     },
@@ -385,7 +407,9 @@ pub enum Command {
     /// current apply (exit 0). Under a Type=notify unit it sends READY=1, STATUS= after every pass,
     /// RELOADING=1/STOPPING=1, and WATCHDOG=1 at half of WatchdogSec=. As root,
     /// desired files or directories not owned by root or writable by group/others are refused on
-    /// every reload. Its output is its log on stderr. Providers with `health:` are probed with ICMP echo through their own path
+    /// every reload. Its output is its log on stderr; with `-o json` also one JSON document per
+    /// line on stdout for each event (JSON Lines). Providers with `health:` are probed with ICMP
+    /// echo through their own path
     /// (needs CAP_NET_RAW); one failing `down` rounds in a row is taken out of service until
     /// `up` good rounds bring it back (only `watch` acts on health: `reconcile` applies every
     /// provider as declared, `check` accepts a provider `watch` holds down).
@@ -420,6 +444,9 @@ pub enum Command {
         /// The namespace.
         #[command(flatten)]
         netns: NetnsArg,
+        /// Output format (the log goes to stderr either way)
+        #[arg(short, long, value_enum)]
+        output: Option<WatchOutput>,
     },
     /// Write the man pages (netconverge(8), one per command, netconverge.yaml(5)) into DIR.
     Man {
@@ -484,11 +511,9 @@ impl Command {
             | Command::Status { output, .. } => output.map(Output::from),
             Command::Check { output, .. } => output.map(Output::from),
             Command::Graph { output, .. } => output.map(Output::from),
-            Command::Guardian { .. }
-            | Command::Watch { .. }
-            | Command::Import(_)
-            | Command::Man { .. }
-            | Command::Completions { .. } => None,
+            Command::Watch { output, .. } => output.map(Output::from),
+            Command::Import(ImportFrom::Shorewall { output, .. }) => output.map(Output::from),
+            Command::Guardian { .. } | Command::Man { .. } | Command::Completions { .. } => None,
         }
     }
 
@@ -564,6 +589,10 @@ pub enum ImportFrom {
         /// The namespace whose addresses and gateways stand for the host's.
         #[command(flatten)]
         netns: NetnsArg,
+        /// text (the YAML on stdout, the findings on stderr), or json: the YAML, each finding
+        /// with its file and line, and whether all the routing was translated
+        #[arg(short, long, value_enum)]
+        output: Option<TextOrJson>,
     },
 }
 
@@ -605,14 +634,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Import(ImportFrom::Shorewall { dir, offline, .. }) => {
             import_shorewall(&cli, dir, *offline)
         }
-        Command::Man { dir } => crate::manual::write_pages(dir).map(|written| {
-            written.iter().for_each(|p| println!("{}", p.display()));
-            ExitCode::SUCCESS
-        }),
-        Command::Completions { shell } => {
-            crate::manual::write_completions(*shell, &mut std::io::stdout());
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Man { .. } | Command::Completions { .. } => manual(&cli),
         Command::Watch {
             debounce,
             resync,
@@ -632,6 +654,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 allow_empty: *allow_empty,
                 netns: cli.netns.clone(),
                 confirm_within: *confirm_within,
+                json,
             },
         ),
     };
@@ -646,6 +669,27 @@ pub fn run(cli: Cli) -> ExitCode {
             eprintln!("error: {f}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// `man DIR` and `completions SHELL`: files and scripts, for which there is no `-o`.
+fn manual(cli: &Cli) -> Result<ExitCode, Failure> {
+    if cli.format() != Output::Text {
+        return Err(Failure::Message(
+            "`man` and `completions` write man pages and shell scripts; --output is not for them"
+                .into(),
+        ));
+    }
+    match &cli.command {
+        Command::Man { dir } => crate::manual::write_pages(dir).map(|written| {
+            written.iter().for_each(|p| println!("{}", p.display()));
+            ExitCode::SUCCESS
+        }),
+        Command::Completions { shell } => {
+            crate::manual::write_completions(*shell, &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => unreachable!("only man and completions come here"),
     }
 }
 
@@ -851,9 +895,10 @@ const SHOW_FOREIGN: &str = "\
 
 /// The comment `show --adopt` starts with.
 const SHOW_ADOPTED: &str = "\
-# Adopted (show --adopt): the links, routes and rules below carry netconverge's marks now, so
-# removing one from the file removes it from the kernel. Addresses of `external` links stay
-# foreign.
+# Adopted (show --adopt): the objects listed under `managed:` at the end carry netconverge's
+# marks now, so removing one from the file removes it from the kernel. The others stay
+# foreign: `external` links and their addresses, and routes and rules a running program keeps
+# (a DHCP client, router advertisements, a routing daemon).
 ";
 
 fn show(cli: &Cli, all: bool, adopt: bool) -> Result<ExitCode, Failure> {
@@ -868,8 +913,18 @@ fn show(cli: &Cli, all: bool, adopt: bool) -> Result<ExitCode, Failure> {
         tables,
         protocol,
     } = observe_host(cli, all)?;
+    // Which routes and rules a running program keeps (by protocol), which adopting leaves.
+    let protocols = if adopt {
+        let netns = cli.netns.clone();
+        run_in_netns(cli.netns.as_deref(), move || async move {
+            let mut k = RtnlKernel::connect_in(protocol, netns)?;
+            reconcilers::kernel::Kernel::protocols(&mut k).await
+        })??
+    } else {
+        Default::default()
+    };
     let state = if adopt {
-        crate::adopt::adopted(observed.clone())
+        crate::adopt::adopted(observed.clone(), &protocols)
     } else {
         observed.clone()
     };
@@ -890,7 +945,7 @@ fn show(cli: &Cli, all: bool, adopt: bool) -> Result<ExitCode, Failure> {
         let netns = cli.netns.clone();
         let failures = run_in_netns(cli.netns.as_deref(), move || async move {
             let mut k = RtnlKernel::connect_in(protocol, netns)?;
-            Ok::<_, Failure>(crate::adopt::apply(&mut k, &observed).await)
+            Ok::<_, Failure>(crate::adopt::apply(&mut k, &observed, &protocols).await)
         })??;
         if !failures.is_empty() {
             return Err(Failure::Message(format!(
@@ -1176,11 +1231,7 @@ fn reconcile(
 /// `import shorewall DIR`: the YAML on stdout, the findings on stderr.
 fn import_shorewall(cli: &Cli, dir: &Path, offline: bool) -> Result<ExitCode, Failure> {
     use crate::import::shorewall::{import, HostFacts};
-    if cli.output.is_some_and(|o| o != Output::Text) {
-        return Err(Failure::Message(
-            "import prints YAML (the desired-state format); --output is not for `import`".into(),
-        ));
-    }
+    only_text_or_json(cli, "import")?;
     let host = if offline {
         None
     } else {
@@ -1202,6 +1253,15 @@ fn import_shorewall(cli: &Cli, dir: &Path, offline: bool) -> Result<ExitCode, Fa
         }
     };
     let imported = import(dir, host.as_ref()).map_err(|e| Failure::Message(e.to_string()))?;
+    if cli.format() == Output::Json {
+        let doc = serde_json::json!({
+            "yaml": imported.yaml,
+            "findings": imported.findings.json(),
+            "routing_translated": !imported.findings.routing(),
+        });
+        println!("{}", report::json::document(doc));
+        return Ok(ExitCode::from(imported.exit_status()));
+    }
     print!("{}", imported.yaml);
     for finding in &imported.findings.0 {
         eprintln!("{finding}");
@@ -1215,22 +1275,25 @@ fn graph(cli: &Cli, observed: bool) -> Result<ExitCode, Failure> {
             "graph prints DOT (the default), SVG (`-o svg`) or JSON (`-o json`)".into(),
         ));
     }
-    let dot = if observed {
+    // One walk of the topology feeds every format.
+    let topology = if observed {
         let o = observe_host(cli, false)?;
-        report::graph::dot(&o.state, &Default::default(), &o.tables)
+        report::topology::Topology::of(&o.state, &Default::default(), &o.tables)
     } else {
         let d = load(cli, false)?;
-        report::graph::dot(&d.state, &d.providers, &d.tables)
+        report::topology::Topology::of(&d.state, &d.providers, &d.tables)
     };
+    let dot = report::graph::dot(&topology);
     match cli.format() {
         Output::Svg => print!(
             "{}",
             report::graph::svg(&dot).map_err(|e| Failure::Message(e.to_string()))?
         ),
-        Output::Json => println!(
-            "{}",
-            report::json::document(serde_json::json!({ "dot": dot }))
-        ),
+        Output::Json => {
+            let mut doc = report::graph::json(&topology);
+            doc["observed"] = observed.into();
+            println!("{}", report::json::document(doc));
+        }
         _ => print!("{dot}"),
     }
     Ok(ExitCode::SUCCESS)
@@ -1343,8 +1406,13 @@ fn only_text_or_json(cli: &Cli, command: &str) -> Result<(), Failure> {
     match cli.format() {
         Output::Text | Output::Json => Ok(()),
         other => Err(Failure::Message(format!(
-            "--output {} is only for `check`, not `{command}`",
-            format!("{other:?}").to_lowercase()
+            "`{command}` prints text or json; --output {} is for `{}`",
+            format!("{other:?}").to_lowercase(),
+            if other == Output::Svg {
+                "graph"
+            } else {
+                "check"
+            }
         ))),
     }
 }
@@ -1354,6 +1422,7 @@ fn watch(
     metrics: Option<std::net::SocketAddr>,
     opts: crate::watch::WatchOptions,
 ) -> Result<ExitCode, Failure> {
+    only_text_or_json(cli, "watch")?;
     if !has_net_admin() {
         return Err(Failure::Message(
             "watch needs CAP_NET_ADMIN to change the network: run it as root".into(),

@@ -18,25 +18,6 @@ const NEW: &str =
     "links:\n  br-keep: { kind: bridge }\n  eth0: { kind: external, addresses: [10.77.0.1/24] }\n\
 routes:\n  - { to: 198.51.100.0/24, dev: eth0 }\n";
 
-/// Kills the guardian of a namespace's pending change and removes its state directory when
-/// the test ends, also when it panics.
-struct StateDir(String);
-
-impl Drop for StateDir {
-    fn drop(&mut self) {
-        let dir = format!("/run/netconverge/netns/{}", self.0);
-        if let Ok(text) = std::fs::read_to_string(format!("{dir}/pending.json")) {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
-                if let Some(pid) = v["guardian"].as_u64() {
-                    // SAFETY: kill with a pid read from our own record.
-                    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-                }
-            }
-        }
-        let _ = std::fs::remove_dir_all(dir);
-    }
-}
-
 struct Lab {
     host: Netns,
     mgmt: Netns,

@@ -43,6 +43,10 @@ fn validate_into_a_closed_pipe_ends_quietly() {
     let d = desired.to_str().unwrap();
     assert_quiet(&["-d", d, "validate"]);
     assert_quiet(&["-d", d, "-o", "json", "validate"]);
+    assert_quiet(&["graph", "-d", d, "-o", "json"]);
+    let seed = repo().join("tests/data/shorewall/seed");
+    let seed = seed.to_str().unwrap();
+    assert_quiet(&["import", "shorewall", "--offline", seed, "-o", "json"]);
     // clap prints the help itself and ignores the closed pipe: a quiet exit either way.
     let (_, stderr) = into_closed_pipe(&["--help"]);
     assert!(!stderr.contains("panicked"), "--help panicked: {stderr}");

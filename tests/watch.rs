@@ -36,6 +36,12 @@ impl Watcher {
         Watcher::launch(ns, dir, log, &[], false, None)
     }
 
+    /// `start` with `-o json`, its stdout (the events) in the file `events`.
+    fn start_json(ns: &Netns, dir: &Path, log: PathBuf, events: &Path) -> Watcher {
+        let out = std::fs::File::create(events).unwrap();
+        Watcher::launch_to(ns, dir, log, &["-o", "json"], (false, None), out.into())
+    }
+
     /// `start` with more `watch` arguments, started from inside the namespace with `inside`
     /// (so that what it listens on, `--metrics`, is the namespace's loopback, not the host's).
     fn start_with(ns: &Netns, dir: &Path, log: PathBuf, extra: &[&str], inside: bool) -> Watcher {
@@ -54,6 +60,17 @@ impl Watcher {
         extra: &[&str],
         inside: bool,
         level: Option<&str>,
+    ) -> Watcher {
+        Watcher::launch_to(ns, dir, log, extra, (inside, level), Stdio::null())
+    }
+
+    fn launch_to(
+        ns: &Netns,
+        dir: &Path,
+        log: PathBuf,
+        extra: &[&str],
+        (inside, level): (bool, Option<&str>),
+        stdout: Stdio,
     ) -> Watcher {
         let file = std::fs::File::create(&log).unwrap();
         let mut args = vec![
@@ -77,7 +94,7 @@ impl Watcher {
         }
         let child = cmd
             .args(args)
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(file)
             .spawn()
             .expect("start watch");
@@ -515,4 +532,103 @@ fn a_tap_deleted_under_a_process_is_recreated_with_a_warning_to_reattach() {
     assert_eq!(w.log().matches(warning).count(), 1, "{}", w.log());
     assert_eq!(w.stop(), Some(0));
     let _ = std::fs::remove_file(log);
+}
+
+/// The events `watch -o json` wrote so far, each line parsed.
+fn events_in(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// `watch -o json`: one JSON document per line on stdout per event — its start, each pass
+/// (an edit applied, a drift repaired, with what was written), an invalid edit with its place,
+/// its stop — each valid against the schema; the log stays on stderr.
+#[test]
+fn watch_json_is_one_valid_document_per_event() {
+    if !root_or_skip("watch_json_is_one_valid_document_per_event") {
+        return;
+    }
+    let (ns, _lan) = host_with_nic();
+    let dir = TempDir::new("watch-json");
+    let file = dir.path().join("host.yaml");
+    std::fs::write(&file, BASE).unwrap();
+    let logdir = TempDir::new("watch-json-log");
+    let events = logdir.path().join("events");
+    let w = Watcher::start_json(&ns, dir.path(), logdir.path().join("log"), &events);
+    let passes = |what: &str| {
+        events_in(&events)
+            .into_iter()
+            .filter(|e| {
+                e["event"] == "pass"
+                    && e["changes"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|c| c["id"] == what)
+            })
+            .count()
+    };
+    eventually("the first pass's event", &w, || passes("tap-a") == 1);
+    write_and_rename(
+        &file,
+        &BASE.replace("  tap-a:\n", "  tap-b:\n    kind: tap\n  tap-a:\n"),
+    );
+    eventually("the edit's event", &w, || passes("tap-b") == 1);
+    assert!(has_link(&ns, "tap-b"));
+    ns.ip("link del tap-b");
+    eventually("the repair's event", &w, || passes("tap-b") == 2);
+    std::fs::write(&file, "links:\n  br0\n").unwrap();
+    eventually("the invalid edit's event", &w, || {
+        events_in(&events).iter().any(|e| e["event"] == "invalid")
+    });
+    assert_eq!(w.stop(), Some(0));
+    let all = events_in(&events);
+    for e in &all {
+        assert_schema(&e.to_string(), "watch_event");
+    }
+    let kinds: Vec<&str> = all.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"started"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"stopped"), "{kinds:?}");
+    let of = |id: &str| {
+        all.iter()
+            .filter(|e| {
+                e["event"] == "pass"
+                    && e["changes"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|c| c["id"] == id)
+            })
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let (edit, repair) = (&of("tap-b")[0], &of("tap-b")[1]);
+    assert_eq!(edit["triggers"], serde_json::json!(["file"]), "{edit}");
+    assert!(
+        repair["triggers"]
+            .as_array()
+            .unwrap()
+            .contains(&"kernel".into()),
+        "{repair}"
+    );
+    for e in [edit, repair] {
+        assert_eq!(
+            (e["ok"].as_bool(), e["summary"]["add"].as_u64()),
+            (Some(true), Some(1)),
+            "{e}"
+        );
+        assert!(e["applied"]["writes"].as_u64().unwrap() > 0, "{e}");
+    }
+    let invalid = all.iter().find(|e| e["event"] == "invalid").unwrap();
+    assert_eq!(invalid["error"]["errors"][0]["line"], 2, "{invalid}");
+    assert!(w_log_is_text(&logdir.path().join("log")));
+}
+
+/// The log on stderr is for people: no JSON in it.
+fn w_log_is_text(log: &Path) -> bool {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    !text.is_empty() && !text.lines().any(|l| l.starts_with("{\"format_version\""))
 }

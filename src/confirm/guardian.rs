@@ -94,8 +94,8 @@ pub fn run(netns: Option<&str>, id: &str) -> Result<ExitCode, Failure> {
     }
     eprintln!("netconverge guardian: the change was not confirmed in time; reverting");
     match super::revert_locked(netns, Some(id)) {
-        Ok(Some(text)) => {
-            eprint!("{text}");
+        Ok(Some(r)) => {
+            eprint!("{}", r.text());
             Ok(ExitCode::SUCCESS)
         }
         Ok(None) => Ok(ExitCode::SUCCESS),

@@ -58,8 +58,8 @@ pub fn recover_orphan(netns: Option<&str>) -> Result<(), Failure> {
         tracing::warn!(
             "the guardian of the pending change is gone and its deadline passed; reverting it now"
         );
-        if let Some(text) = revert_locked(netns, Some(&p.id))? {
-            eprint!("{text}");
+        if let Some(r) = revert_locked(netns, Some(&p.id))? {
+            eprint!("{}", r.text());
         }
         return Ok(());
     }
@@ -142,33 +142,57 @@ pub fn revert(p: &Pending) -> Result<(Plan, Reverted), Failure> {
     Ok(r)
 }
 
-/// The revert as text: its plan, then one line saying what it did.
-pub fn revert_text(plan: &Plan, done: &Reverted) -> String {
-    let mut out = crate::report::text::plan(
-        plan,
-        &BTreeMap::new(),
-        crate::report::text::PlanStyle::default(),
-        &[],
-    );
-    let s = plan.summary();
-    out.push_str(&format!(
-        "Reverted: {} added, {} changed, {} removed ({} writes).\n",
-        s.add, s.change, s.remove, done.writes
-    ));
-    for f in &done.failures {
-        out.push_str(&format!("revert write failed: {f}\n"));
+/// A revert that was applied: its plan and what its writes did.
+#[derive(Debug)]
+pub struct Revert {
+    /// The revert's plan, planned against the state before it.
+    pub plan: Plan,
+    /// Its writes.
+    pub done: Reverted,
+}
+
+impl Revert {
+    /// The revert as text: its plan, then one line saying what it did.
+    pub fn text(&self) -> String {
+        let (plan, done) = (&self.plan, &self.done);
+        let mut out = crate::report::text::plan(
+            plan,
+            &BTreeMap::new(),
+            crate::report::text::PlanStyle::default(),
+            &[],
+        );
+        let s = plan.summary();
+        out.push_str(&format!(
+            "Reverted: {} added, {} changed, {} removed ({} writes).\n",
+            s.add, s.change, s.remove, done.writes
+        ));
+        for f in &done.failures {
+            out.push_str(&format!("revert write failed: {f}\n"));
+        }
+        // Objects the revert could not put back without touching foreign ones that took their
+        // place meanwhile: said, not forced.
+        for c in &plan.conflicts {
+            out.push_str(&format!("not put back: {c}\n"));
+        }
+        out
     }
-    // Objects the revert could not put back without touching foreign ones that took their
-    // place meanwhile: said, not forced.
-    for c in &plan.conflicts {
-        out.push_str(&format!("not put back: {c}\n"));
+
+    /// The revert as the fields of `rollback -o json`'s document: the plan as in
+    /// `reconcile -o json`, the writes, the failed ones and what was not put back.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "reverted": true,
+            "plan": crate::report::json::plan_body(&self.plan, &BTreeMap::new()),
+            "writes": self.done.writes,
+            "failures": self.done.failures.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
+            "not_put_back": &self.plan.conflicts,
+        })
     }
-    out
 }
 
 /// Take the lock, and revert the pending change if there is one (and, with `only`, if it is
-/// that one). Returns the text of what was done, `None` when nothing was pending.
-pub fn revert_locked(netns: Option<&str>, only: Option<&str>) -> Result<Option<String>, Failure> {
+/// that one). Returns what was done, `None` when nothing was pending.
+pub fn revert_locked(netns: Option<&str>, only: Option<&str>) -> Result<Option<Revert>, Failure> {
     let _lock = lock::acquire_pending(netns)?;
     let Some(p) = pending::read(netns)? else {
         return Ok(None);
@@ -177,21 +201,22 @@ pub fn revert_locked(netns: Option<&str>, only: Option<&str>) -> Result<Option<S
         return Ok(None);
     }
     let (plan, done) = revert(&p)?;
-    let text = revert_text(&plan, &done);
-    for c in &plan.changes {
+    let reverted = Revert { plan, done };
+    for c in &reverted.plan.changes {
         tracing::info!("{}", change_words(c));
     }
-    if !done.failures.is_empty() {
+    if !reverted.done.failures.is_empty() {
         // The record stays: `rollback` can try again, `status` shows it.
         return Err(Failure::Message(format!(
-            "the revert did not complete:\n{text}"
+            "the revert did not complete:\n{}",
+            reverted.text()
         )));
     }
     if let Some(rev) = &p.revision {
         pending::mark_reverted(netns, rev)?;
     }
     pending::remove(netns)?;
-    Ok(Some(text))
+    Ok(Some(reverted))
 }
 
 /// The revision of a desired state: a digest of its files' names and contents, so `watch`
@@ -214,10 +239,13 @@ pub fn confirm(netns: Option<&str>, json: bool) -> Result<ExitCode, Failure> {
     };
     pending::remove(netns)?;
     if json {
+        let left = (p.deadline - pending::boottime()).max(0.0);
         println!(
             "{}",
             crate::report::json::document(serde_json::json!({
                 "confirmed": p.changes,
+                "seconds_left": left,
+                "applied_at": p.applied_at,
             }))
         );
         return Ok(ExitCode::SUCCESS);
@@ -233,13 +261,12 @@ pub fn confirm(netns: Option<&str>, json: bool) -> Result<ExitCode, Failure> {
 /// `netconverge rollback`: revert the pending change now.
 pub fn rollback(netns: Option<&str>, json: bool) -> Result<ExitCode, Failure> {
     match revert_locked(netns, None)? {
-        Some(text) if json => {
-            let doc = serde_json::json!({ "reverted": true, "report": text });
-            println!("{}", crate::report::json::document(doc));
+        Some(r) if json => {
+            println!("{}", crate::report::json::document(r.json()));
             Ok(ExitCode::SUCCESS)
         }
-        Some(text) => {
-            print!("{text}");
+        Some(r) => {
+            print!("{}", r.text());
             Ok(ExitCode::SUCCESS)
         }
         None => Err(Failure::Message("no change is pending confirmation".into())),
@@ -302,11 +329,11 @@ pub fn after_apply(
 ) -> Result<ExitCode, Failure> {
     if failed {
         eprintln!("The apply did not complete as written; reverting at once.");
-        if let Some(text) = revert_locked(netns, Some(&p.id))? {
+        if let Some(r) = revert_locked(netns, Some(&p.id))? {
             if json {
-                eprint!("{text}");
+                eprint!("{}", r.text());
             } else {
-                print!("{text}");
+                print!("{}", r.text());
             }
         }
         return Ok(ExitCode::from(2));

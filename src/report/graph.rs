@@ -3,128 +3,92 @@
 //! providers with their gateways and tables — as Graphviz DOT, or as SVG laid out in-process
 //! (layout-rs, so no `dot` program is needed).
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use reconcilers::model::{table_word, LinkKind, State};
-use reconcilers::providers::Providers;
+use super::topology::{Node, NodeKind, Topology};
 
 /// Why a picture could not be drawn.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot lay out the graph: {0}")]
 pub struct GraphError(String);
 
-/// The topology of `state` (and of `providers`, when the desired state has any) as DOT.
-pub fn dot(state: &State, providers: &Providers, tables: &BTreeMap<String, u32>) -> String {
+/// The topology as DOT: a box per link (an ellipse per bridge, gateway and provider), its
+/// label the node's name and what is known about it, each edge labelled with its relation.
+pub fn dot(topology: &Topology) -> String {
     let mut out = String::from("digraph netconverge {\n  rankdir=LR;\n  node [shape=box];\n");
-    let addrs = addresses(state);
-    let mut seen: BTreeSet<String> = BTreeSet::new();
-    for l in state.links.values() {
-        let mut label = vec![l.name.clone(), kind_words(&l.kind)];
-        label.extend(addrs.get(l.name.as_str()).cloned().unwrap_or_default());
-        node(&mut out, &l.name, &label, shape(&l.kind));
-        seen.insert(l.name.clone());
-    }
-    let mut edges = String::new();
-    for l in state.links.values() {
-        for (to, label) in links_of(&l.kind, l.master.as_deref()) {
-            if !seen.contains(&to) && !state.links.contains_key(&to) {
-                node(&mut out, &to, &[to.clone(), "not declared".into()], "box");
-                seen.insert(to.clone());
-            }
-            let _ = writeln!(
-                edges,
-                "  {} -> {} [label={}];",
-                id(&l.name),
-                id(&to),
-                q(label)
-            );
-        }
-    }
-    gateways(state, providers, tables, &mut seen, &mut out, &mut edges);
-    for p in &providers.providers {
-        let name = format!("provider {}", p.name);
-        let table = tables
-            .iter()
-            .find(|(_, id)| **id == p.number)
-            .map_or_else(|| table_word(p.number), |(n, _)| n.clone());
-        let mut label = vec![
-            name.clone(),
-            format!("via {}", p.gateway),
-            format!("table {table} ({})", p.number),
-        ];
-        if let Some(w) = p.balance {
-            label.push(format!("balance {w}"));
-        }
-        node(&mut out, &name, &label, "ellipse");
-        if !seen.contains(&p.interface) {
-            node(
-                &mut out,
-                &p.interface,
-                &[p.interface.clone(), "not declared".into()],
-                "box",
-            );
-            seen.insert(p.interface.clone());
-        }
+    for n in &topology.nodes {
         let _ = writeln!(
-            edges,
-            "  {} -> {} [label=\"uplink\"];",
-            id(&p.interface),
-            id(&name)
+            out,
+            "  {} [label={}, shape={}];",
+            q(&n.id),
+            q(&label(n).join("\n")),
+            shape(&n.what)
         );
     }
-    out.push_str(&edges);
+    for e in &topology.edges {
+        let _ = writeln!(
+            out,
+            "  {} -> {} [label={}];",
+            q(&e.from),
+            q(&e.to),
+            q(e.kind.words())
+        );
+    }
     out.push_str("}\n");
     out
 }
 
-/// The gateways routes go through (other than the providers'), with the tables that use
-/// them, hanging off the link they are reached on.
-fn gateways(
-    state: &State,
-    providers: &Providers,
-    tables: &BTreeMap<String, u32>,
-    seen: &mut BTreeSet<String>,
-    out: &mut String,
-    edges: &mut String,
-) {
-    let mut by_gateway: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
-    for r in state.routes.values() {
-        for h in &r.nexthops {
-            let (Some(via), Some(dev)) = (h.via, &h.dev) else {
-                continue;
-            };
-            if providers
-                .providers
-                .iter()
-                .any(|p| std::net::IpAddr::V4(p.gateway) == via)
-            {
-                continue;
-            }
-            let table = tables
-                .iter()
-                .find(|(_, id)| **id == r.table)
-                .map_or_else(|| table_word(r.table), |(n, _)| n.clone());
-            by_gateway
-                .entry((via.to_string(), dev.clone()))
-                .or_default()
-                .insert(table);
+/// The topology as the `graph -o json` document's fields: `nodes` and `edges`.
+pub fn json(topology: &Topology) -> serde_json::Value {
+    serde_json::to_value(topology).unwrap_or_default()
+}
+
+/// The lines of a node's label: its name, then what it is.
+fn label(n: &Node) -> Vec<String> {
+    let mut out = vec![n.id.clone()];
+    match &n.what {
+        NodeKind::Link { kind: None, .. } => out.push("not declared".into()),
+        NodeKind::Link {
+            kind: Some(kind),
+            addresses,
+            vni,
+            mode,
+            ..
+        } => {
+            out.push(match (*kind, vni, mode) {
+                ("tap", _, _) => "tap (a VM's NIC)".into(),
+                (k, Some(id), _) => format!("{k} {id}"),
+                (k, _, Some(m)) => format!("{k} {m}"),
+                (k, _, _) => k.to_string(),
+            });
+            out.extend(addresses.iter().cloned());
+        }
+        NodeKind::Gateway { tables, .. } => out.push(format!("tables: {}", tables.join(", "))),
+        NodeKind::Provider {
+            gateway,
+            table,
+            number,
+            balance,
+            ..
+        } => {
+            out.push(format!("via {gateway}"));
+            out.push(format!("table {table} ({number})"));
+            out.extend(balance.map(|w| format!("balance {w}")));
         }
     }
-    for ((via, dev), tables) in by_gateway {
-        let name = format!("gateway {via}");
-        let list: Vec<String> = tables.into_iter().collect();
-        node(
-            out,
-            &name,
-            &[name.clone(), format!("tables: {}", list.join(", "))],
-            "ellipse",
-        );
-        if !seen.contains(&dev) {
-            node(out, &dev, &[dev.clone(), "not declared".into()], "box");
-            seen.insert(dev.clone());
+    out
+}
+
+/// Bridges, gateways and providers are drawn round, as hubs; every other link as a box.
+fn shape(what: &NodeKind) -> &'static str {
+    match what {
+        NodeKind::Link {
+            kind: Some("bridge"),
+            ..
         }
-        let _ = writeln!(edges, "  {} -> {} [label=\"via\"];", id(&dev), id(&name));
+        | NodeKind::Gateway { .. }
+        | NodeKind::Provider { .. } => "ellipse",
+        NodeKind::Link { .. } => "box",
     }
 }
 
@@ -138,64 +102,6 @@ pub fn svg(dot: &str) -> Result<String, GraphError> {
     let mut writer = layout::backends::svg::SVGWriter::new();
     visual.do_it(false, false, false, &mut writer);
     Ok(writer.finalize())
-}
-
-/// The addresses of each link, as written in the desired state.
-fn addresses(state: &State) -> BTreeMap<&str, Vec<String>> {
-    let mut out: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for a in state.addresses.values() {
-        out.entry(a.link.as_str())
-            .or_default()
-            .push(a.address.to_string());
-    }
-    out
-}
-
-/// How a link's kind reads under its name.
-fn kind_words(kind: &LinkKind) -> String {
-    match kind {
-        LinkKind::Tap(_) => "tap (a VM's NIC)".into(),
-        LinkKind::Vxlan(v) => format!("vxlan {}", v.id),
-        LinkKind::Macvlan(m) => format!("macvlan {}", m.mode.name()),
-        k => k.name().into(),
-    }
-}
-
-/// Bridges are drawn round, as hubs; every other link as a box.
-fn shape(kind: &LinkKind) -> &'static str {
-    match kind {
-        LinkKind::Bridge(_) => "ellipse",
-        _ => "box",
-    }
-}
-
-/// The links a link leads to: its bridge, its veth peer, its tunnel's device, its parent.
-fn links_of(kind: &LinkKind, master: Option<&str>) -> Vec<(String, &'static str)> {
-    let mut out: Vec<(String, &'static str)> = Vec::new();
-    if let Some(m) = master {
-        out.push((m.to_string(), "port of"));
-    }
-    match kind {
-        LinkKind::Veth(v) => out.push((v.peer.clone(), "veth peer")),
-        LinkKind::Vxlan(v) => out.extend(v.dev.clone().map(|d| (d, "over"))),
-        LinkKind::Macvlan(m) => out.push((m.link.clone(), "on")),
-        _ => {}
-    }
-    out
-}
-
-fn node(out: &mut String, name: &str, label: &[String], shape: &str) {
-    let _ = writeln!(
-        out,
-        "  {} [label={}, shape={shape}];",
-        id(name),
-        q(&label.join("\n"))
-    );
-}
-
-/// A node id: the name, quoted.
-fn id(name: &str) -> String {
-    q(name)
 }
 
 /// A DOT string: double-quoted, with `"` and `\` escaped and line breaks as `\n`.
@@ -216,7 +122,9 @@ fn q(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reconcilers::model::{BridgeOpts, Link, TapOpts};
+    use reconcilers::model::{BridgeOpts, Link, LinkKind, State, TapOpts};
+    use reconcilers::providers::Providers;
+    use std::collections::BTreeMap;
 
     #[test]
     fn ports_and_unknown_parents_are_drawn() {
@@ -228,7 +136,7 @@ mod tests {
         let mut orphan = Link::new("tap-x", LinkKind::Tap(TapOpts::default()));
         orphan.master = Some("br9".into());
         s.add_link(orphan);
-        let d = dot(&s, &Providers::default(), &BTreeMap::new());
+        let d = dot(&Topology::of(&s, &Providers::default(), &BTreeMap::new()));
         assert!(
             d.contains("\"tap-vm\" -> \"br0\" [label=\"port of\"]"),
             "{d}"

@@ -11,18 +11,27 @@ use crate::engine::Applied;
 use crate::pass::Failure;
 
 /// The version of every JSON document netconverge prints (its `format_version` field);
-/// raised when a field changes meaning or goes away, not when one is added. The plan's
-/// schema is `deploy/schema/plan.schema.json`.
+/// raised when a field changes meaning or goes away, not when one is added. The schema of
+/// every document is `deploy/schema/netconverge.schema.json`.
 pub const FORMAT_VERSION: u32 = 1;
 
 /// `doc` (an object) with `format_version` added, pretty-printed.
 pub fn document(doc: Value) -> String {
+    serde_json::to_string_pretty(&versioned(doc)).unwrap_or_default()
+}
+
+/// `doc` (an object) with `format_version` added, on one line (JSON Lines: `watch -o json`).
+pub fn line(doc: Value) -> String {
+    serde_json::to_string(&versioned(doc)).unwrap_or_default()
+}
+
+fn versioned(doc: Value) -> Value {
     let mut out = serde_json::Map::new();
     out.insert("format_version".into(), FORMAT_VERSION.into());
     if let Value::Object(fields) = doc {
         out.extend(fields);
     }
-    serde_json::to_string_pretty(&Value::Object(out)).unwrap_or_default()
+    Value::Object(out)
 }
 
 /// Diagnostics as `[{"file","line","column","message"}]`.
@@ -42,16 +51,21 @@ pub fn diagnostics(d: &crate::desired::Diagnostics) -> Value {
 /// The document printed on stdout (with `-o json`) when a command fails: what kind of
 /// failure, its text, and for invalid input or missing host facts every error with its place.
 pub fn failure(f: &Failure) -> String {
+    document(failure_fields(f))
+}
+
+/// The fields of the failure document: `{"error":{"kind","message"},"errors":[…]}`.
+pub fn failure_fields(f: &Failure) -> Value {
     let (kind, errors) = match f {
         Failure::Invalid(d) => ("invalid", diagnostics(d)),
         Failure::HostFacts(d) => ("host_facts", diagnostics(d)),
         Failure::Refused(_) => ("refused", Value::Array(Vec::new())),
         _ => ("error", Value::Array(Vec::new())),
     };
-    document(serde_json::json!({
+    serde_json::json!({
         "error": { "kind": kind, "message": f.to_string() },
         "errors": errors,
-    }))
+    })
 }
 
 #[derive(Serialize)]
@@ -85,6 +99,25 @@ struct JsonApplied {
     not_started: Vec<JsonObject>,
 }
 
+impl JsonApplied {
+    fn of(a: &Applied) -> JsonApplied {
+        JsonApplied {
+            writes: a.writes,
+            seconds: a.elapsed.as_secs_f64(),
+            failures: a.failures.iter().map(|f| f.to_string()).collect(),
+            planned: a.planned,
+            summary: a.summary,
+            failed: objects(&a.failed),
+            not_started: objects(&a.not_started),
+        }
+    }
+}
+
+/// What an apply did, as the plan document's `applied` member.
+pub fn applied(a: &Applied) -> Value {
+    serde_json::to_value(JsonApplied::of(a)).unwrap_or_default()
+}
+
 fn objects(refs: &[reconcilers::model::object::ObjectRef]) -> Vec<JsonObject> {
     refs.iter()
         .map(|o| JsonObject {
@@ -94,12 +127,42 @@ fn objects(refs: &[reconcilers::model::object::ObjectRef]) -> Vec<JsonObject> {
         .collect()
 }
 
+/// A plan's own fields, shared by the plan document and the revert's (`rollback`).
 #[derive(Serialize)]
-struct JsonPlan<'a> {
-    format_version: u32,
+struct JsonPlanBody<'a> {
     changes: Vec<JsonChange<'a>>,
     summary: Summary,
     warnings: &'a [String],
+}
+
+impl<'a> JsonPlanBody<'a> {
+    fn of(plan: &'a Plan, tables: &std::collections::BTreeMap<String, u32>, cuts: &[bool]) -> Self {
+        JsonPlanBody {
+            changes: plan
+                .changes
+                .iter()
+                .enumerate()
+                .map(|(i, c)| JsonChange {
+                    action: c.action.name(),
+                    kind: c.object.kind.name(),
+                    id: &c.object.id,
+                    before: as_written(c.before.as_ref(), tables),
+                    after: as_written(c.after.as_ref(), tables),
+                    note: c.note.as_deref(),
+                    may_cut_connectivity: cuts.get(i).copied().unwrap_or(false),
+                })
+                .collect(),
+            summary: plan.summary(),
+            warnings: &plan.warnings,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct JsonPlan<'a> {
+    format_version: u32,
+    #[serde(flatten)]
+    body: JsonPlanBody<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     applied: Option<JsonApplied>,
 }
@@ -135,31 +198,14 @@ pub fn plan(
 ) -> String {
     let doc = JsonPlan {
         format_version: FORMAT_VERSION,
-        changes: plan
-            .changes
-            .iter()
-            .enumerate()
-            .map(|(i, c)| JsonChange {
-                action: c.action.name(),
-                kind: c.object.kind.name(),
-                id: &c.object.id,
-                before: as_written(c.before.as_ref(), tables),
-                after: as_written(c.after.as_ref(), tables),
-                note: c.note.as_deref(),
-                may_cut_connectivity: cuts.get(i).copied().unwrap_or(false),
-            })
-            .collect(),
-        summary: plan.summary(),
-        warnings: &plan.warnings,
-        applied: applied.map(|a| JsonApplied {
-            writes: a.writes,
-            seconds: a.elapsed.as_secs_f64(),
-            failures: a.failures.iter().map(|f| f.to_string()).collect(),
-            planned: a.planned,
-            summary: a.summary,
-            failed: objects(&a.failed),
-            not_started: objects(&a.not_started),
-        }),
+        body: JsonPlanBody::of(plan, tables, cuts),
+        applied: applied.map(JsonApplied::of),
     };
     serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+/// A plan's `changes`, `summary` and `warnings`, as in the plan document, for documents that
+/// hold a plan (the revert of `rollback`).
+pub fn plan_body(plan: &Plan, tables: &std::collections::BTreeMap<String, u32>) -> Value {
+    serde_json::to_value(JsonPlanBody::of(plan, tables, &[])).unwrap_or_default()
 }

@@ -5,3 +5,4 @@ pub mod graph;
 pub mod json;
 pub mod text;
 pub mod textfile;
+pub mod topology;

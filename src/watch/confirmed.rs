@@ -102,7 +102,7 @@ impl Gate {
             if failed {
                 tracing::error!("the apply did not complete as written; reverting at once");
                 match confirm::revert_locked(netns, Some(&pending.id)) {
-                    Ok(Some(text)) => tracing::warn!("{text}"),
+                    Ok(Some(r)) => tracing::warn!("{}", r.text()),
                     Ok(None) => {}
                     Err(e) => tracing::error!("{e}"),
                 }

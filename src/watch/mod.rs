@@ -12,11 +12,13 @@
 //! undoing), and the adapters that turn the outside world
 //! into triggers: [`files`], [`signals`], [`sources`] (kernel events, resync tick, the
 //! namespace's existence), [`supervise`] (dnsmasq instances by pidfd), plus
-//! [`systemd`] (readiness, status, watchdog) with [`progress`] (the status line). [`Daemon`] wires them to the pass.
+//! [`systemd`] (readiness, status, watchdog) with [`progress`] (the status line), and
+//! [`events`] (`-o json`'s JSON Lines). [`Daemon`] wires them to the pass.
 
 pub mod backoff;
 pub mod confirmed;
 pub mod debounce;
+pub mod events;
 pub mod fight;
 pub mod files;
 pub mod health;
@@ -37,7 +39,7 @@ use std::time::Duration;
 
 use reconcilers::error::KernelError;
 use reconcilers::kernel::netlink::RtnlKernel;
-use reconcilers::kernel::{events, Kernel};
+use reconcilers::kernel::{events as netlink_events, Kernel};
 use reconcilers::plan::Plan;
 use tokio::sync::mpsc;
 
@@ -71,6 +73,8 @@ pub struct WatchOptions {
     pub netns: Option<String>,
     /// Commit confirmed: each applied file change is reverted unless confirmed in time.
     pub confirm_within: Option<Duration>,
+    /// `-o json`: one JSON document per event on stdout (see [`events`]).
+    pub json: bool,
 }
 
 /// Run the daemon in the calling thread's namespace until SIGTERM/SIGINT (or after one pass
@@ -90,10 +94,16 @@ pub async fn run(opts: WatchOptions, endpoint: Option<serve::Endpoint>) -> Resul
         ep.spawn(daemon.metrics(), daemon.liveness());
     }
     daemon.publish_status(status_file);
+    if daemon.opts.json {
+        daemon.events = events::Events::to(Arc::new(events::Stdout));
+    }
+    daemon
+        .events
+        .started(&daemon.opts.path, daemon.opts.netns.as_deref());
     let tx = daemon.sender();
     // Kept until the daemon returns: dropping the watcher ends the file events.
     let _file_watcher = files::watch(&daemon.opts.path, tx.clone())?;
-    sources::kernel_events(events::subscribe()?, tx.clone());
+    sources::kernel_events(netlink_events::subscribe()?, tx.clone());
     signals::listen(&tx)?;
     if let Some(name) = daemon.opts.netns.clone() {
         let id = sources::namespace_id(&name).ok_or_else(|| {
@@ -150,6 +160,10 @@ pub struct Daemon<K, C> {
     open_taps: reattach::OpenTaps,
     /// Where the daemon publishes its state for `netconverge status`, and that state.
     status: Option<(PathBuf, DaemonState)>,
+    /// `-o json`'s events (nowhere by default).
+    events: events::Events,
+    /// Why the coming pass runs, for its event.
+    triggers: Vec<&'static str>,
 }
 
 /// Why the daemon waits for the retry.
@@ -209,7 +223,15 @@ where
             progress: Progress::default(),
             open_taps: reattach::OpenTaps::default(),
             status: None,
+            events: events::Events::default(),
+            triggers: vec!["start"],
         }
+    }
+
+    /// Send the daemon's events (`-o json`) to `sink`.
+    pub fn with_events(mut self, sink: Arc<dyn events::Sink>) -> Self {
+        self.events = events::Events::to(sink);
+        self
     }
 
     /// Announce readiness, status and reloads to `notifier` instead of systemd.
@@ -293,11 +315,13 @@ where
             self.announce(ready);
             ready = false;
             if self.opts.once {
+                self.events.stopped("once");
                 return Ok(());
             }
             if outcome.ok && self.hold.is_none() && pending.is_empty() {
                 reload = false;
                 repair = false;
+                self.triggers = vec!["follow_up"];
                 continue;
             }
             let burst = loop {
@@ -316,14 +340,15 @@ where
             };
             // Kernel events, the resync and the retry answer drift: what they apply is a repair.
             repair = burst.action() == Action::Replan;
+            self.triggers = burst.names();
             match burst.action() {
                 Action::Gone => {
-                    self.notifier.notify(&[NotifyState::Stopping]);
+                    self.stopping("namespace_gone");
                     return Err(self.gone());
                 }
                 Action::Stop => {
                     tracing::info!("stopping");
-                    self.notifier.notify(&[NotifyState::Stopping]);
+                    self.stopping("signal");
                     return Ok(());
                 }
                 Action::Reload => {
@@ -341,6 +366,12 @@ where
                 Action::Replan => reload = false,
             }
         }
+    }
+
+    /// Tell the service manager and `-o json` that the daemon ends, for `reason`.
+    fn stopping(&self, reason: &str) {
+        self.notifier.notify(&[NotifyState::Stopping]);
+        self.events.stopped(reason);
     }
 
     /// While a failure (or a fight) holds the daemon, a burst of kernel events or the resync
@@ -405,12 +436,11 @@ where
 
     /// Read the files; an invalid state is reported and the one in force stays.
     fn load(&mut self) {
-        let loaded = desired::load_path(&self.opts.path).map_err(|d| d.to_string());
+        let loaded = desired::load_path(&self.opts.path).map_err(Failure::Invalid);
         // As root, files others can change are refused on every reload, not only the first.
         let loaded = loaded.and_then(|d| {
             if crate::cli::is_root() {
-                desired::permissions::check(&self.opts.path, &d.files)
-                    .map_err(|e| e.to_string())?;
+                desired::permissions::check(&self.opts.path, &d.files)?;
             }
             Ok(d)
         });
@@ -424,7 +454,12 @@ where
                 self.current = Some(d);
                 self.health_stale = true;
             }
-            Err(diags) => {
+            Err(failure) => {
+                self.events.invalid(&failure);
+                let diags = match &failure {
+                    Failure::Invalid(d) => d.to_string(),
+                    other => other.to_string(),
+                };
                 self.progress.error(std::time::SystemTime::now(), &diags);
                 tracing::error!(
                     "desired state invalid, keeping the last good one:\n{}",
@@ -469,6 +504,7 @@ where
             Ok(p) => Ok(self.passed(p, repair, started)),
             Err(Failure::Message(e)) => {
                 self.metrics.failures.inc();
+                self.report_failure(started, &Failure::Message(e.clone()));
                 self.progress.failed(std::time::SystemTime::now(), &e);
                 tracing::error!("{e}");
                 self.note_pass(started, 0, &[], Some(e));
@@ -478,6 +514,7 @@ where
             }
             Err(e) => {
                 self.metrics.failures.inc();
+                self.report_failure(started, &e);
                 self.progress
                     .failed(std::time::SystemTime::now(), &e.to_string());
                 // Refused or invalid for this host: retrying will not help, a new edit
@@ -491,6 +528,18 @@ where
                 Ok(Outcome::default())
             }
         }
+    }
+
+    /// The event of a pass that failed without a plan.
+    fn report_failure(&self, started: std::time::Instant, e: &Failure) {
+        self.events.pass(&events::PassReport {
+            triggers: &self.triggers,
+            plan: None,
+            applied: None,
+            unverified: &[],
+            error: Some(e),
+            seconds: started.elapsed().as_secs_f64(),
+        });
     }
 
     /// Give the desired state in force the providers the health checks hold down, after
@@ -529,6 +578,14 @@ where
         started: std::time::Instant,
     ) -> Outcome {
         let failed = p.applied.as_ref().is_some_and(|a| !a.ok());
+        self.events.pass(&events::PassReport {
+            triggers: &self.triggers,
+            plan: Some(&p.plan),
+            applied: p.applied.as_ref(),
+            unverified: &p.unverified,
+            error: None,
+            seconds: started.elapsed().as_secs_f64(),
+        });
         self.record_metrics(&p.plan, p.applied.as_ref(), repair);
         self.progress.passed(
             std::time::SystemTime::now(),
@@ -667,6 +724,7 @@ where
             .record(plan.changes.iter().map(|c| &c.object), now)
         {
             self.metrics.fights.inc();
+            self.events.fight(&object, n);
             tracing::warn!(
                 "fight: {object} was undone {n} times within {} s; its repairs now wait for the \
                  retry backoff (netconverge_fights_total {})",

@@ -124,6 +124,8 @@ struct Harness {
     seen: Rc<RefCell<Seen>>,
     /// What the daemon told the service manager.
     notes: Arc<Recorder>,
+    /// Its `-o json` events.
+    events: Arc<super::events::Memory>,
 }
 
 impl Harness {
@@ -142,6 +144,7 @@ impl Harness {
             dir,
             seen,
             notes: Arc::default(),
+            events: Arc::default(),
         }
     }
 
@@ -154,6 +157,7 @@ impl Harness {
             allow_empty: false,
             netns: None,
             confirm_within: None,
+            json: false,
         }
     }
 
@@ -163,7 +167,8 @@ impl Harness {
     async fn run(&self, once: bool, script: Vec<(u64, Step)>) -> Arc<Metrics> {
         let probe = Probe(self.seen.clone());
         let daemon = Daemon::new(self.opts(once), move |_| Ok(probe.clone()))
-            .with_notifier(self.notes.clone());
+            .with_notifier(self.notes.clone())
+            .with_events(self.events.clone());
         let metrics = daemon.metrics();
         let tx = daemon.sender();
         let t0 = self.seen.borrow().t0;
@@ -232,6 +237,15 @@ impl Harness {
             .links
             .keys()
             .cloned()
+            .collect()
+    }
+
+    /// The daemon's `-o json` events so far, each line parsed.
+    fn events(&self) -> Vec<serde_json::Value> {
+        let lines = self.events.0.lock().unwrap().clone();
+        lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
             .collect()
     }
 
@@ -360,6 +374,18 @@ async fn an_object_undone_again_and_again_is_a_fight_and_its_repairs_are_damped(
         "{text}"
     );
     assert!(metrics.passes.get() >= repairs.len() as u64, "{text}");
+    // And in `-o json`: one `fight` event per fight, naming the object and its repairs.
+    let fights: Vec<serde_json::Value> = h
+        .events()
+        .into_iter()
+        .filter(|e| e["event"] == "fight")
+        .collect();
+    assert_eq!(fights.len() as u64, metrics.fights.get());
+    assert_eq!(
+        (fights[0]["kind"].as_str(), fights[0]["id"].as_str()),
+        (Some("link"), Some("br0"))
+    );
+    assert!(fights[0]["times"].as_u64().unwrap() > 5, "{}", fights[0]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -402,6 +428,37 @@ async fn invalid_and_refused_edits_keep_the_last_good_state_in_force() {
     h.run(false, script).await;
     assert_eq!(h.passes(), [0, 15, 1200, 2200, 3015, 3030]);
     assert_eq!(h.links(), ["br0"]);
+    // What `-o json` said of it, one event per line.
+    let events = h.events();
+    let said: Vec<String> = events
+        .iter()
+        .map(|e| match e["event"].as_str().unwrap() {
+            "pass" => format!(
+                "pass {} ok={} error={} changes={}",
+                e["triggers"][0].as_str().unwrap(),
+                e["ok"],
+                e["error"]["kind"].as_str().unwrap_or("-"),
+                e["changes"].as_array().unwrap().len()
+            ),
+            "invalid" => format!("invalid at line {}", e["error"]["errors"][0]["line"]),
+            other => format!("{other} {}", e["reason"]),
+        })
+        .collect();
+    assert_eq!(
+        said,
+        [
+            "pass start ok=true error=- changes=1",
+            "pass follow_up ok=true error=- changes=0",
+            "invalid at line 2",
+            "pass file ok=true error=- changes=0",
+            "pass file ok=false error=refused changes=0",
+            "pass kernel ok=true error=- changes=1",
+            "pass follow_up ok=true error=- changes=0",
+            "stopped \"signal\"",
+        ]
+    );
+    assert!(events[0]["applied"]["writes"].as_u64().unwrap() > 0);
+    assert_eq!(events[5]["changes"][0]["id"], "br0");
 }
 
 #[tokio::test(start_paused = true)]

@@ -32,6 +32,34 @@ pub enum Trigger {
     Health,
 }
 
+impl Trigger {
+    /// Every trigger, in the order of their bits.
+    pub const ALL: [Trigger; 8] = [
+        Trigger::File,
+        Trigger::Kernel,
+        Trigger::Reload,
+        Trigger::Resync,
+        Trigger::Retry,
+        Trigger::Stop,
+        Trigger::Gone,
+        Trigger::Health,
+    ];
+
+    /// How `watch -o json` names the trigger.
+    pub fn name(self) -> &'static str {
+        match self {
+            Trigger::File => "file",
+            Trigger::Kernel => "kernel",
+            Trigger::Reload => "sighup",
+            Trigger::Resync => "resync",
+            Trigger::Retry => "retry",
+            Trigger::Stop => "stop",
+            Trigger::Gone => "gone",
+            Trigger::Health => "health",
+        }
+    }
+}
+
 /// What the daemon does with a burst of triggers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -81,6 +109,15 @@ impl Burst {
         }
     }
 
+    /// The names of the triggers the burst holds.
+    pub fn names(self) -> Vec<&'static str> {
+        Trigger::ALL
+            .into_iter()
+            .filter(|t| self.contains(*t))
+            .map(Trigger::name)
+            .collect()
+    }
+
     fn bit(t: Trigger) -> u8 {
         1 << t as u8
     }
@@ -118,7 +155,19 @@ mod tests {
     use tokio::time::Instant;
     use Trigger::*;
 
-    const ALL: [Trigger; 8] = [File, Kernel, Reload, Resync, Retry, Stop, Gone, Health];
+    const ALL: [Trigger; 8] = Trigger::ALL;
+
+    #[test]
+    fn a_burst_names_its_triggers_once_each_in_order() {
+        assert_eq!(
+            Burst::from_iter([Retry, File, Kernel, File]).names(),
+            ["file", "kernel", "retry"]
+        );
+        let names: Vec<&str> = ALL.iter().map(|t| t.name()).collect();
+        assert_eq!(Burst::from_iter(ALL).names(), names);
+        let unique: std::collections::BTreeSet<&str> = names.iter().copied().collect();
+        assert_eq!(unique.len(), ALL.len());
+    }
 
     #[test]
     fn each_trigger_has_its_own_place_in_a_burst() {

@@ -263,3 +263,53 @@ pub fn resolve_a(ns: &Netns, name: &str, server: &str) -> Vec<String> {
         .filter(|a| a.parse::<std::net::Ipv4Addr>().is_ok())
         .collect()
 }
+
+/// Kills the guardian of a namespace's pending change and removes its state directory when
+/// the test ends, also when it panics.
+pub struct StateDir(pub String);
+
+impl Drop for StateDir {
+    fn drop(&mut self) {
+        let dir = format!("/run/netconverge/netns/{}", self.0);
+        if let Ok(text) = std::fs::read_to_string(format!("{dir}/pending.json")) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+                if let Some(pid) = v["guardian"].as_u64() {
+                    // SAFETY: kill with a pid read from our own record.
+                    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// Validate `doc` against the schema's definition `def`; panics with the validator's words.
+pub fn assert_schema(doc: &str, def: &str) {
+    let schema = repo().join("deploy/schema/netconverge.schema.json");
+    let script = format!(
+        "import json, sys, jsonschema\n\
+         s = json.load(open({schema:?}))\n\
+         s['anyOf'] = [{{'$ref': '#/$defs/{def}'}}]\n\
+         jsonschema.validate(json.load(sys.stdin), s)\n"
+    );
+    let mut child = Command::new("python3")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(doc.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "not a valid `{def}` document: {}\n{doc}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -68,4 +68,19 @@ impl Findings {
     pub fn routing(&self) -> bool {
         self.0.iter().any(|f| f.routing)
     }
+
+    /// The findings as `import -o json` lists them: `[{"file","line","routing","message"}]`.
+    pub fn json(&self) -> serde_json::Value {
+        self.0
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "file": f.at.file,
+                    "line": f.at.line,
+                    "routing": f.routing,
+                    "message": f.message,
+                })
+            })
+            .collect()
+    }
 }
