@@ -403,6 +403,24 @@ fn redact_quoted(m: &str) -> String {
     out
 }
 
+/// Which of the parser's limits a file crossed, in words that say what to do about it. The
+/// size limits are crossed by an alias bomb and by a file that is merely large (tens of
+/// thousands of routes written as block mappings) alike, so the message names both.
+fn budget_message(breach: &BudgetBreach) -> String {
+    use BudgetBreach as B;
+    match breach {
+        B::Depth { .. } => format!(
+            "the document exceeds the loader's safety limits ({breach:?}): it is nested deeper than any network configuration"
+        ),
+        B::Aliases { .. } | B::Anchors { .. } | B::AliasAnchorRatio { .. } | B::MergeKeys { .. } => format!(
+            "the document exceeds the loader's safety limits ({breach:?}): aliases expand too far (an alias bomb?)"
+        ),
+        _ => format!(
+            "the document exceeds the loader's safety limits ({breach:?}): aliases expand too far, or the file is larger than one parse may be; split it into several files, or write routes one to a line (`- {{ to: 10.1.0.0/16, via: 10.0.0.254 }}`), which is read without that limit"
+        ),
+    }
+}
+
 /// The parser's error as one plain sentence (its position is reported separately).
 fn message(e: &Error) -> String {
     let mut inner = e;
@@ -440,14 +458,10 @@ fn message(e: &Error) -> String {
             "a file holds one YAML document; put `---`-separated documents in separate files"
                 .to_string()
         }
-        Error::Budget { breach, .. } => format!(
-            "the document exceeds the loader's safety limits ({breach:?}): aliases expand too far (an alias bomb?) or it is far larger or deeper than any network configuration"
-        ),
+        Error::Budget { breach, .. } => budget_message(breach),
         Error::InvalidScalar { ty, .. } => match *ty {
             "bool" | "boolean" => "expected true or false".to_string(),
-            t if t.starts_with('i') || t.starts_with('u') => {
-                "expected a whole number".to_string()
-            }
+            t if t.starts_with('i') || t.starts_with('u') => "expected a whole number".to_string(),
             t => format!("expected a value of type {t}"),
         },
         Error::SerdeMissingField { field, .. } => format!("missing key `{field}`"),
@@ -580,6 +594,25 @@ mod tests {
             "{e:?}"
         );
         assert!(e[0].ends_with("did you mean `addresses`?"), "{e:?}");
+    }
+
+    /// A file that is only large is told how to split it, besides the alias bomb it may be
+    /// (`tests/data/invalid/alias_bomb.yaml`); a breach only aliases make names them alone.
+    #[test]
+    fn a_large_file_is_told_to_split() {
+        let size = budget_message(&BudgetBreach::Nodes { nodes: 200_001 });
+        assert!(size.contains("split it into several files"), "{size}");
+        let aliases = budget_message(&BudgetBreach::Aliases { aliases: 10_001 });
+        assert!(aliases.contains("an alias bomb?"), "{aliases}");
+        assert!(!aliases.contains("split"), "{aliases}");
+        let depth = budget_message(&BudgetBreach::Depth { depth: 33 });
+        assert!(depth.contains("nested deeper"), "{depth}");
+        for m in [size, aliases, depth] {
+            assert!(
+                m.starts_with("the document exceeds the loader's safety limits"),
+                "{m}"
+            );
+        }
     }
 
     #[test]
