@@ -141,6 +141,7 @@ pub fn parse_route(msg: &RouteMessage, names: &NameByIndex, our_protocol: u8) ->
     if kind == RouteType::Unicast {
         match multipath {
             Some(hops) => {
+                nexthops.reserve_exact(hops.len());
                 for hop in hops {
                     nexthops.push(NextHop {
                         via: via_of(&hop.attributes),
@@ -151,12 +152,16 @@ pub fn parse_route(msg: &RouteMessage, names: &NameByIndex, our_protocol: u8) ->
                 }
                 nexthops.sort();
             }
-            None => nexthops.push(NextHop {
-                via: via_of(&msg.attributes),
-                dev: oif.and_then(dev_name),
-                weight: 1,
-                onlink: h.flags.contains(RouteFlags::Onlink),
-            }),
+            // Exactly one: a pushed-to empty Vec reserves four (192 bytes a route, a fifth of
+            // a no-op reconcile's heap at 10⁵ routes).
+            None => {
+                nexthops = vec![NextHop {
+                    via: via_of(&msg.attributes),
+                    dev: oif.and_then(dev_name),
+                    weight: 1,
+                    onlink: h.flags.contains(RouteFlags::Onlink),
+                }]
+            }
         }
     }
     Some(Route {
