@@ -859,6 +859,7 @@ fn rule() -> impl Strategy<Value = Rule> {
                         iif,
                         oif,
                         not,
+                        suppress_prefixlength: None,
                     },
                     action: match action {
                         0 => RuleAction::Blackhole,
@@ -1026,6 +1027,7 @@ fn assemble(
                 link: link_names[idx.index(link_names.len())].clone(),
                 address: net,
                 owned: false,
+                primary: false,
             });
         }
     }

@@ -175,6 +175,7 @@ fn addr(link: &str, a: &str) -> Address {
         link: link.into(),
         address: net(a),
         owned: true,
+        primary: false,
     }
 }
 

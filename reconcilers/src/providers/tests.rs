@@ -56,6 +56,7 @@ fn base() -> State {
             link: link.into(),
             address: a.parse().unwrap(),
             owned: false,
+            primary: false,
         });
     }
     s
@@ -201,6 +202,7 @@ fn duplicate_main_copies_routes_through_the_interface_and_copy_links() {
         link: "other".into(),
         address: "172.16.0.1/16".parse().unwrap(),
         owned: false,
+        primary: false,
     });
     b.add_route(route(
         TABLE_MAIN,
