@@ -50,7 +50,8 @@ pub fn dot(state: &State, providers: &Providers, tables: &BTreeMap<String, u32>)
             .map_or_else(|| table_word(p.number), |(n, _)| n.clone());
         let mut label = vec![
             name.clone(),
-            format!("via {}", p.gateway),
+            p.gateway
+                .map_or_else(|| "via (detect)".to_string(), |g| format!("via {g}")),
             format!("table {table} ({})", p.number),
         ];
         if let Some(w) = p.balance {
@@ -97,7 +98,7 @@ fn gateways(
             if providers
                 .providers
                 .iter()
-                .any(|p| std::net::IpAddr::V4(p.gateway) == via)
+                .any(|p| p.gateway.map(std::net::IpAddr::V4) == Some(via))
             {
                 continue;
             }

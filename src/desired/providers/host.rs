@@ -1,10 +1,11 @@
-//! The providers' host hook: Shorewall's `optional` and the providers that health checks
-//! hold down, decided on the host after observing.
+//! The providers' host hook: the addresses of providers with `detect`, Shorewall's
+//! `optional` and the providers that health checks hold down, decided on the host after
+//! observing.
 
 use std::collections::BTreeSet;
 
 use reconcilers::model::State;
-use reconcilers::providers::health;
+use reconcilers::providers::{detect, health};
 
 use crate::desired::Desired;
 
@@ -23,9 +24,11 @@ pub enum HealthView {
 
 /// Shorewall's `optional`, applied to the state to reconcile: providers whose interface is
 /// missing or down on the host are left out (with their route rules), and the balanced
-/// route, rules and tables are those of the remaining providers. Then the providers that
-/// `view` holds down by their health are taken out of service. One warning per provider
-/// concerned. The host decides, so this runs after observing, like the other host checks.
+/// route, rules and tables are those of the remaining providers. The addresses of the
+/// providers with `detect` are read from `observed`; those still missing one are left out
+/// the same way. Then the providers that `view` holds down by their health are taken out of
+/// service. One warning per provider concerned. The host decides, so this runs after
+/// observing, like the other host checks.
 pub(crate) fn skip_unavailable(
     d: &Desired,
     want: &mut State,
@@ -45,7 +48,17 @@ pub(crate) fn skip_unavailable(
             )
         })
         .collect();
-    let skip: BTreeSet<&str> = down.iter().map(|x| x.name.as_str()).collect();
+    let mut skip: BTreeSet<&str> = down.iter().map(|x| x.name.as_str()).collect();
+    let (now, missing) = detect::resolve(p, observed);
+    for m in missing.iter().filter(|m| !skip.contains(m.provider.as_str())) {
+        warnings.push(m.warning());
+    }
+    skip.extend(
+        p.providers
+            .iter()
+            .filter(|x| missing.iter().any(|m| m.provider == x.name))
+            .map(|x| x.name.as_str()),
+    );
     let failing: BTreeSet<&str> = match view {
         HealthView::Declared => {
             let watched: Vec<&str> = p
@@ -80,8 +93,8 @@ pub(crate) fn skip_unavailable(
             format!("provider {n} is held down by its health checks (`watch` probes it and brings it back): not drift")
         }));
     }
-    if !skip.is_empty() || !held.is_empty() {
-        reconcilers::providers::reshape(p, &skip, &held, want);
+    if !skip.is_empty() || !held.is_empty() || now != *p {
+        reconcilers::providers::replan(p, &now, &skip, &held, want);
     }
     warnings
 }
