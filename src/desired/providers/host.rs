@@ -50,7 +50,10 @@ pub(crate) fn skip_unavailable(
         .collect();
     let mut skip: BTreeSet<&str> = down.iter().map(|x| x.name.as_str()).collect();
     let (now, missing) = detect::resolve(p, observed);
-    for m in missing.iter().filter(|m| !skip.contains(m.provider.as_str())) {
+    for m in missing
+        .iter()
+        .filter(|m| !skip.contains(m.provider.as_str()))
+    {
         warnings.push(m.warning());
     }
     skip.extend(

@@ -173,10 +173,17 @@ pub(super) fn provider(
         check_detect(file, d, &interface, c, ctx);
     }
     let local = match (gateway, local) {
-        (Given::Addr(g), None | Some(Given::Addr(_))) => {
-            resolve_local(file, d, &interface, g, local.and_then(Given::addr), c, ctx, at)
-                .map(Some)
-        }
+        (Given::Addr(g), None | Some(Given::Addr(_))) => resolve_local(
+            file,
+            d,
+            &interface,
+            g,
+            local.and_then(Given::addr),
+            c,
+            ctx,
+            at,
+        )
+        .map(Some),
         // Found on the host; `gateway: detect` alone detects both.
         (_, Some(Given::Detect)) | (Given::Detect, None) => Some(None),
         (Given::Detect, Some(Given::Addr(l))) => Some(Some(l)),
