@@ -79,6 +79,16 @@ fn given(file: usize, s: &Spanned<String>, what: &str, ctx: &mut Ctx) -> Option<
     if s.value == DETECT {
         return Some(Given::Detect);
     }
+    if s.value.parse::<IpAddr>().is_err() {
+        ctx.err(
+            Pos::of(file, s),
+            format!(
+                "{what} `{}` is neither an IPv4 address nor `detect` (read from the interface on the host)",
+                s.value
+            ),
+        );
+        return None;
+    }
     ipv4(file, s, what, ctx).map(Given::Addr)
 }
 
