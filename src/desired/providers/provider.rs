@@ -182,22 +182,7 @@ pub(super) fn provider(
     if detects(d) {
         check_detect(file, d, &interface, c, ctx);
     }
-    let local = match (gateway, local) {
-        (Given::Addr(g), None | Some(Given::Addr(_))) => resolve_local(
-            file,
-            d,
-            &interface,
-            g,
-            local.and_then(Given::addr),
-            c,
-            ctx,
-            at,
-        )
-        .map(Some),
-        // Found on the host; `gateway: detect` alone detects both.
-        (_, Some(Given::Detect)) | (Given::Detect, None) => Some(None),
-        (Given::Detect, Some(Given::Addr(l))) => Some(Some(l)),
-    };
+    let local = local_given(file, d, &interface, gateway, local, c, ctx, at);
     if ctx.count() > before {
         return None;
     }
@@ -217,6 +202,29 @@ pub(super) fn provider(
         optional: d.optional.as_ref().is_some_and(|x| x.value),
         health,
     })
+}
+
+/// The provider's local address: `Some(None)` when it is detected on the host (`local:
+/// detect`, or `gateway: detect` without `local:`), `None` on an error.
+#[allow(clippy::too_many_arguments)]
+fn local_given(
+    file: usize,
+    d: &ProviderDoc,
+    interface: &str,
+    gateway: Given,
+    local: Option<Given>,
+    c: &Converted,
+    ctx: &mut Ctx,
+    at: Pos,
+) -> Option<Option<Ipv4Addr>> {
+    match (gateway, local) {
+        (Given::Addr(g), None | Some(Given::Addr(_))) => {
+            let l = local.and_then(Given::addr);
+            resolve_local(file, d, interface, g, l, c, ctx, at).map(Some)
+        }
+        (_, Some(Given::Detect)) | (Given::Detect, None) => Some(None),
+        (Given::Detect, Some(Given::Addr(l))) => Some(Some(l)),
+    }
 }
 
 /// `detect` reads what another program (a DHCP client) configured on the interface: not on a
