@@ -469,3 +469,114 @@ fn lab_a_detect_provider_follows_a_real_dhcp_client_and_balances_beside_its_defa
     let (code, said) = lab.run(&["check"]);
     assert_eq!(code, Some(0), "{said}");
 }
+
+/// On the fake kernel, through the `Kernel` trait: the lease arrives (a foreign primary
+/// address and the client's default in main), the pass applies the provider from it; the lease
+/// goes (the client deconfigures eth0; the kernel drops the routes whose source it was), the
+/// next pass removes the provider's rules and its nexthop instead of refusing as if the file
+/// were empty, and waiting for the next lease checks clean.
+#[test]
+fn on_the_fake_kernel_a_lost_lease_takes_the_only_provider_out_and_a_new_one_brings_it_back() {
+    use netconverge::pass::{pass, Mode};
+    use reconcilers::kernel::fake::FakeKernel;
+    use reconcilers::model::{
+        Address, Family, Link, LinkKind, NextHop, Route, RouteType, Scope, State, TABLE_MAIN,
+    };
+    let src = "providers:\n  dhcp: { number: 1, interface: eth0, gateway: detect, balance: 1 }\n";
+    let d = netconverge::desired::load_str(src, std::path::Path::new("dhcp.yaml")).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut host = State::default();
+    let mut eth0 = Link::new("eth0", LinkKind::External);
+    eth0.up = Some(true);
+    host.add_link(eth0);
+    let mut k = FakeKernel::new(host);
+    let lease = |k: &mut FakeKernel, addr: &str, router: &str| {
+        k.state.add_address(Address {
+            link: "eth0".into(),
+            address: addr.parse().unwrap(),
+            owned: false,
+            primary: true,
+        });
+        k.state.add_route(Route {
+            table: TABLE_MAIN,
+            to: Family::Inet.any(),
+            tos: 0,
+            metric: 0,
+            kind: RouteType::Unicast,
+            nexthops: vec![NextHop {
+                via: Some(router.parse().unwrap()),
+                dev: Some("eth0".into()),
+                weight: 1,
+                onlink: false,
+            }],
+            src: None,
+            scope: Scope::Global,
+            mtu: None,
+            owned: false,
+        });
+    };
+    let rules =
+        |k: &FakeKernel| -> Vec<String> { k.state.rules.values().map(|r| r.id()).collect() };
+    let run = |k: &mut FakeKernel, mode| {
+        rt.block_on(pass(k, &d, mode, false))
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    // No lease: nothing of the provider's, a warning, and checking is clean.
+    let p = run(&mut k, Mode::Apply);
+    assert!(
+        p.plan
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("provider dhcp is unavailable")),
+        "{:?}",
+        p.plan.warnings
+    );
+    assert!(rules(&k).is_empty(), "{:?}", rules(&k));
+    assert!(run(&mut k, Mode::Check).plan.changes.is_empty());
+    // The lease.
+    lease(&mut k, "192.168.1.57/24", "192.168.1.1");
+    run(&mut k, Mode::Apply);
+    assert!(
+        rules(&k).contains(&"20000: from 192.168.1.57/32 lookup 1".to_string()),
+        "{:?}",
+        rules(&k)
+    );
+    assert!(rules(&k).contains(&"999: from all lookup main suppress_prefixlength 0".to_string()));
+    assert!(k
+        .state
+        .routes
+        .values()
+        .any(|r| r.table == 250 && r.id() == "default via 192.168.1.1 dev eth0 table 250"));
+    assert!(
+        run(&mut k, Mode::Check).plan.changes.is_empty(),
+        "converged"
+    );
+    // The lease is lost: the client flushes eth0; the kernel drops the routes with its source.
+    k.state.addresses.retain(|_, a| a.link != "eth0");
+    k.state
+        .routes
+        .retain(|_, r| r.owned && r.src.is_none() || r.table == 250);
+    let p = run(&mut k, Mode::Apply);
+    assert!(
+        p.applied.is_some(),
+        "not refused as an empty file: {:?}",
+        p.plan.warnings
+    );
+    assert!(rules(&k).is_empty(), "{:?}", rules(&k));
+    assert!(
+        !k.state.routes.values().any(|r| r.owned),
+        "{:?}",
+        k.state.routes.values().map(Route::id).collect::<Vec<_>>()
+    );
+    // A new lease elsewhere brings it back there.
+    lease(&mut k, "10.7.0.9/16", "10.7.0.1");
+    run(&mut k, Mode::Apply);
+    assert!(
+        rules(&k).contains(&"20000: from 10.7.0.9/32 lookup 1".to_string()),
+        "{:?}",
+        rules(&k)
+    );
+    assert!(run(&mut k, Mode::Check).plan.changes.is_empty());
+}
