@@ -115,20 +115,14 @@ impl Lab {
             Netns::new(),
         );
         let logs = TempDir::new("detect-log");
-        lan.ip("link add lan type bridge");
-        lan.ip("link set lan up");
-        for (ns, name, port) in [
-            (&ursa, "eth0", "p-ursa"),
-            (&r1, "lan0", "p-r1"),
-            (&r2, "lan0", "p-r2"),
-        ] {
-            ns.ip(&format!(
-                "link add {name} type veth peer name {port} netns {}",
-                lan.name
-            ));
-            lan.ip(&format!("link set {port} master lan up"));
-        }
-        ursa.ip("link set eth0 up");
+        bridge_lan(
+            &lan,
+            &[
+                (&ursa, "eth0", "p-ursa"),
+                (&r1, "lan0", "p-r1"),
+                (&r2, "lan0", "p-r2"),
+            ],
+        );
         ursa.ip(&format!(
             "link add eth1 type veth peer name lan0 netns {}",
             r3.name
@@ -210,16 +204,8 @@ impl Lab {
     }
 
     fn start_watch(&mut self) {
-        let log = std::fs::File::create(self.logs.path().join("watch.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_netconverge"))
-            .args(["--netns", &self.ursa.name, "-d"])
-            .arg(self.dir.path())
-            .args(["-v", "watch"])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start watch");
-        self.watch = Some(child);
+        let log = self.logs.path().join("watch.log");
+        self.watch = Some(spawn_watch(&self.ursa, self.dir.path(), &log));
     }
 
     fn stop_watch(&mut self) {
@@ -295,15 +281,7 @@ impl Lab {
     }
 
     fn counted(&self) -> [u64; 3] {
-        let n = |ns: &Netns| {
-            let text = stdout(&ns.exec("nft list counter ip lab out"));
-            let words: Vec<&str> = text.split_whitespace().collect();
-            words
-                .iter()
-                .position(|w| *w == "packets")
-                .and_then(|i| words.get(i + 1)?.parse().ok())
-                .unwrap_or_else(|| panic!("counter in {}: {text}", ns.name))
-        };
+        let n = |ns: &Netns| nft_packets(ns, "ip lab out");
         [n(&self.r1), n(&self.r2), n(&self.r3)]
     }
 
