@@ -289,14 +289,7 @@ impl Lab {
     /// router forwarded meanwhile.
     fn traffic(&self) -> (usize, [u64; 3]) {
         let before = self.counted();
-        let answered = DESTINATIONS
-            .filter(|i| {
-                self.ursa
-                    .exec(&format!("busybox ping -c 1 -W 2 203.0.113.{i}"))
-                    .status
-                    .success()
-            })
-            .count();
+        let answered = answered_pings(&self.ursa, "203.0.113", DESTINATIONS);
         let after = self.counted();
         (answered, [0, 1, 2].map(|i| after[i] - before[i]))
     }

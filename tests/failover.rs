@@ -174,14 +174,7 @@ impl Lab {
     /// each gateway forwarded meanwhile.
     fn vm_traffic(&self) -> (usize, (u64, u64)) {
         let before = self.counted();
-        let answered = DESTINATIONS
-            .filter(|i| {
-                self.vm
-                    .exec(&format!("busybox ping -c 1 -W 2 203.0.113.{i}"))
-                    .status
-                    .success()
-            })
-            .count();
+        let answered = answered_pings(&self.vm, "203.0.113", DESTINATIONS);
         let after = self.counted();
         (answered, (after.0 - before.0, after.1 - before.1))
     }

@@ -142,6 +142,16 @@ pub fn nft_packets(ns: &Netns, counter: &str) -> u64 {
         .unwrap_or_else(|| panic!("counter {counter} in {}: {text}", ns.name))
 }
 
+/// One ping from `ns` to each of `prefix.N` for N in `last`: how many were answered.
+pub fn answered_pings(ns: &Netns, prefix: &str, last: std::ops::RangeInclusive<u8>) -> usize {
+    last.filter(|i| {
+        ns.exec(&format!("busybox ping -c 1 -W 2 {prefix}.{i}"))
+            .status
+            .success()
+    })
+    .count()
+}
+
 /// Start `netconverge --netns NS -d DIR -v watch`, its log (stderr) into `log`.
 pub fn spawn_watch(ns: &Netns, desired: &Path, log: &Path) -> std::process::Child {
     let log = std::fs::File::create(log).expect("watch log");
