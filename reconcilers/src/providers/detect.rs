@@ -15,6 +15,7 @@
 //! Until both are known the provider is unavailable: it makes nothing (see
 //! [`super::generate::generate_held`]) and a warning says what is missing.
 
+use std::cmp::Reverse;
 use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
@@ -118,7 +119,7 @@ pub fn local_of(interface: &str, gateway: Option<Ipv4Addr>, observed: &State) ->
         .map(|n| {
             let covers = gateway.is_some_and(|g| n.contains(&g));
             // Covering first, the longer prefix first among those, then the lower address.
-            let longer = if covers { u8::MAX - n.prefix_len() } else { 0 };
+            let longer = Reverse(if covers { n.prefix_len() } else { 0 });
             (!covers, longer, n.addr())
         })
         .min()
@@ -275,6 +276,7 @@ mod tests {
         // Two covering: the longer prefix; none covering (a /32 lease): the lowest.
         let s = host(
             &[
+                ("0.0.0.9/0", true, false),
                 ("192.168.0.9/16", true, false),
                 ("192.168.1.57/24", true, false),
             ],
