@@ -353,6 +353,11 @@ fn lab_a_detect_provider_follows_a_real_dhcp_client_and_balances_beside_its_defa
     lab.lease();
     let lease1 = lab.leased();
     assert!(lease1.starts_with("192.168.1."), "{lease1}");
+    // A lower address added by hand in the same subnet is a secondary one (IFA_F_SECONDARY in
+    // `ip -j addr`): never the detected local address.
+    lab.ursa.ip("addr add 192.168.1.99/24 dev eth0");
+    let eth0 = lab.ursa.ip_json("-4 addr show dev eth0");
+    assert_eq!(eth0[0]["addr_info"][1]["secondary"], true, "{eth0}");
     assert_eq!(
         lab.default_gateways("main"),
         ["192.168.1.1"],
