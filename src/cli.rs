@@ -412,7 +412,9 @@ pub enum Command {
     /// echo through their own path
     /// (needs CAP_NET_RAW); one failing `down` rounds in a row is taken out of service until
     /// `up` good rounds bring it back (only `watch` acts on health: `reconcile` applies every
-    /// provider as declared, `check` accepts a provider `watch` holds down).
+    /// provider as declared, `check` accepts a provider `watch` holds down). Providers with
+    /// `gateway: detect`/`local: detect` follow their interface's DHCP client: the address and
+    /// route events of a new lease start a pass that moves their table, rules and nexthop.
     Watch {
         /// Quiet time after a file event before reloading (e.g. 200ms, 1s)
         #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = humantime::parse_duration)]

@@ -155,7 +155,13 @@ pub async fn pass_observed<K: Kernel>(
             plan.conflicts.join("\n  ")
         )));
     }
-    if !allow_empty && engine::removes_everything_owned(&want, &observed) {
+    // An empty or truncated file is judged by the files, not by what the host made of them:
+    // when every provider is left out (an optional one's interface gone, a `detect` one's
+    // lease lost), removing what they made is the plan, not a truncated file.
+    if !allow_empty
+        && engine::removes_everything_owned(&want, &observed)
+        && engine::removes_everything_owned(&desired.state, &observed)
+    {
         return Err(Failure::Refused(
             "the desired state would remove every object netconverge manages on this host \
              (an empty or truncated file?); refusing. Pass --allow-empty if that is meant."

@@ -836,10 +836,11 @@ fn rule() -> impl Strategy<Value = Rule> {
                     77,
                     u32::MAX,
                 ]),
+                proptest::option::of(0u8..=32),
             )
         })
         .prop_map(
-            |(fam6, priority, from, to, mark, iif, oif, not, action, table)| {
+            |(fam6, priority, from, to, mark, iif, oif, not, action, table, suppress)| {
                 let net = |x: Option<(IpAddr, u8)>| {
                     x.map(|(a, l)| IpNet::new(a, l).expect("valid length").trunc())
                 };
@@ -859,6 +860,8 @@ fn rule() -> impl Strategy<Value = Rule> {
                         iif,
                         oif,
                         not,
+                        // Only a lookup takes it (the loader refuses it on the others).
+                        suppress_prefixlength: suppress.filter(|_| action >= 3),
                     },
                     action: match action {
                         0 => RuleAction::Blackhole,
@@ -1026,6 +1029,7 @@ fn assemble(
                 link: link_names[idx.index(link_names.len())].clone(),
                 address: net,
                 owned: false,
+                primary: false,
             });
         }
     }

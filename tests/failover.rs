@@ -61,20 +61,14 @@ impl Lab {
             Netns::new(),
             Netns::new(),
         );
-        lan.ip("link add lan type bridge");
-        lan.ip("link set lan up");
-        for (ns, name, port) in [
-            (&ursa, "eth0", "p-ursa"),
-            (&wrt, "lan0", "p-wrt"),
-            (&fw, "lan0", "p-fw"),
-        ] {
-            ns.ip(&format!(
-                "link add {name} type veth peer name {port} netns {}",
-                lan.name
-            ));
-            ns.ip(&format!("link set {name} up"));
-            lan.ip(&format!("link set {port} master lan up"));
-        }
+        bridge_lan(
+            &lan,
+            &[
+                (&ursa, "eth0", "p-ursa"),
+                (&wrt, "lan0", "p-wrt"),
+                (&fw, "lan0", "p-fw"),
+            ],
+        );
         for (gw, leg, inet, wan, lan_addr) in [
             (
                 &wrt,
@@ -146,21 +140,8 @@ impl Lab {
     }
 
     fn start_watch(&mut self) {
-        let log = std::fs::File::create(self.logs.path().join("watch.log")).unwrap();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_netconverge"))
-            .args([
-                "--netns",
-                &self.ursa.name,
-                "-d",
-                self.dir.path().to_str().unwrap(),
-                "-v",
-                "watch",
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start watch");
-        self.watch = Some(child);
+        let log = self.logs.path().join("watch.log");
+        self.watch = Some(spawn_watch(&self.ursa, self.dir.path(), &log));
     }
 
     fn log(&self) -> String {
@@ -185,15 +166,7 @@ impl Lab {
 
     /// The VM's packets each gateway forwarded to the internet so far: (wrt, fw).
     fn counted(&self) -> (u64, u64) {
-        let n = |ns: &Netns| {
-            let text = stdout(&ns.exec("nft list counter ip lab vm"));
-            let words: Vec<&str> = text.split_whitespace().collect();
-            words
-                .iter()
-                .position(|w| *w == "packets")
-                .and_then(|i| words.get(i + 1)?.parse().ok())
-                .unwrap_or_else(|| panic!("counter in {}: {text}", ns.name))
-        };
+        let n = |ns: &Netns| nft_packets(ns, "ip lab vm");
         (n(&self.wrt), n(&self.fw))
     }
 
@@ -201,14 +174,7 @@ impl Lab {
     /// each gateway forwarded meanwhile.
     fn vm_traffic(&self) -> (usize, (u64, u64)) {
         let before = self.counted();
-        let answered = DESTINATIONS
-            .filter(|i| {
-                self.vm
-                    .exec(&format!("busybox ping -c 1 -W 2 203.0.113.{i}"))
-                    .status
-                    .success()
-            })
-            .count();
+        let answered = answered_pings(&self.vm, "203.0.113", DESTINATIONS);
         let after = self.counted();
         (answered, (after.0 - before.0, after.1 - before.1))
     }

@@ -65,6 +65,7 @@ fn rule(priority: u32, table: u32, owned: bool) -> Rule {
             iif: None,
             oif: None,
             not: false,
+            suppress_prefixlength: None,
         },
         action: RuleAction::Lookup(table),
         owned,
@@ -81,6 +82,7 @@ fn foreign_host() -> State {
         link: "eth0".into(),
         address: net("192.168.1.20/24"),
         owned: false,
+        primary: false,
     });
     s.add_route(route(200, "198.51.100.0/24", "192.168.1.9", "eth0", false));
     s.add_rule(rule(500, 200, false));
@@ -98,10 +100,10 @@ prop_compose! {
     ) -> State {
         let mut s = State::default();
         s.add_link(Link::new("eth0", LinkKind::External));
-        s.add_address(Address { link: "eth0".into(), address: net("192.168.1.20/24"), owned: false });
+        s.add_address(Address { link: "eth0".into(), address: net("192.168.1.20/24"), owned: false, primary: false });
         if bridge {
             s.add_link(Link::new("br0", LinkKind::Bridge(BridgeOpts::default())));
-            s.add_address(Address { link: "br0".into(), address: net("10.0.0.1/24"), owned: false });
+            s.add_address(Address { link: "br0".into(), address: net("10.0.0.1/24"), owned: false, primary: false });
         }
         for t in taps {
             let mut tap = Link::new(format!("tap{t}"), LinkKind::Tap(TapOpts::default()));
@@ -112,7 +114,7 @@ prop_compose! {
         }
         if veth {
             s.add_link(Link::new("va", LinkKind::Veth(VethOpts { peer: "vb".into() })));
-            s.add_address(Address { link: "va".into(), address: net("172.16.0.1/30"), owned: false });
+            s.add_address(Address { link: "va".into(), address: net("172.16.0.1/30"), owned: false, primary: false });
         }
         for r in routes {
             s.add_route(route(101, &format!("10.9.{r}.0/24"), "192.168.1.1", "eth0", false));

@@ -1410,6 +1410,7 @@ route_rules:
         link: "eth0".into(),
         address: "192.168.1.20/24".parse().unwrap(),
         owned: false,
+        primary: false,
     });
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()

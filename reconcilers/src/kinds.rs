@@ -136,6 +136,7 @@ mod tests {
                 link: link.into(),
                 address: a.parse().unwrap(),
                 owned: false,
+                primary: false,
             });
         }
         let only_br0 = |r: &ObjectRef| *r == ObjectRef::link("br0");

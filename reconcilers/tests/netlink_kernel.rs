@@ -175,6 +175,7 @@ fn addr(link: &str, a: &str) -> Address {
         link: link.into(),
         address: net(a),
         owned: true,
+        primary: false,
     }
 }
 
@@ -489,7 +490,20 @@ fn apply_then_observe_matches_and_ip_agrees() {
     assert_eq!(state.links.len(), 7);
 
     // Addresses, routes, rules: exactly what was asked (kernel-made ones are not shown).
-    let want: BTreeMap<_, _> = addresses.iter().map(|a| (a.key(), a.clone())).collect();
+    // Each IPv4 address is the first of its subnet on its link: the kernel's primary one.
+    let want: BTreeMap<_, _> = addresses
+        .iter()
+        .map(|a| {
+            let primary = a.address.addr().is_ipv4();
+            (
+                a.key(),
+                Address {
+                    primary,
+                    ..a.clone()
+                },
+            )
+        })
+        .collect();
     assert_eq!(state.addresses, want);
     let want: BTreeMap<_, _> = routes.iter().map(|r| (r.key(), r.clone())).collect();
     assert_eq!(state.routes, want);

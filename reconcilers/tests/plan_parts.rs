@@ -304,6 +304,7 @@ fn removals_are_the_deletes() {
         link: "br0".into(),
         address: "10.0.0.1/24".parse().unwrap(),
         owned: true,
+        primary: false,
     };
     let removals = [
         Op::DeleteRule(rule.clone()),

@@ -58,6 +58,7 @@ fn foreign_host() -> State {
         link: "eth0".into(),
         address: net("192.168.1.20/24"),
         owned: false,
+        primary: false,
     });
     s.add_route(route(200, "198.51.100.0/24", "192.168.1.9", "eth0", 0));
     s.add_rule(Rule {
@@ -70,6 +71,7 @@ fn foreign_host() -> State {
             iif: None,
             oif: None,
             not: false,
+            suppress_prefixlength: None,
         },
         action: RuleAction::Lookup(200),
         owned: false,
@@ -361,6 +363,7 @@ fn bridge_with_tap() -> State {
         link: "br0".into(),
         address: net("10.0.0.1/24"),
         owned: false,
+        primary: false,
     });
     s
 }

@@ -46,6 +46,7 @@ fn add_kernel_address(k: &mut FakeKernel, at: proptest::sample::Index, protocol:
         link: owned[at.index(owned.len())].clone(),
         address: net("fe80::1/64"),
         owned: false,
+        primary: false,
     };
     k.protocols.insert(ObjectRef::address(&a), protocol);
     k.state.add_address(a);
@@ -89,6 +90,7 @@ fn foreign_host() -> FakeKernel {
         link: "eth0".into(),
         address: net("192.168.1.20/24"),
         owned: false,
+        primary: false,
     });
     s.sysctls.insert("net.ipv4.ip_forward".into(), "0".into());
     let mut protocols = Protocols::new();
@@ -335,6 +337,7 @@ fn bridge(addresses: &[&str]) -> State {
             link: "br0".into(),
             address: net(a),
             owned: false,
+            primary: false,
         });
     }
     s

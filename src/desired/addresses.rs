@@ -54,6 +54,7 @@ pub(crate) fn convert(
             link: link.to_owned(),
             address,
             owned: false,
+            primary: false,
         })
         .collect()
 }

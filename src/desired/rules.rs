@@ -35,6 +35,7 @@ pub(crate) struct RuleDoc {
     pub table: Option<Spanned<Scalar>>,
     pub action: Option<Spanned<String>>,
     pub family: Option<Spanned<String>>,
+    pub suppress_prefixlength: Option<Spanned<i64>>,
 }
 
 /// A converted rule.
@@ -65,6 +66,7 @@ pub(crate) fn convert(
     let iif = d.iif.as_ref().and_then(|s| ifname_at(file, s, ctx));
     let oif = d.oif.as_ref().and_then(|s| ifname_at(file, s, ctx));
     let action = action(file, d, at, tables, ctx);
+    let suppress = suppress(file, d, family, action, ctx);
     if ctx.count() > before {
         return None;
     }
@@ -77,6 +79,7 @@ pub(crate) fn convert(
         iif,
         oif,
         not: d.not.as_ref().is_some_and(|n| n.value),
+        suppress_prefixlength: suppress,
     };
     let action = action?;
     if let Some(which) = kernel_default_rule(&key, action) {
@@ -208,6 +211,31 @@ fn action(file: usize, d: &RuleDoc, at: Pos, tables: &Tables, ctx: &mut Ctx) -> 
     }
 }
 
+/// `suppress_prefixlength`: up to the family's address length, on a lookup rule only (the
+/// kernel ignores it on the others).
+fn suppress(
+    file: usize,
+    d: &RuleDoc,
+    family: Family,
+    action: Option<RuleAction>,
+    ctx: &mut Ctx,
+) -> Option<u8> {
+    let s = d.suppress_prefixlength.as_ref()?;
+    let max = match family {
+        Family::Inet => 32,
+        Family::Inet6 => 128,
+    };
+    let n = num(file, s, 0, max, "suppress_prefixlength", ctx)?;
+    if !matches!(action, None | Some(RuleAction::Lookup(_))) {
+        ctx.err(
+            Pos::of(file, s),
+            "suppress_prefixlength applies to a rule that looks up a table (`table:`)",
+        );
+        return None;
+    }
+    u8::try_from(n).ok()
+}
+
 /// The same rule twice, and two overlapping rules at one priority.
 pub(crate) fn check(c: &Converted, ctx: &mut Ctx) {
     let mut by_key: BTreeMap<RuleKey, Pos> = BTreeMap::new();
@@ -264,6 +292,7 @@ pub(crate) fn kernel_default_rule(key: &RuleKey, action: RuleAction) -> Option<&
         && key.fwmark.is_none()
         && key.iif.is_none()
         && key.oif.is_none()
+        && key.suppress_prefixlength.is_none()
         && !key.not;
     match (plain, key.priority, action) {
         (true, 0, RuleAction::Lookup(TABLE_LOCAL)) => Some("0: from all lookup local"),
@@ -318,6 +347,9 @@ fn render_item(s: &mut String, r: &Rule, tables: &BTreeMap<String, u32>) {
         RuleAction::Blackhole => s.push_str("    action: blackhole\n"),
         RuleAction::Unreachable => s.push_str("    action: unreachable\n"),
         RuleAction::Prohibit => s.push_str("    action: prohibit\n"),
+    }
+    if let Some(n) = k.suppress_prefixlength {
+        let _ = writeln!(s, "    suppress_prefixlength: {n}");
     }
 }
 

@@ -81,6 +81,7 @@ mod tests {
             link: "br0".into(),
             address: "10.0.0.1/24".parse().unwrap(),
             owned: false,
+            primary: false,
         };
         assert_eq!(
             render_object(&Object::Address(a), &t),
@@ -117,6 +118,7 @@ mod tests {
                 iif: None,
                 oif: None,
                 not: false,
+                suppress_prefixlength: None,
             },
             action: RuleAction::Lookup(101),
             owned: false,

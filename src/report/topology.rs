@@ -67,7 +67,7 @@ pub enum NodeKind {
     Provider {
         /// Its name.
         name: String,
-        /// Its gateway.
+        /// Its gateway (`detect` when it is read from the host at each pass).
         gateway: String,
         /// The link its gateway sits on.
         link: String,
@@ -182,7 +182,7 @@ impl Topology {
                 if providers
                     .providers
                     .iter()
-                    .any(|p| IpAddr::V4(p.gateway) == via)
+                    .any(|p| p.gateway.map(IpAddr::V4) == Some(via))
                 {
                     continue;
                 }
@@ -213,7 +213,10 @@ impl Topology {
                 id: id.clone(),
                 what: NodeKind::Provider {
                     name: p.name.clone(),
-                    gateway: p.gateway.to_string(),
+                    // A detected gateway is not known until the host has it: the YAML's word.
+                    gateway: p
+                        .gateway
+                        .map_or_else(|| "detect".to_string(), |g| g.to_string()),
                     link: p.interface.clone(),
                     table: table_name(tables, p.number),
                     number: p.number,

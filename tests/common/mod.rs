@@ -115,6 +115,56 @@ pub fn python_ready(ns: &Netns, script: &str, ready: &str, what: &str) -> std::p
     child
 }
 
+/// A LAN: the bridge `lan` in namespace `lan`, and for each `(ns, name, port)` a veth `name`
+/// in `ns` (up) whose peer `port` is a port of the bridge (up).
+pub fn bridge_lan(lan: &Netns, legs: &[(&Netns, &str, &str)]) {
+    lan.ip("link add lan type bridge");
+    lan.ip("link set lan up");
+    for (ns, name, port) in legs {
+        ns.ip(&format!(
+            "link add {name} type veth peer name {port} netns {}",
+            lan.name
+        ));
+        ns.ip(&format!("link set {name} up"));
+        lan.ip(&format!("link set {port} master lan up"));
+    }
+}
+
+/// The packets of the named nft counter in `ns` (`counter` as `nft list counter` takes it,
+/// e.g. `ip lab vm`).
+pub fn nft_packets(ns: &Netns, counter: &str) -> u64 {
+    let text = stdout(&ns.exec(&format!("nft list counter {counter}")));
+    let words: Vec<&str> = text.split_whitespace().collect();
+    words
+        .iter()
+        .position(|w| *w == "packets")
+        .and_then(|i| words.get(i + 1)?.parse().ok())
+        .unwrap_or_else(|| panic!("counter {counter} in {}: {text}", ns.name))
+}
+
+/// One ping from `ns` to each of `prefix.N` for N in `last`: how many were answered.
+pub fn answered_pings(ns: &Netns, prefix: &str, last: std::ops::RangeInclusive<u8>) -> usize {
+    last.filter(|i| {
+        ns.exec(&format!("busybox ping -c 1 -W 2 {prefix}.{i}"))
+            .status
+            .success()
+    })
+    .count()
+}
+
+/// Start `netconverge --netns NS -d DIR -v watch`, its log (stderr) into `log`.
+pub fn spawn_watch(ns: &Netns, desired: &Path, log: &Path) -> std::process::Child {
+    let log = std::fs::File::create(log).expect("watch log");
+    Command::new(env!("CARGO_BIN_EXE_netconverge"))
+        .args(["--netns", &ns.name, "-d"])
+        .arg(desired)
+        .args(["-v", "watch"])
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start watch")
+}
+
 impl Netns {
     /// Kill every process left in the namespace (dnsmasq, a qemu, a server): deleting a
     /// namespace does not kill the processes in it.

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use netlink_packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST};
 use netlink_packet_route::address::{
-    AddressAttribute, AddressMessage, AddressProtocol, AddressScope,
+    AddressAttribute, AddressHeaderFlags, AddressMessage, AddressProtocol, AddressScope,
 };
 use netlink_packet_route::AddressFamily;
 
@@ -80,10 +80,14 @@ pub fn parse_address(
     let link = names.get(&msg.header.index)?.clone();
     let address = IpNet::new(ip, msg.header.prefix_len).ok()?;
     let owned = proto == Some(AddressProtocol::Other(our_protocol)) || owned_links.contains(&link);
+    let primary = ip.is_ipv4()
+        && msg.header.scope == AddressScope::Universe
+        && !msg.header.flags.contains(AddressHeaderFlags::Secondary);
     Some(Address {
         link,
         address,
         owned,
+        primary,
     })
 }
 
@@ -165,6 +169,7 @@ mod tests {
                 link: "br0".into(),
                 address: a.parse().unwrap(),
                 owned: false,
+                primary: false,
             };
             let msg = roundtrip(&add_message(&addr, &index, 157).unwrap());
             let parsed = parse_address(&msg, &names, &HashSet::new(), 157).unwrap();
@@ -184,6 +189,7 @@ mod tests {
             link: "br0".into(),
             address: "fe80::1/64".parse().unwrap(),
             owned: false,
+            primary: false,
         };
         let msg = add_message(&addr, &index, 157).unwrap();
         assert!(parse_address(&msg, &names, &HashSet::new(), 157).is_none());
@@ -215,11 +221,37 @@ mod tests {
     }
 
     #[test]
+    fn primary_is_a_global_ipv4_address_not_secondary() {
+        let (names, index) = setup();
+        let parsed = |a: &str, scope: AddressScope, secondary: bool| {
+            let addr = Address {
+                link: "br0".into(),
+                address: a.parse().unwrap(),
+                owned: false,
+                primary: false,
+            };
+            let mut msg = add_message(&addr, &index, 157).unwrap();
+            msg.header.scope = scope;
+            if secondary {
+                msg.header.flags |= AddressHeaderFlags::Secondary;
+            }
+            parse_address(&roundtrip(&msg), &names, &HashSet::new(), 157)
+                .unwrap()
+                .primary
+        };
+        assert!(parsed("192.168.1.57/24", AddressScope::Universe, false));
+        assert!(!parsed("192.168.1.58/24", AddressScope::Universe, true));
+        assert!(!parsed("169.254.3.4/16", AddressScope::Link, false));
+        assert!(!parsed("fd00::1/64", AddressScope::Universe, false));
+    }
+
+    #[test]
     fn delete_on_missing_link_is_nothing() {
         let addr = Address {
             link: "gone".into(),
             address: "10.0.0.1/24".parse().unwrap(),
             owned: true,
+            primary: false,
         };
         assert!(delete_message(&addr, &IndexByName::new())
             .unwrap()

@@ -16,6 +16,11 @@ pub struct Address {
     /// Observed: carries netconverge's address protocol, or sits on a link netconverge owns.
     #[serde(skip)]
     pub owned: bool,
+    /// Observed: an IPv4 address of global scope that the kernel holds as the primary one
+    /// of its subnet (no IFA_F_SECONDARY) — what a DHCP client adds, and what a provider's
+    /// `local: detect` chooses from. Always false on the desired side.
+    #[serde(skip)]
+    pub primary: bool,
 }
 
 impl Address {

@@ -208,6 +208,7 @@ mod tests {
             link: "br0".into(),
             address: "10.0.0.1/24".parse().unwrap(),
             owned: false,
+            primary: false,
         };
         assert_eq!(
             ObjectRef::address(&a).to_string(),

@@ -26,6 +26,11 @@ pub struct RuleKey {
     pub oif: Option<String>,
     /// Inverted selector (FIB_RULE_INVERT).
     pub not: bool,
+    /// `suppress_prefixlength N` (FRA_SUPPRESS_PREFIXLEN): a lookup whose answer has a prefix
+    /// of N bits or fewer is ignored and the next rule is tried (`0`: the table's default
+    /// route is). Part of the key: the kernel holds two rules that differ only in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppress_prefixlength: Option<u8>,
 }
 
 impl RuleKey {
@@ -41,6 +46,7 @@ impl RuleKey {
             iif: None,
             oif: None,
             not: false,
+            suppress_prefixlength: None,
         }
     }
 }
@@ -111,6 +117,9 @@ impl Rule {
             RuleAction::Unreachable => s.push_str(" unreachable"),
             RuleAction::Prohibit => s.push_str(" prohibit"),
         }
+        if let Some(n) = k.suppress_prefixlength {
+            let _ = write!(s, " suppress_prefixlength {n}");
+        }
         s
     }
 
@@ -127,6 +136,7 @@ impl Rule {
             && self.key.fwmark.is_none()
             && self.key.iif.is_none()
             && self.key.oif.is_none()
+            && self.key.suppress_prefixlength.is_none()
             && !self.key.not;
         plain
             && matches!(

@@ -29,18 +29,24 @@ pub(super) fn sysctls(p: &Providers) -> Vec<(String, String)> {
 
 /// The nftables content: connection tracking per provider, marks and masquerade.
 pub(super) fn firewall(p: &Providers, base: &State) -> Option<Firewall> {
+    // Providers still waiting for their addresses to be detected are not tracked yet.
+    let known: Vec<&Provider> = p
+        .providers
+        .iter()
+        .filter(|x| x.addresses().is_some())
+        .collect();
     let mut per_interface: BTreeMap<&str, usize> = BTreeMap::new();
-    for pr in &p.providers {
+    for pr in &known {
         *per_interface.entry(pr.interface.as_str()).or_default() += 1;
     }
     let mut spec = fw::Spec {
         mask: p.options.mask,
         ..fw::Spec::default()
     };
-    let mut ordered: Vec<&Provider> = p.providers.iter().collect();
+    let mut ordered = known;
     ordered.sort_by_key(|x| x.number);
     for pr in ordered {
-        let (true, Some(mark)) = (pr.track, pr.mark) else {
+        let (true, Some(mark), Some(gateway)) = (pr.track, pr.mark, pr.gateway) else {
             continue;
         };
         spec.track.push(fw::Track {
@@ -50,7 +56,7 @@ pub(super) fn firewall(p: &Providers, base: &State) -> Option<Firewall> {
             interface: pr.interface.clone(),
             // On an interface shared with another provider, only the gateway's MAC tells
             // whose connection it is.
-            gateway: (per_interface[pr.interface.as_str()] > 1).then_some(pr.gateway),
+            gateway: (per_interface[pr.interface.as_str()] > 1).then_some(gateway),
         });
     }
     for m in &p.marks {

@@ -25,9 +25,17 @@ pub fn generate(p: &Providers, base: &State) -> Expansion {
 /// [`generate`] with the providers named in `held` held down by their health checks: each
 /// keeps its table and its mark rule narrowed to its own probes (`oif` its interface, see
 /// [`super::health`]), and has no `from` rule, no fallback and no nexthop in the defaults.
+///
+/// A provider whose gateway or local address is still to be detected makes nothing: no
+/// table, rule, nexthop or tracking, and the route rules that look up its table are left out.
 pub fn generate_held(p: &Providers, base: &State, held: &BTreeSet<&str>) -> Expansion {
     let mut e = Expansion::default();
-    let mut ordered: Vec<(usize, &Provider)> = p.providers.iter().enumerate().collect();
+    let mut ordered: Vec<(usize, &Provider)> = p
+        .providers
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| x.addresses().is_some())
+        .collect();
     ordered.sort_by_key(|(_, x)| x.number);
     for &(i, pr) in &ordered {
         let is_held = held.contains(pr.name.as_str());
@@ -40,12 +48,21 @@ pub fn generate_held(p: &Providers, base: &State, held: &BTreeSet<&str>) -> Expa
             &mut e,
         );
     }
+    let unknown: BTreeSet<u32> = p
+        .providers
+        .iter()
+        .filter(|x| x.addresses().is_none())
+        .map(|x| x.number)
+        .collect();
     let serving: Vec<(usize, &Provider)> = ordered
         .into_iter()
         .filter(|(_, x)| !held.contains(x.name.as_str()))
         .collect();
     defaults(p, &serving, &mut e);
     for (i, rr) in p.route_rules.iter().enumerate() {
+        if unknown.contains(&rr.table) {
+            continue;
+        }
         let key = RuleKey {
             from: rr.from,
             to: rr.to,
@@ -68,8 +85,12 @@ pub fn generate_held(p: &Providers, base: &State, held: &BTreeSet<&str>) -> Expa
 /// mark and source rules, and its `fallback` route by metric; `held`: only the table and the
 /// probes' mark rule.
 fn provider(pr: &Provider, o: Origin, mask: u32, base: &State, held: bool, e: &mut Expansion) {
-    let gw = IpAddr::V4(pr.gateway);
-    let local = Some(IpAddr::V4(pr.local));
+    let Some((gateway, local)) = pr.addresses() else {
+        return;
+    };
+    let gw = IpAddr::V4(gateway);
+    let local_ip = IpAddr::V4(local);
+    let local = Some(local_ip);
     e.routes.push((
         route(
             pr.number,
@@ -118,7 +139,7 @@ fn provider(pr: &Provider, o: Origin, mask: u32, base: &State, held: bool, e: &m
             lookup(
                 FROM_RULE_PRIORITY,
                 RuleKey {
-                    from: Some(IpNet::from(IpAddr::V4(pr.local))),
+                    from: Some(IpNet::from(local_ip)),
                     ..selector()
                 },
                 pr.number,
@@ -144,8 +165,8 @@ fn defaults(p: &Providers, ordered: &[(usize, &Provider)], e: &mut Expansion) {
     let balanced: Vec<NextHop> = ordered
         .iter()
         .filter_map(|(_, x)| {
-            x.balance
-                .map(|w| hop(Some(IpAddr::V4(x.gateway)), &x.interface, w))
+            let w = x.balance?;
+            Some(hop(x.gateway.map(IpAddr::V4), &x.interface, w))
         })
         .collect();
     let balance_table = match p.options.default_table {
@@ -161,7 +182,7 @@ fn defaults(p: &Providers, ordered: &[(usize, &Provider)], e: &mut Expansion) {
     let weighted: Vec<NextHop> = ordered
         .iter()
         .filter_map(|(_, x)| match x.fallback {
-            Some(Fallback::Weight(w)) => Some(hop(Some(IpAddr::V4(x.gateway)), &x.interface, w)),
+            Some(Fallback::Weight(w)) => Some(hop(x.gateway.map(IpAddr::V4), &x.interface, w)),
             _ => None,
         })
         .collect();
@@ -172,8 +193,14 @@ fn defaults(p: &Providers, ordered: &[(usize, &Provider)], e: &mut Expansion) {
         ));
     }
     if p.options.default_table == DefaultTable::BalanceTable && !p.providers.is_empty() {
+        // Beside a DHCP client's default route in main, main answers here only with its
+        // more specific routes (see `Options::foreign_main_default`).
+        let main_first = RuleKey {
+            suppress_prefixlength: p.options.foreign_main_default.then_some(0),
+            ..selector()
+        };
         e.rules.push((
-            lookup(MAIN_FIRST_PRIORITY, selector(), TABLE_MAIN),
+            lookup(MAIN_FIRST_PRIORITY, main_first, TABLE_MAIN),
             Origin::BalanceTable,
         ));
         e.rules.push((

@@ -50,10 +50,10 @@ impl Default for Health {
 }
 
 impl Health {
-    /// What is probed for provider `p`: the targets, or its gateway.
+    /// What is probed for provider `p`: the targets, or its gateway (once known).
     pub fn targets_of(&self, p: &Provider) -> Vec<Ipv4Addr> {
         if self.targets.is_empty() {
-            vec![p.gateway]
+            p.gateway.into_iter().collect()
         } else {
             self.targets.clone()
         }

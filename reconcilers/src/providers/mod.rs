@@ -75,10 +75,11 @@ pub struct Provider {
     pub mark: Option<u32>,
     /// The interface the gateway sits on.
     pub interface: String,
-    /// The gateway.
-    pub gateway: Ipv4Addr,
-    /// This host's address on the interface, in the gateway's subnet.
-    pub local: Ipv4Addr,
+    /// The gateway; `None` for `gateway: detect` until [`detect::resolve`] finds it.
+    pub gateway: Option<Ipv4Addr>,
+    /// This host's address on the interface, in the gateway's subnet; `None` for
+    /// `local: detect` until [`detect::resolve`] finds it.
+    pub local: Option<Ipv4Addr>,
     /// Weight in the balanced default route, if the provider takes part in it.
     pub balance: Option<u32>,
     /// A default route in the `default` table (253), if any.
@@ -150,6 +151,11 @@ pub struct Options {
     pub default_table: DefaultTable,
     /// rp_filter on the provider interfaces.
     pub route_filter: RouteFilter,
+    /// Main's default route is another program's (the DHCP client's of a provider with
+    /// `detect`): the `balance_table` layout's rule 999 looks main up with
+    /// `suppress_prefixlength 0`, so that main's specific routes apply first and its default
+    /// only after the balance table (rule 32766), when no provider is available.
+    pub foreign_main_default: bool,
 }
 
 impl Default for Options {
@@ -158,6 +164,7 @@ impl Default for Options {
             mask: DEFAULT_MASK,
             default_table: DefaultTable::Main,
             route_filter: RouteFilter::Loose,
+            foreign_main_default: false,
         }
     }
 }
@@ -219,6 +226,13 @@ pub enum Origin {
     Sysctl,
     /// The nftables table(s).
     Firewall,
+}
+
+impl Provider {
+    /// The gateway and the local address, once both are known (declared, or detected).
+    pub fn addresses(&self) -> Option<(Ipv4Addr, Ipv4Addr)> {
+        Some((self.gateway?, self.local?))
+    }
 }
 
 impl Origin {
@@ -325,7 +339,20 @@ pub fn without(p: &Providers, skip: &BTreeSet<&str>, state: &mut State) {
 /// checks (see [`health`]): their tables stay, their mark rule only routes their own probes,
 /// and they leave the balanced and fallback defaults, the `from` rules and the route rules.
 pub fn reshape(p: &Providers, skip: &BTreeSet<&str>, held: &BTreeSet<&str>, state: &mut State) {
-    let full = generate(p, state);
+    replan(p, p, skip, held, state);
+}
+
+/// [`reshape`] with the providers as this host has them now (`now`: `loaded` with the
+/// addresses [`detect::resolve`] found filled in): what `loaded` expanded to in `state` is
+/// replaced by the expansion of `now` without `skip`, with `held` held down.
+pub fn replan(
+    loaded: &Providers,
+    now: &Providers,
+    skip: &BTreeSet<&str>,
+    held: &BTreeSet<&str>,
+    state: &mut State,
+) {
+    let full = generate(loaded, state);
     for (r, _) in &full.routes {
         if state.origins.remove(&ObjectRef::route(r)).is_some() {
             state.routes.remove(&r.key());
@@ -344,7 +371,7 @@ pub fn reshape(p: &Providers, skip: &BTreeSet<&str>, held: &BTreeSet<&str>, stat
     if state.origins.remove(&ObjectRef::firewall()).is_some() {
         state.firewall = None;
     }
-    let mut q = p.clone();
+    let mut q = now.clone();
     let gone: BTreeSet<u32> = q
         .providers
         .iter()
@@ -357,6 +384,7 @@ pub fn reshape(p: &Providers, skip: &BTreeSet<&str>, held: &BTreeSet<&str>, stat
     add(&q, e, state);
 }
 
+pub mod detect;
 mod firewall;
 mod generate;
 pub mod health;

@@ -22,8 +22,8 @@ pub(crate) fn seed() -> Providers {
         number,
         mark: Some(number),
         interface: "eth0".into(),
-        gateway: Ipv4Addr::from(gw),
-        local: Ipv4Addr::new(192, 168, 1, 20),
+        gateway: Some(Ipv4Addr::from(gw)),
+        local: Some(Ipv4Addr::new(192, 168, 1, 20)),
         balance: Some(1),
         fallback: None,
         track: true,
@@ -56,6 +56,7 @@ fn base() -> State {
             link: link.into(),
             address: a.parse().unwrap(),
             owned: false,
+            primary: false,
         });
     }
     s
@@ -201,6 +202,7 @@ fn duplicate_main_copies_routes_through_the_interface_and_copy_links() {
         link: "other".into(),
         address: "172.16.0.1/16".parse().unwrap(),
         owned: false,
+        primary: false,
     });
     b.add_route(route(
         TABLE_MAIN,
@@ -365,8 +367,8 @@ fn optional_providers_without_their_interface_are_left_out() {
         number: 3,
         mark: Some(3),
         interface: "ppp0".into(),
-        gateway: Ipv4Addr::new(203, 0, 113, 1),
-        local: Ipv4Addr::new(203, 0, 113, 2),
+        gateway: Some(Ipv4Addr::new(203, 0, 113, 1)),
+        local: Some(Ipv4Addr::new(203, 0, 113, 2)),
         balance: Some(2),
         fallback: None,
         track: true,
@@ -610,7 +612,7 @@ fn the_last_balanced_provider_is_never_held_down() {
 fn health_probes_the_gateway_without_targets() {
     let p = &seed().providers[0];
     let h = Health::default();
-    assert_eq!(h.targets_of(p), [p.gateway]);
+    assert_eq!(h.targets_of(p), [p.gateway.unwrap()]);
     let t = Health {
         targets: vec![Ipv4Addr::new(203, 0, 113, 10)],
         ..Health::default()

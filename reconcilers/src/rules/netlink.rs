@@ -20,8 +20,9 @@ pub const ADD_FLAGS: u16 = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
 /// Turn one dumped rule into the model; `None` for rules netconverge ignores: the kernel's
 /// default rules, other families, actions other than lookup/blackhole/unreachable/prohibit
 /// (goto, nop), and rules with selectors the model cannot express (tos, ip protocol, ports,
-/// uid range, l3mdev, suppress_*, tunnel id, realm) — their key would be wrong, and being
-/// foreign they are never touched anyway.
+/// uid range, l3mdev, suppress_ifgroup, tunnel id, realm) — their key would be wrong, and being
+/// foreign they are never touched anyway. FRA_SUPPRESS_PREFIXLEN is kept (u32, where
+/// 0xffffffff means unset, as the kernel reports a rule without it).
 pub fn parse_rule(msg: &RuleMessage, our_protocol: u8) -> Option<Rule> {
     let h = &msg.header;
     let family = match h.family {
@@ -41,6 +42,7 @@ pub fn parse_rule(msg: &RuleMessage, our_protocol: u8) -> Option<Rule> {
         iif: None,
         oif: None,
         not: h.flags.contains(RuleFlags::Invert),
+        suppress_prefixlength: None,
     };
     let mut table = None;
     let mut mark = None;
@@ -64,11 +66,10 @@ pub fn parse_rule(msg: &RuleMessage, our_protocol: u8) -> Option<Rule> {
             | RuleAttribute::UidRange(_)
             | RuleAttribute::Realm(_) => return None,
             RuleAttribute::L3MDev(true) => return None,
-            RuleAttribute::SuppressPrefixLen(v) | RuleAttribute::SuppressIfGroup(v)
-                if *v != u32::MAX =>
-            {
-                return None
+            RuleAttribute::SuppressPrefixLen(v) if *v != u32::MAX => {
+                key.suppress_prefixlength = Some(u8::try_from(*v).ok()?);
             }
+            RuleAttribute::SuppressIfGroup(v) if *v != u32::MAX => return None,
             RuleAttribute::TunId(id) if *id != 0 => return None,
             _ => {}
         }
@@ -130,6 +131,10 @@ fn base_message(rule: &Rule) -> RuleMessage {
     }
     if let Some(oif) = &k.oif {
         msg.attributes.push(RuleAttribute::Oifname(oif.clone()));
+    }
+    if let Some(n) = k.suppress_prefixlength {
+        msg.attributes
+            .push(RuleAttribute::SuppressPrefixLen(u32::from(n)));
     }
     msg.header.action = match rule.action {
         RuleAction::Lookup(t) => {
@@ -242,12 +247,37 @@ mod tests {
         assert_eq!(parse_rule(&g, 157), None);
         // Unexpressible selector.
         let mut s = add_message(&rule(11, RuleAction::Lookup(254)), 157);
-        s.attributes.push(RuleAttribute::SuppressPrefixLen(0));
+        s.attributes.push(RuleAttribute::SuppressIfGroup(3));
         assert_eq!(parse_rule(&s, 157), None);
         let mut s = add_message(&rule(11, RuleAction::Lookup(254)), 157);
-        s.attributes
-            .push(RuleAttribute::SuppressPrefixLen(u32::MAX));
+        s.attributes.push(RuleAttribute::SuppressIfGroup(u32::MAX));
         assert!(parse_rule(&s, 157).is_some());
+        // A prefix length no address has.
+        let mut s = add_message(&rule(11, RuleAction::Lookup(254)), 157);
+        s.attributes.push(RuleAttribute::SuppressPrefixLen(300));
+        assert_eq!(parse_rule(&s, 157), None);
+    }
+
+    #[test]
+    fn suppress_prefixlength_roundtrips_and_unset_is_all_ones() {
+        let mut r = rule(999, RuleAction::Lookup(254));
+        r.key.suppress_prefixlength = Some(0);
+        let msg = add_message(&r, 157);
+        assert!(msg
+            .attributes
+            .contains(&RuleAttribute::SuppressPrefixLen(0)));
+        assert_eq!(parse_rule(&roundtrip(&msg), 157), Some(r.clone()));
+        assert_eq!(r.id(), "999: from all lookup main suppress_prefixlength 0");
+        // The kernel reports a rule without it as 0xffffffff.
+        let plain = rule(999, RuleAction::Lookup(254));
+        let mut m = add_message(&plain, 157);
+        assert!(!m
+            .attributes
+            .iter()
+            .any(|a| matches!(a, RuleAttribute::SuppressPrefixLen(_))));
+        m.attributes
+            .push(RuleAttribute::SuppressPrefixLen(u32::MAX));
+        assert_eq!(parse_rule(&roundtrip(&m), 157), Some(plain));
     }
 
     #[test]

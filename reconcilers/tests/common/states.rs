@@ -76,12 +76,12 @@ prop_compose! {
         let mut eth = Link::new("eth0", LinkKind::External);
         eth.mtu = eth_mtu;
         s.add_link(eth);
-        s.add_address(Address { link: "eth0".into(), address: net("192.168.1.20/24"), owned: false });
+        s.add_address(Address { link: "eth0".into(), address: net("192.168.1.20/24"), owned: false, primary: false });
         if let Some((stp, fd, mtu)) = bridge {
             let mut br = Link::new("br0", LinkKind::Bridge(BridgeOpts { stp, forward_delay: fd }));
             br.mtu = mtu;
             s.add_link(br);
-            s.add_address(Address { link: "br0".into(), address: net(&format!("10.0.{br_octet}.1/24")), owned: false });
+            s.add_address(Address { link: "br0".into(), address: net(&format!("10.0.{br_octet}.1/24")), owned: false , primary: false});
             s.add_route(route(table_a, &format!("10.9.{br_octet}.0/24"), &format!("10.0.{br_octet}.7"), "br0", 0));
         }
         for (i, (opts, in_bridge, up)) in taps {
@@ -95,7 +95,7 @@ prop_compose! {
         if veth {
             s.add_link(Link::new("veth-a", LinkKind::Veth(VethOpts { peer: "veth-b".into() })));
             s.add_link(Link::new("veth-b", LinkKind::Veth(VethOpts { peer: "veth-a".into() })));
-            s.add_address(Address { link: "veth-a".into(), address: net("172.16.0.1/30"), owned: false });
+            s.add_address(Address { link: "veth-a".into(), address: net("172.16.0.1/30"), owned: false, primary: false });
         }
         let (w1, w2) = weights;
         let mut default = route(254, "0.0.0.0/0", "192.168.1.1", "eth0", 0);
@@ -110,7 +110,7 @@ prop_compose! {
         s.add_route(route(102, "0.0.0.0/0", "192.168.1.254", "eth0", 0));
         for (n, p) in rule_prios.into_iter().enumerate() {
             s.add_rule(Rule {
-                key: RuleKey { priority: p, family: Family::Inet, from: None, to: None, fwmark: Some((n as u32 + 1, 0xff)), iif: None, oif: None, not: false },
+                key: RuleKey { priority: p, family: Family::Inet, from: None, to: None, fwmark: Some((n as u32 + 1, 0xff)), iif: None, oif: None, not: false, suppress_prefixlength: None },
                 action: RuleAction::Lookup(if n % 2 == 0 { table_a } else { 102 }),
                 owned: false,
             });

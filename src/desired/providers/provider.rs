@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
 
-use reconcilers::model::Family;
+use reconcilers::model::{Family, LinkKind};
 use reconcilers::providers::{DefaultTable, Fallback, Options, Provider, MAX_NUMBER};
 use serde_saphyr::Spanned;
 
@@ -56,6 +56,50 @@ fn weight(file: usize, s: &Spanned<Scalar>, what: &str, ctx: &mut Ctx) -> Option
             None
         }
     }
+}
+
+/// A provider's `gateway` or `local`: an address, or `detect` (found on the host).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Given {
+    Addr(Ipv4Addr),
+    Detect,
+}
+
+impl Given {
+    fn addr(self) -> Option<Ipv4Addr> {
+        match self {
+            Given::Addr(a) => Some(a),
+            Given::Detect => None,
+        }
+    }
+}
+
+/// `detect` or an IPv4 address.
+fn given(file: usize, s: &Spanned<String>, what: &str, ctx: &mut Ctx) -> Option<Given> {
+    if s.value == DETECT {
+        return Some(Given::Detect);
+    }
+    if s.value.parse::<IpAddr>().is_err() {
+        ctx.err(
+            Pos::of(file, s),
+            format!(
+                "{what} `{}` is neither an IPv4 address nor `detect` (read from the interface on the host)",
+                s.value
+            ),
+        );
+        return None;
+    }
+    ipv4(file, s, what, ctx).map(Given::Addr)
+}
+
+/// The word (Shorewall's) for an address read from the interface on the host.
+pub(super) const DETECT: &str = "detect";
+
+/// Whether a provider entry detects an address: `local: detect`, or `gateway: detect`
+/// (which detects the local address too unless `local:` gives it).
+pub(super) fn detects(d: &ProviderDoc) -> bool {
+    let is = |x: &Option<Spanned<String>>| x.as_ref().is_some_and(|s| s.value == DETECT);
+    is(&d.gateway) || is(&d.local)
 }
 
 fn ipv4(file: usize, s: &Spanned<String>, what: &str, ctx: &mut Ctx) -> Option<Ipv4Addr> {
@@ -114,9 +158,9 @@ pub(super) fn provider(
             ctx.err(at, format!("provider {n} needs a `gateway`"));
             None
         }
-        Some(g) => ipv4(file, g, "gateway", ctx),
+        Some(g) => given(file, g, "gateway", ctx),
     };
-    let local = d.local.as_ref().and_then(|l| ipv4(file, l, "local", ctx));
+    let local = d.local.as_ref().and_then(|l| given(file, l, "local", ctx));
     let track = d.track.as_ref().is_some_and(|t| t.value);
     let health = d
         .health
@@ -135,7 +179,10 @@ pub(super) fn provider(
         .map(|w| w.map_or(Fallback::Metric, Fallback::Weight));
     let (duplicate, copy) = duplicate(file, d, o, ctx);
     let (interface, gateway) = (interface?, gateway?);
-    let local = resolve_local(file, d, &interface, gateway, local, c, ctx, at);
+    if detects(d) {
+        check_detect(file, d, &interface, c, ctx);
+    }
+    let local = local_given(file, d, &interface, gateway, local, c, ctx, at);
     if ctx.count() > before {
         return None;
     }
@@ -144,7 +191,7 @@ pub(super) fn provider(
         number: number?,
         mark,
         interface,
-        gateway,
+        gateway: gateway.addr(),
         local: local?,
         balance,
         fallback,
@@ -155,6 +202,60 @@ pub(super) fn provider(
         optional: d.optional.as_ref().is_some_and(|x| x.value),
         health,
     })
+}
+
+/// The provider's local address: `Some(None)` when it is detected on the host (`local:
+/// detect`, or `gateway: detect` without `local:`), `None` on an error.
+#[allow(clippy::too_many_arguments)]
+fn local_given(
+    file: usize,
+    d: &ProviderDoc,
+    interface: &str,
+    gateway: Given,
+    local: Option<Given>,
+    c: &Converted,
+    ctx: &mut Ctx,
+    at: Pos,
+) -> Option<Option<Ipv4Addr>> {
+    match (gateway, local) {
+        (Given::Addr(g), None | Some(Given::Addr(_))) => {
+            let l = local.and_then(Given::addr);
+            resolve_local(file, d, interface, g, l, c, ctx, at).map(Some)
+        }
+        (_, Some(Given::Detect)) | (Given::Detect, None) => Some(None),
+        (Given::Detect, Some(Given::Addr(l))) => Some(Some(l)),
+    }
+}
+
+/// `detect` reads what another program (a DHCP client) configured on the interface: not on a
+/// link netconverge creates (it owns every address there and would remove the client's), and
+/// not with `health` (whose probes are bound to a fixed local address).
+fn check_detect(file: usize, d: &ProviderDoc, interface: &str, c: &Converted, ctx: &mut Ctx) {
+    let word = [&d.gateway, &d.local]
+        .into_iter()
+        .flatten()
+        .find(|s| s.value == DETECT)
+        .map(|s| Pos::of(file, s));
+    let Some(at) = word else { return };
+    if let Some(l) = c
+        .links
+        .iter()
+        .find(|l| l.link.name == interface && l.link.kind != LinkKind::External)
+    {
+        ctx.err(
+            at,
+            format!(
+                "`detect` reads the addresses another program (a DHCP client) gives {interface}, but netconverge creates {} and owns every address on it; declare its address and gateway instead",
+                l.link.name
+            ),
+        );
+    }
+    if let Some(h) = &d.health {
+        ctx.err(
+            Pos::of(file, h),
+            "`health` cannot be combined with `detect` yet (the probes are bound to a fixed local address); give `local:` and `gateway:`, or remove `health`",
+        );
+    }
 }
 
 /// The provider's number, which is also its table's id.
@@ -407,11 +508,14 @@ pub(super) fn check_together(providers: &[Provider], at: &[Pos], s: &Sections, c
                 }
             }
             if p.interface == q.interface && p.gateway == q.gateway {
+                let gw = p
+                    .gateway
+                    .map_or_else(|| "(both detect it)".to_string(), |g| g.to_string());
                 ctx.err(
                     pos_of(i, &|d| d.gateway.as_ref().map(|x| Pos::of(f, x))),
                     format!(
-                        "providers {} and {} are the same gateway {} on {}",
-                        q.name, p.name, p.gateway, p.interface
+                        "providers {} and {} are the same gateway {gw} on {}",
+                        q.name, p.name, p.interface
                     ),
                 );
             }
@@ -423,10 +527,16 @@ pub(super) fn check_together(providers: &[Provider], at: &[Pos], s: &Sections, c
 /// Shorewall deletes any `from LOCAL` rule before adding its own, so of two providers
 /// sharing a local address only the last one's rule survives; say so instead.
 fn shared_locals(providers: &[Provider], at: &[Pos], ctx: &mut Ctx) {
-    let mut by_local: BTreeMap<Ipv4Addr, Vec<usize>> = BTreeMap::new();
+    // A detected local address is the interface's primary one: the same for every provider
+    // detecting it there.
+    let mut by_local: BTreeMap<(Option<Ipv4Addr>, Option<&str>), Vec<usize>> = BTreeMap::new();
     for (i, p) in providers.iter().enumerate() {
         if !p.loose {
-            by_local.entry(p.local).or_default().push(i);
+            let key = match p.local {
+                Some(l) => (Some(l), None),
+                None => (None, Some(p.interface.as_str())),
+            };
+            by_local.entry(key).or_default().push(i);
         }
     }
     for list in by_local.values() {
@@ -434,11 +544,14 @@ fn shared_locals(providers: &[Provider], at: &[Pos], ctx: &mut Ctx) {
             for &i in rest {
                 let p = &providers[i];
                 let q = &providers[*first];
+                let local = p
+                    .local
+                    .map_or_else(|| format!("detected on {}", p.interface), |l| l.to_string());
                 ctx.err(
                     at[i],
                     format!(
-                        "providers {} and {} share the address {} on {}: each would add `from {} lookup <its table>` at priority 20000, and in Shorewall the second replaces the first; set `loose: true` on all but one of them",
-                        q.name, p.name, p.local, p.interface, p.local
+                        "providers {} and {} share the address {local} on {}: each would add `from {local} lookup <its table>` at priority 20000, and in Shorewall the second replaces the first; set `loose: true` on all but one of them",
+                        q.name, p.name, p.interface
                     ),
                 );
             }

@@ -36,8 +36,11 @@ struct Watched {
 }
 
 impl Watched {
+    /// `None` without `health:`, or (never with `detect`, which the loader refuses beside
+    /// `health`) while the local address is not known.
     fn of(p: &Provider) -> Option<Watched> {
         let health = p.health.clone()?;
+        let local = p.local?;
         Some(Watched {
             name: p.name.clone(),
             targets: health.targets_of(p),
@@ -45,7 +48,7 @@ impl Watched {
                 // A provider with `health:` always has a mark (the loader assigns one).
                 mark: p.mark.unwrap_or_default(),
                 interface: p.interface.clone(),
-                local: p.local,
+                local,
             },
             health,
         })
