@@ -337,4 +337,29 @@ mod tests {
             assert!(ids.contains(&e.to.as_str()), "{e:?}");
         }
     }
+
+    /// A provider whose gateway is detected on the host is drawn with the YAML's word, and is
+    /// not mistaken for the gateway of another route.
+    #[test]
+    fn a_detected_gateway_is_named_detect() {
+        let src = "links:\n  eth0: { kind: external }\nproviders:\n  dhcp: { number: 1, interface: eth0, gateway: detect, balance: 1 }\nroutes:\n  - { to: 10.9.0.0/16, via: 192.0.2.1, dev: eth0 }\n";
+        let d = crate::desired::load_str(src, std::path::Path::new("t.yaml")).expect("valid");
+        let t = Topology::of(&d.state, &d.providers, &d.tables);
+        let provider = t
+            .nodes
+            .iter()
+            .find(|n| n.id == "provider dhcp")
+            .expect("provider node");
+        match &provider.what {
+            NodeKind::Provider { gateway, link, .. } => {
+                assert_eq!((gateway.as_str(), link.as_str()), ("detect", "eth0"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            t.nodes.iter().any(|n| n.id == "gateway 192.0.2.1"),
+            "{:?}",
+            t.nodes
+        );
+    }
 }
