@@ -4,20 +4,6 @@ use reconcilers::model::{Family, Rule, RuleAction, RuleKey, TABLE_LOCAL, TABLE_M
 
 use super::{load, refused, refused_once};
 
-/// A rule with only a priority and a family; the test fills in the rest.
-fn key(priority: u32, family: Family) -> RuleKey {
-    RuleKey {
-        priority,
-        family,
-        from: None,
-        to: None,
-        fwmark: None,
-        iif: None,
-        oif: None,
-        not: false,
-    }
-}
-
 fn rule(key: RuleKey, action: RuleAction) -> Rule {
     Rule {
         key,
@@ -42,28 +28,31 @@ rules:
   - { priority: 106, to: all, table: 7 }
 ",
     );
-    let mut k100 = key(100, Family::Inet);
+    let mut k100 = RuleKey::all(100, Family::Inet);
     k100.from = Some("10.0.0.0/24".parse().expect("net"));
     k100.to = Some("192.0.2.0/24".parse().expect("net"));
     k100.iif = Some("br0".into());
     k100.oif = Some("eth0".into());
-    let mut k101 = key(101, Family::Inet);
+    let mut k101 = RuleKey::all(101, Family::Inet);
     k101.fwmark = Some((1, 0xff));
-    let mut k102 = key(102, Family::Inet);
+    let mut k102 = RuleKey::all(102, Family::Inet);
     k102.fwmark = Some((16, u32::MAX));
     k102.not = true;
-    let mut k103 = key(103, Family::Inet6);
+    let mut k103 = RuleKey::all(103, Family::Inet6);
     k103.to = Some("fd00::/8".parse().expect("net"));
-    let mut k105 = key(105, Family::Inet);
+    let mut k105 = RuleKey::all(105, Family::Inet);
     k105.from = Some("10.0.0.0/8".parse().expect("net"));
     let want = [
         rule(k100, RuleAction::Lookup(101)),
         rule(k101, RuleAction::Lookup(TABLE_MAIN)),
         rule(k102, RuleAction::Blackhole),
         rule(k103, RuleAction::Prohibit),
-        rule(key(104, Family::Inet6), RuleAction::Lookup(TABLE_LOCAL)),
+        rule(
+            RuleKey::all(104, Family::Inet6),
+            RuleAction::Lookup(TABLE_LOCAL),
+        ),
         rule(k105, RuleAction::Unreachable),
-        rule(key(106, Family::Inet), RuleAction::Lookup(7)),
+        rule(RuleKey::all(106, Family::Inet), RuleAction::Lookup(7)),
     ];
     let mut got: Vec<Rule> = d.state.rules.into_values().collect();
     got.sort_by_key(|r| r.key.priority);

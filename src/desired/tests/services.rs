@@ -73,3 +73,23 @@ providers:
     );
     assert_eq!(d.providers.providers.len(), 1);
 }
+
+/// A broken provider stops the expansion: its own error is what to fix, not what the others
+/// would have generated (here the balanced default that collides with the declared one).
+#[test]
+fn a_broken_provider_stops_the_expansion() {
+    let diags = refused(
+        "\
+links:
+  eth0: { kind: external, addresses: [192.168.1.20/24] }
+routes:
+  - { to: default, via: 192.168.1.1, dev: eth0 }
+providers:
+  wrt: { number: 1, interface: eth0, gateway: 192.168.1.1, balance: 1 }
+  fw: { number: 253, interface: eth0, gateway: 192.168.1.254 }
+",
+    );
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert_eq!((diags[0].0, diags[0].1), (7, 17), "{diags:?}");
+    assert!(diags[0].2.contains("out of range"), "{diags:?}");
+}
