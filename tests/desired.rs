@@ -1,6 +1,5 @@
-//! Tests of the desired-state loader: the invalid corpus (one file per rule, each stating the
-//! diagnostic it must produce), multi-file merges, the seed host, and the model → YAML → model
-//! round trip.
+//! Tests of the desired-state loader: multi-file merges, the seed host, and the model → YAML
+//! → model round trip (the invalid corpus is a unit test of the library).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -33,59 +32,8 @@ fn sorted_entries(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-// ---------------------------------------------------------------------------------------------
-// The invalid corpus
-
-/// Every file under tests/data/invalid starts with `# expect: LINE:COL FRAGMENT`; loading it
-/// must fail with a diagnostic in that file, at that position, containing that fragment.
-#[test]
-fn invalid_corpus() {
-    let mut checked = 0;
-    let mut failures = Vec::new();
-    for path in sorted_entries(&data("invalid")) {
-        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
-            continue;
-        }
-        let text = fs::read_to_string(&path).expect("readable");
-        let first = text.lines().next().unwrap_or_default();
-        let spec = first.strip_prefix("# expect: ").unwrap_or_else(|| {
-            panic!(
-                "{}: first line must be `# expect: L:C fragment`",
-                path.display()
-            )
-        });
-        let (pos, fragment) = spec.split_once(' ').expect("position and fragment");
-        let (line, col) = pos.split_once(':').expect("LINE:COL");
-        let (line, col): (u32, u32) = (line.parse().expect("line"), col.parse().expect("col"));
-        checked += 1;
-        match load_path(&path) {
-            Ok(_) => failures.push(format!("{}: loaded without error", path.display())),
-            Err(diags) => {
-                let hit = diags.0.iter().any(|d| {
-                    d.file == path
-                        && d.line == line
-                        && d.column == col
-                        && d.message.contains(fragment)
-                });
-                if !hit {
-                    failures.push(format!(
-                        "{}: expected {line}:{col} `{fragment}`, got:\n{diags}",
-                        path.display()
-                    ));
-                }
-                // Display is `FILE:LINE:COL: MESSAGE`, one per line.
-                for d in &diags.0 {
-                    let shown = d.to_string();
-                    assert!(shown.starts_with(&path.display().to_string()), "{shown}");
-                    assert!(!shown.contains('\n'), "{shown}");
-                    assert!(!shown.contains("<input>"), "{shown}");
-                }
-            }
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
-    assert!(checked >= 25, "only {checked} invalid files");
-}
+// The invalid corpus is a unit test of the library (src/desired/tests/invalid_corpus.rs), so
+// that the conversion's mutation testing runs it without building this file.
 
 /// Errors are collected, not stopped at the first one.
 #[test]

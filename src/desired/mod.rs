@@ -85,3 +85,6 @@ pub fn load_stdin() -> Result<Desired, Diagnostics> {
 pub fn load_str(src: &str, file: &Path) -> Result<Desired, Diagnostics> {
     load::load_sources(vec![(file.to_path_buf(), Ok(src.to_owned()))])
 }
+
+#[cfg(test)]
+mod tests;
