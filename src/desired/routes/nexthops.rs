@@ -120,10 +120,10 @@ pub(crate) fn convert(file: usize, d: &RouteDoc, ctx: &mut Ctx) -> Vec<Hop> {
 /// written, in the same order.
 pub(crate) fn canonical(mut hops: Vec<Hop>) -> (Vec<NextHop>, ViaPositions) {
     hops.sort_by(|a, b| a.hop.cmp(&b.hop));
-    let via_at = match hops.as_slice() {
-        [] => ViaPositions::One(None),
-        [one] => ViaPositions::One(one.via_at),
-        many => ViaPositions::Many(many.iter().map(|h| h.via_at).collect()),
+    let via_at = if let [one] = hops.as_slice() {
+        ViaPositions::One(one.via_at)
+    } else {
+        ViaPositions::Many(hops.iter().map(|h| h.via_at).collect())
     };
     // A new, exact allocation: collecting `hops` in place would keep its larger buffer (a
     // `Hop` is twice a `NextHop`, and a pushed-to Vec holds four), 384 bytes a route.
@@ -138,9 +138,9 @@ pub(crate) fn canonical(mut hops: Vec<Hop>) -> (Vec<NextHop>, ViaPositions) {
 /// Where each nexthop's `via` is written. A single-path route (nearly all of them) keeps its
 /// one position inline: at 10⁶ routes a `Vec` per route was a quarter of `validate`'s heap.
 pub(crate) enum ViaPositions {
-    /// A route with one nexthop, or none.
+    /// A route with one nexthop.
     One(Option<Pos>),
-    /// A multipath route's, in the order of its nexthops.
+    /// A multipath route's, in the order of its nexthops (or none, for a route without).
     Many(Box<[Option<Pos>]>),
 }
 
@@ -150,8 +150,7 @@ impl ViaPositions {
         ViaPositions::One(None)
     }
 
-    /// The positions in nexthop order (a route with no nexthop yields one `None`, which
-    /// pairs with nothing).
+    /// The positions in nexthop order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = Option<Pos>> + '_ {
         match self {
             ViaPositions::One(at) => std::slice::from_ref(at).iter().copied(),

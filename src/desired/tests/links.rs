@@ -107,6 +107,7 @@ links:
         link: (*link).into(),
         address: a.parse().expect("net"),
         owned: false,
+        primary: false,
     })
     .collect();
     let got: Vec<Address> = d.state.addresses.values().cloned().collect();
