@@ -89,6 +89,37 @@ fn kind_to(kind: RouteType) -> NlType {
     }
 }
 
+/// A unicast route's nexthops: the RTA_MULTIPATH list, sorted, or the one in the message's own
+/// attributes. Allocated exactly: pushing one nexthop into an empty Vec reserved four (192
+/// bytes a route, a fifth of a no-op reconcile's heap at 10⁵ routes).
+fn nexthops_of(
+    msg: &RouteMessage,
+    multipath: Option<&Vec<RouteNextHop>>,
+    oif: Option<u32>,
+    names: &NameByIndex,
+) -> Vec<NextHop> {
+    let dev_name = |i: u32| if i == 0 { None } else { names.get(&i).cloned() };
+    let Some(hops) = multipath else {
+        return vec![NextHop {
+            via: via_of(&msg.attributes),
+            dev: oif.and_then(dev_name),
+            weight: 1,
+            onlink: msg.header.flags.contains(RouteFlags::Onlink),
+        }];
+    };
+    let mut nexthops: Vec<NextHop> = hops
+        .iter()
+        .map(|hop| NextHop {
+            via: via_of(&hop.attributes),
+            dev: dev_name(hop.interface_index),
+            weight: hop.hops as u32 + 1,
+            onlink: hop.flags.contains(RouteNextHopFlags::Onlink),
+        })
+        .collect();
+    nexthops.sort();
+    nexthops
+}
+
 /// Turn one dumped route into the model; `None` for routes netconverge ignores: other
 /// families, the local table, kernel-made (connected) routes, cached clones, types other than
 /// unicast/blackhole/unreachable/prohibit, and IPv6 source-specific routes (which the model
@@ -135,35 +166,12 @@ pub fn parse_route(msg: &RouteMessage, names: &NameByIndex, our_protocol: u8) ->
         Some(a) => IpNet::new(a, h.destination_prefix_length).ok()?.trunc(),
         None => family.any(),
     };
-    let dev_name = |i: u32| if i == 0 { None } else { names.get(&i).cloned() };
-    let mut nexthops = Vec::new();
     // Blackhole-like routes carry no path (IPv6 ones point at `lo` internally).
-    if kind == RouteType::Unicast {
-        match multipath {
-            Some(hops) => {
-                nexthops.reserve_exact(hops.len());
-                for hop in hops {
-                    nexthops.push(NextHop {
-                        via: via_of(&hop.attributes),
-                        dev: dev_name(hop.interface_index),
-                        weight: hop.hops as u32 + 1,
-                        onlink: hop.flags.contains(RouteNextHopFlags::Onlink),
-                    });
-                }
-                nexthops.sort();
-            }
-            // Exactly one: a pushed-to empty Vec reserves four (192 bytes a route, a fifth of
-            // a no-op reconcile's heap at 10⁵ routes).
-            None => {
-                nexthops = vec![NextHop {
-                    via: via_of(&msg.attributes),
-                    dev: oif.and_then(dev_name),
-                    weight: 1,
-                    onlink: h.flags.contains(RouteFlags::Onlink),
-                }]
-            }
-        }
-    }
+    let nexthops = if kind == RouteType::Unicast {
+        nexthops_of(msg, multipath, oif, names)
+    } else {
+        Vec::new()
+    };
     Some(Route {
         table,
         to,
