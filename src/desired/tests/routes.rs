@@ -236,3 +236,49 @@ routes:
     assert_eq!(diags.len(), 1, "{diags:?}");
     assert!(diags[0].2.contains("route mtu"), "{diags:?}");
 }
+
+/// A key declared three times: each later declaration names the first, in file order, and
+/// routes that differ in metric or gateway device are not duplicates.
+#[test]
+fn every_repeat_names_the_first_declaration() {
+    let diags = refused(
+        "routes:\n  - { to: 10.2.0.0/16, dev: eth0 }\n  - { to: 10.1.0.0/16, dev: eth0 }\n  - { to: 10.1.0.0/16, via: 192.0.2.1 }\n  - { to: 10.2.0.0/16, dev: eth0, metric: 5 }\n  - { to: 10.1.0.0/16, dev: eth1 }\n",
+    );
+    let at: Vec<(u32, u32)> = diags.iter().map(|(l, c, _)| (*l, *c)).collect();
+    assert_eq!(at, [(4, 5), (6, 5)], "{diags:?}");
+    assert!(
+        diags[0].2.starts_with(
+            "route 10.1.0.0/16 via 192.0.2.1 is declared twice: t.yaml:3:5 and t.yaml:4:5"
+        ),
+        "{diags:?}"
+    );
+    assert!(
+        diags[1]
+            .2
+            .starts_with("route 10.1.0.0/16 dev eth1 is declared twice: t.yaml:3:5 and t.yaml:6:5"),
+        "{diags:?}"
+    );
+}
+
+/// Each gateway of a multipath route is reported at its own `via`, after the nexthops are
+/// sorted.
+#[test]
+fn multipath_gateways_keep_their_positions() {
+    let diags = refused(
+        "links:\n  br0: { kind: bridge, addresses: [10.0.0.1/24] }\nroutes:\n  - to: default\n    nexthops:\n      - { via: 10.0.9.1, dev: br0 }\n      - { via: 10.0.0.2, dev: br0 }\n      - { via: 10.0.0.1, dev: br0 }\n",
+    );
+    let at: Vec<(u32, u32)> = diags.iter().map(|(l, c, _)| (*l, *c)).collect();
+    assert_eq!(at, [(6, 16), (8, 16)], "{diags:?}");
+    assert!(
+        diags[0]
+            .2
+            .starts_with("gateway 10.0.9.1 is not in any subnet of br0"),
+        "{diags:?}"
+    );
+    assert!(
+        diags[1]
+            .2
+            .starts_with("gateway 10.0.0.1 is an address of this host"),
+        "{diags:?}"
+    );
+}
