@@ -572,6 +572,13 @@ fn watch_json_is_one_valid_document_per_event() {
             .count()
     };
     eventually("the first pass's event", &w, || passes("tap-a") == 1);
+    // The pass that follows an apply: an edit made before it has run may be read by it (its
+    // trigger is then `follow_up`, not `file`), so the edit waits for it.
+    eventually("the follow-up pass's event", &w, || {
+        events_in(&events)
+            .iter()
+            .any(|e| e["event"] == "pass" && e["triggers"] == serde_json::json!(["follow_up"]))
+    });
     write_and_rename(
         &file,
         &BASE.replace("  tap-a:\n", "  tap-b:\n    kind: tap\n  tap-a:\n"),

@@ -68,8 +68,8 @@ impl Converted {
 ///
 /// They are gathered in maps of [`ROUTES_CHUNK`] routes, each merged into the state's: a map
 /// filled one key after another keeps its nodes about half full, a merge (`append`) writes
-/// them full and frees the old nodes as it goes. At 10⁶ routes that is 130 bytes a route
-/// instead of 200, for some 16 merges.
+/// them full and frees the old nodes as it goes (`validate` of 10⁶ routes: 302 MB peak RSS
+/// before, 277 MB after, for some 16 merges).
 fn routes_into(mut routes: Vec<RouteInfo>, s: &mut State) {
     let mut chunk = BTreeMap::new();
     while let Some(r) = routes.pop() {
@@ -88,7 +88,7 @@ fn routes_into(mut routes: Vec<RouteInfo>, s: &mut State) {
 
 /// How many routes [`routes_into`] gathers before a merge: a state of up to that many routes
 /// is one map, built as before.
-const ROUTES_CHUNK: usize = 1 << 16;
+const ROUTES_CHUNK: usize = 65_536;
 
 /// Merge `earlier` (routes declared before those in `routes`) into `routes`, leaving it
 /// empty; a key in both keeps the value in `routes`, the later declaration.
@@ -161,7 +161,7 @@ mod tests {
     use crate::desired::diagnostics::Pos;
     use crate::desired::routes::nexthops::ViaPositions;
 
-    fn route(i: u32, metric_of_dup: Option<u32>) -> RouteInfo {
+    fn route(i: u32, mark: Option<u32>) -> RouteInfo {
         let to = ipnet::IpNet::new(Ipv4Addr::from(0x0a00_0000 + i).into(), 32).expect("net");
         RouteInfo {
             at: Pos {
@@ -179,7 +179,7 @@ mod tests {
                 src: None,
                 scope: Scope::Global,
                 // Which declaration a key's value came from, for the "last wins" check.
-                mtu: metric_of_dup,
+                mtu: mark,
                 owned: false,
             },
             via_at: ViaPositions::none(),
@@ -199,24 +199,23 @@ mod tests {
         let mut s = State::default();
         routes_into(list, &mut s);
         assert_eq!(s.routes.len(), n as usize);
-        let keys: Vec<u32> = s
-            .routes
-            .keys()
-            .map(|k| match k.to.addr() {
-                std::net::IpAddr::V4(a) => u32::from(a) - 0x0a00_0000,
-                std::net::IpAddr::V6(_) => unreachable!(),
-            })
-            .collect();
-        assert_eq!(keys, (0..n).collect::<Vec<_>>());
+        let index = |r: &Route| match r.to.addr() {
+            std::net::IpAddr::V4(a) => u32::from(a) - 0x0a00_0000,
+            std::net::IpAddr::V6(_) => unreachable!("only IPv4 routes here"),
+        };
+        let all: Vec<u32> = s.routes.values().map(index).collect();
+        assert_eq!(all, (0..n).collect::<Vec<_>>());
+        // 0 and 1 were declared again in the first chunk, their first declarations are in
+        // the last one; n - 1's two declarations are both in the first.
         let later: Vec<(u32, Option<u32>)> = s
             .routes
             .values()
             .filter(|r| r.mtu.is_some())
-            .map(|r| (r.to.prefix_len().into(), r.mtu))
+            .map(|r| (index(r), r.mtu))
             .collect();
         assert_eq!(
             later,
-            [(32, Some(1000)), (32, Some(1001)), (32, Some(1000 + n - 1))]
+            [(0, Some(1000)), (1, Some(1001)), (n - 1, Some(999 + n))]
         );
     }
 }
