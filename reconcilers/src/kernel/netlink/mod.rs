@@ -194,7 +194,7 @@ impl RtnlKernel {
         let msgs = self
             .dump(
                 "links",
-                RouteNetlinkMessage::GetLink(LinkMessage::default()),
+                RouteNetlinkMessage::GetLink(links::read_message(None)),
             )
             .await?;
         Ok(msgs
@@ -261,8 +261,9 @@ impl RtnlKernel {
 
     /// One link by name (`None` when it does not exist).
     async fn get_link(&self, name: &str) -> Result<Option<LinkMessage>, KernelError> {
-        let mut req =
-            NetlinkMessage::from(RouteNetlinkMessage::GetLink(links::named_message(name)));
+        let mut req = NetlinkMessage::from(RouteNetlinkMessage::GetLink(links::read_message(
+            Some(name),
+        )));
         req.header.flags = NLM_F_REQUEST;
         let object = links::link_id(name);
         let mut answers = self.handle.clone().request(req).map_err(|e| {
