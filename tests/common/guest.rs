@@ -378,10 +378,13 @@ impl Image {
 }
 
 impl Guest {
-    /// The `GUEST …` lines so far, without the prefix.
+    /// The whole `GUEST …` lines so far, without the prefix.
     pub fn lines(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.serial)
-            .unwrap_or_default()
+        let console = std::fs::read_to_string(&self.serial).unwrap_or_default();
+        // Only whole lines: the guest writes the console a byte at a time, so the last line
+        // may be half written (seen: `lease ip=10.0.0.10 mask=24 ro`).
+        let whole = console.rfind('\n').map_or("", |end| &console[..end]);
+        whole
             .lines()
             .filter_map(|l| l.trim_end_matches('\r').split_once("GUEST "))
             .map(|(_, rest)| rest.to_string())
