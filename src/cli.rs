@@ -11,7 +11,7 @@ use reconcilers::model::{LinkKind, DEFAULT_PROTOCOL};
 
 use crate::desired::{self, Desired};
 use crate::engine;
-use crate::pass::{pass_observed, Failure, Mode, Pass};
+use crate::pass::{pass_observed, Failure, Given, Mode, Pass};
 use crate::{lock, report};
 
 const AFTER_HELP: &str = "\
@@ -980,6 +980,8 @@ fn has_net_admin() -> bool {
 
 /// What loading and one pass produced.
 struct Passed {
+    /// What was loaded; after `reconcile` (applied or dry) its state has been moved into the
+    /// pass (`Given::Taken`): its tables and files are left.
     desired: Desired,
     pass: Pass,
     /// The pending change, when commit-confirmed was armed.
@@ -988,6 +990,8 @@ struct Passed {
     ssh: Option<crate::connectivity::SshPath>,
     /// The plan was printed (text) before the first write.
     printed: bool,
+    /// The JSON plan's objects, being rendered while the writes run (`-o json`).
+    written: Option<std::thread::JoinHandle<report::json::Written>>,
 }
 
 /// Load the desired state and make one pass over the namespace, on a fresh connection.
@@ -1008,6 +1012,7 @@ fn load_and_pass(
     let (tx, rx) = tokio::sync::oneshot::channel::<Desired>();
     let netns = cli.netns.clone();
     let printer = (cli.format() == Output::Text).then(|| PlanPrinter::of(cli));
+    let json = cli.format() == Output::Json;
     std::thread::scope(|scope| {
         let loader = scope.spawn(move || -> Result<(), Failure> {
             let desired = load(cli, empty_ok)?;
@@ -1015,24 +1020,32 @@ fn load_and_pass(
             Ok(())
         });
         let passed = run_in_netns(cli.netns.as_deref(), move || async move {
+            let started = std::time::Instant::now();
             let mut kernel = RtnlKernel::connect_in(DEFAULT_PROTOCOL, netns.clone())?;
             let early = reconcilers::kernel::Kernel::observe(&mut kernel, &[]).await;
             // A closed channel means the loader failed; it reports why.
-            let Ok(desired) = rx.await else {
+            let Ok(mut desired) = rx.await else {
                 return Ok(None);
             };
             let (mut kernel, observed) = finish_observing(kernel, early, &desired, &netns).await?;
+            tracing::debug!(elapsed = ?started.elapsed(), "observed");
             let ssh = crate::connectivity::ssh_path(&mut kernel).await;
             let mut armed = None;
             let mut printed = false;
+            let mut written = None;
             let protocol = desired.protocol;
+            let tables = desired.tables.clone();
             let mut before_apply =
                 |plan: &reconcilers::plan::Plan,
                  before: &reconcilers::model::State,
                  protocols: &reconcilers::snapshot::Protocols| {
                     if let Some(p) = &printer {
-                        p.print(plan, &desired.tables, ssh.as_ref());
+                        p.print(plan, &tables, ssh.as_ref());
                         printed = true;
+                    }
+                    if json {
+                        let cuts = crate::connectivity::may_cut(plan, ssh.as_ref());
+                        written = Some(report::json::Written::spawn(plan, &tables, cuts));
                     }
                     if let Some(within) = confirm_within {
                         armed = Some(crate::confirm::arm(
@@ -1047,18 +1060,24 @@ fn load_and_pass(
                     }
                     Ok(())
                 };
-            let hook: Option<crate::pass::BeforeApply<'_>> = if mode == Mode::Apply {
-                Some(&mut before_apply)
-            } else {
-                None
+            let hook = (mode == Mode::Apply).then(|| crate::pass::BeforeApply {
+                run: &mut before_apply,
+                protocols: confirm_within.is_some(),
+            });
+            // `check` reports against the desired state after the pass (JUnit lists it); the
+            // other commands only print the plan, so their state is moved into the pass.
+            let given = match mode {
+                Mode::Check => Given::Kept(&desired),
+                Mode::Apply | Mode::DryRun => Given::Taken(&mut desired),
             };
-            let p = pass_observed(&mut kernel, &desired, observed, mode, allow_empty, hook).await?;
+            let p = pass_observed(&mut kernel, given, observed, mode, allow_empty, hook).await?;
             Ok::<_, Failure>(Some(Passed {
                 desired,
                 pass: p,
                 armed,
                 ssh,
                 printed,
+                written,
             }))
         });
         let loaded = loader
@@ -1154,7 +1173,13 @@ impl PlanPrinter {
     }
 }
 
-fn print_plan(cli: &Cli, passed: &Passed) {
+/// Print the plan of `passed` (with what was applied); `written` is the JSON plan's objects
+/// rendered while the writes ran.
+fn print_plan(
+    cli: &Cli,
+    passed: &Passed,
+    written: Option<std::thread::JoinHandle<report::json::Written>>,
+) {
     let p = &passed.pass;
     match cli.format() {
         Output::Text => {
@@ -1168,9 +1193,11 @@ fn print_plan(cli: &Cli, passed: &Passed) {
         _ => {
             let cuts = crate::connectivity::may_cut(&p.plan, passed.ssh.as_ref());
             let tables = &passed.desired.tables;
+            // A rendering thread that panicked is redone here.
+            let written = written.and_then(|w| w.join().ok());
             println!(
                 "{}",
-                report::json::plan(&p.plan, p.applied.as_ref(), tables, &cuts)
+                report::json::plan(&p.plan, p.applied.as_ref(), tables, &cuts, written)
             );
         }
     }
@@ -1206,9 +1233,10 @@ fn reconcile(
     };
     let mode = if dry_run { Mode::DryRun } else { Mode::Apply };
     let within = confirm_within.filter(|_| !dry_run);
-    let passed = load_and_pass(cli, mode, allow_empty, within)?;
+    let mut passed = load_and_pass(cli, mode, allow_empty, within)?;
     let started = std::time::Instant::now();
-    print_plan(cli, &passed);
+    let written = passed.written.take();
+    print_plan(cli, &passed, written);
     let Passed { pass: p, armed, .. } = passed;
     tracing::debug!(elapsed = ?started.elapsed(), "printed the plan");
     for u in &p.unverified {
@@ -1319,6 +1347,7 @@ fn check(
                 armed: None,
                 ssh: None,
                 printed: false,
+                written: None,
             })
         }),
         None => load_and_pass(cli, Mode::Check, true, None),
@@ -1356,7 +1385,7 @@ fn check(
                 PlanPrinter::of(cli).print(&p.plan, &desired.tables, passed.ssh.as_ref());
             }
         }
-        Output::Json => print_plan(cli, &passed),
+        Output::Json => print_plan(cli, &passed, None),
         Output::Junit => print!(
             "{}",
             report::check::junit(&p.plan, &desired.state, &hostname)

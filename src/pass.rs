@@ -70,8 +70,17 @@ fn open_taps(observed: &State) -> std::collections::BTreeSet<String> {
 /// Called once before the first write of a non-empty plan, with the plan, the state it was
 /// planned against and the protocols of that state's objects (commit-confirmed records its
 /// snapshot and starts its guardian here); an error stops the pass before any write.
-pub type BeforeApply<'a> =
+pub type BeforeApplyFn<'a> =
     &'a mut dyn FnMut(&Plan, &State, &reconcilers::snapshot::Protocols) -> Result<(), Failure>;
+
+/// What runs before the first write: the hook, and whether it reads the protocols.
+pub struct BeforeApply<'a> {
+    /// The hook.
+    pub run: BeforeApplyFn<'a>,
+    /// The hook reads the protocols (commit-confirmed's snapshot does): they cost a dump of
+    /// every link, address, route and rule, so a hook that only prints is given none.
+    pub protocols: bool,
+}
 
 /// How a pass treats the target host's facts and the plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,7 +107,15 @@ pub async fn pass<K: Kernel>(
     let started = std::time::Instant::now();
     let observed = engine::observe(kernel, &desired.state).await?;
     tracing::debug!(elapsed = ?started.elapsed(), "observed");
-    pass_observed(kernel, desired, observed, mode, allow_empty, None).await
+    pass_observed(
+        kernel,
+        Given::Kept(desired),
+        observed,
+        mode,
+        allow_empty,
+        None,
+    )
+    .await
 }
 
 /// `pass` with a hook run before the first write (`watch --confirm-within` arms its revert).
@@ -106,34 +123,64 @@ pub async fn pass_with<K: Kernel>(
     kernel: &mut K,
     desired: &Desired,
     allow_empty: bool,
-    before_apply: BeforeApply<'_>,
+    before_apply: BeforeApplyFn<'_>,
 ) -> Result<Pass, Failure> {
     let observed = engine::observe(kernel, &desired.state).await?;
+    let hook = BeforeApply {
+        run: before_apply,
+        protocols: true,
+    };
     pass_observed(
         kernel,
-        desired,
+        Given::Kept(desired),
         observed,
         Mode::Apply,
         allow_empty,
-        Some(before_apply),
+        Some(hook),
     )
     .await
+}
+
+/// The desired state a pass plans for.
+pub enum Given<'a> {
+    /// Kept for later passes (`watch`): the pass plans for a copy.
+    Kept(&'a Desired),
+    /// A one-shot command's: its state is moved into the pass (and gone from it after), not
+    /// copied.
+    Taken(&'a mut Desired),
 }
 
 /// `pass` with the observation already made (the CLI observes while it loads the files).
 pub async fn pass_observed<K: Kernel>(
     kernel: &mut K,
-    desired: &Desired,
+    desired: Given<'_>,
     observed: State,
     mode: Mode,
     allow_empty: bool,
     before_apply: Option<BeforeApply<'_>>,
 ) -> Result<Pass, Failure> {
+    let started = std::time::Instant::now();
+    // An empty or truncated file is judged by the files, not by what the host made of them:
+    // when every provider is left out (an optional one's interface gone, a `detect` one's
+    // lease lost), removing what they made is the plan, not a truncated file.
+    let files = match &desired {
+        Given::Kept(d) => &d.state,
+        Given::Taken(d) => &d.state,
+    };
+    let files_remove_all = !allow_empty && engine::removes_everything_owned(files, &observed);
+    let netns = kernel.netns();
     let ForHost {
         state: want,
         failed,
         warnings: mut host_warnings,
-    } = desired.for_host(&observed, kernel.netns(), &health_view(desired, mode));
+    } = match desired {
+        Given::Kept(d) => d.for_host(&observed, netns, &health_view(d, mode)),
+        Given::Taken(d) => {
+            let health = health_view(d, mode);
+            d.take_for_host(&observed, netns, &health)
+        }
+    };
+    tracing::debug!(elapsed = ?started.elapsed(), "resolved for this host");
     if !failed.0.is_empty() {
         if mode != Mode::DryRun {
             return Err(Failure::HostFacts(failed));
@@ -155,13 +202,7 @@ pub async fn pass_observed<K: Kernel>(
             plan.conflicts.join("\n  ")
         )));
     }
-    // An empty or truncated file is judged by the files, not by what the host made of them:
-    // when every provider is left out (an optional one's interface gone, a `detect` one's
-    // lease lost), removing what they made is the plan, not a truncated file.
-    if !allow_empty
-        && engine::removes_everything_owned(&want, &observed)
-        && engine::removes_everything_owned(&desired.state, &observed)
-    {
+    if files_remove_all && engine::removes_everything_owned(&want, &observed) {
         return Err(Failure::Refused(
             "the desired state would remove every object netconverge manages on this host \
              (an empty or truncated file?); refusing. Pass --allow-empty if that is meant."
@@ -177,11 +218,17 @@ pub async fn pass_observed<K: Kernel>(
         });
     }
     if let Some(hook) = before_apply {
-        let protocols = kernel.protocols().await?;
-        hook(&plan, &observed, &protocols)?;
+        let protocols = if hook.protocols {
+            kernel.protocols().await?
+        } else {
+            Default::default()
+        };
+        (hook.run)(&plan, &observed, &protocols)?;
     }
     let applied = engine::apply(kernel, &plan).await;
+    let started = std::time::Instant::now();
     let unverified = verify(kernel, &want).await?;
+    tracing::debug!(elapsed = ?started.elapsed(), "verified");
     Ok(Pass {
         plan,
         applied: Some(applied),

@@ -135,36 +135,87 @@ struct JsonPlanBody<'a> {
     warnings: &'a [String],
 }
 
+/// The changes of a plan as the documents show them; `cuts[i]` marks change `i` as one that
+/// may cut connectivity.
+fn json_changes<'a>(
+    changes: &'a [reconcilers::plan::Change],
+    tables: &std::collections::BTreeMap<String, u32>,
+    cuts: &[bool],
+) -> Vec<JsonChange<'a>> {
+    changes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| JsonChange {
+            action: c.action.name(),
+            kind: c.object.kind.name(),
+            id: &c.object.id,
+            before: as_written(c.before.as_ref(), tables),
+            after: as_written(c.after.as_ref(), tables),
+            note: c.note.as_deref(),
+            may_cut_connectivity: cuts.get(i).copied().unwrap_or(false),
+        })
+        .collect()
+}
+
 impl<'a> JsonPlanBody<'a> {
     fn of(plan: &'a Plan, tables: &std::collections::BTreeMap<String, u32>, cuts: &[bool]) -> Self {
         JsonPlanBody {
-            changes: plan
-                .changes
-                .iter()
-                .enumerate()
-                .map(|(i, c)| JsonChange {
-                    action: c.action.name(),
-                    kind: c.object.kind.name(),
-                    id: &c.object.id,
-                    before: as_written(c.before.as_ref(), tables),
-                    after: as_written(c.after.as_ref(), tables),
-                    note: c.note.as_deref(),
-                    may_cut_connectivity: cuts.get(i).copied().unwrap_or(false),
-                })
-                .collect(),
+            changes: json_changes(&plan.changes, tables, cuts),
             summary: plan.summary(),
             warnings: &plan.warnings,
         }
     }
 }
 
+/// The plan document. Its `changes` are pretty-printed apart, already indented for their
+/// place in the document, so that they can be made before the document is (see [`Written`]);
+/// the output is the same as printing the document in one go.
 #[derive(Serialize)]
 struct JsonPlan<'a> {
     format_version: u32,
-    #[serde(flatten)]
-    body: JsonPlanBody<'a>,
+    changes: &'a serde_json::value::RawValue,
+    summary: Summary,
+    warnings: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     applied: Option<JsonApplied>,
+}
+
+/// A plan's `changes` as the plan document prints them: most of the cost of that document
+/// (each object is rendered as YAML and read back), so `reconcile` makes them on another
+/// thread while the writes run rather than after them.
+#[derive(Debug)]
+pub struct Written(Box<serde_json::value::RawValue>);
+
+impl Written {
+    /// The `changes` of the plan document for `changes`; `cuts[i]` marks change `i` as one
+    /// that may cut connectivity.
+    pub fn of(
+        changes: &[reconcilers::plan::Change],
+        tables: &std::collections::BTreeMap<String, u32>,
+        cuts: &[bool],
+    ) -> Written {
+        let list = json_changes(changes, tables, cuts);
+        let text = serde_json::to_string_pretty(&list).unwrap_or_else(|_| "[]".into());
+        // One level deeper, as the value of a member of the document. JSON strings hold no
+        // raw line break, so every line break is one between tokens.
+        let text = text.replace('\n', "\n  ");
+        Written(
+            serde_json::value::RawValue::from_string(text).unwrap_or_else(|_| {
+                serde_json::value::RawValue::from_string("[]".into()).expect("valid JSON")
+            }),
+        )
+    }
+
+    /// [`Written::of`] the changes of `plan` on a thread of its own.
+    pub fn spawn(
+        plan: &Plan,
+        tables: &std::collections::BTreeMap<String, u32>,
+        cuts: Vec<bool>,
+    ) -> std::thread::JoinHandle<Written> {
+        let changes = plan.changes.clone();
+        let tables = tables.clone();
+        std::thread::spawn(move || Written::of(&changes, &tables, &cuts))
+    }
 }
 
 /// An object as the user writes it: the YAML `show` prints for it, read as JSON
@@ -189,16 +240,21 @@ fn as_written(
 }
 
 /// Render a plan (and, after a reconcile, what was applied) as one JSON document; `cuts[i]`
-/// marks change `i` as one that may cut connectivity.
+/// marks change `i` as one that may cut connectivity. `written` is the plan's changes made
+/// ahead by [`Written`] (with the same `cuts`), or `None` to make them here.
 pub fn plan(
     plan: &Plan,
     applied: Option<&Applied>,
     tables: &std::collections::BTreeMap<String, u32>,
     cuts: &[bool],
+    written: Option<Written>,
 ) -> String {
+    let written = written.unwrap_or_else(|| Written::of(&plan.changes, tables, cuts));
     let doc = JsonPlan {
         format_version: FORMAT_VERSION,
-        body: JsonPlanBody::of(plan, tables, cuts),
+        changes: &written.0,
+        summary: plan.summary(),
+        warnings: &plan.warnings,
         applied: applied.map(JsonApplied::of),
     };
     serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
@@ -208,4 +264,64 @@ pub fn plan(
 /// hold a plan (the revert of `rollback`).
 pub fn plan_body(plan: &Plan, tables: &std::collections::BTreeMap<String, u32>) -> Value {
     serde_json::to_value(JsonPlanBody::of(plan, tables, &[])).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan document printed in one go, as it was before its changes were made apart.
+    #[derive(Serialize)]
+    struct OneGo<'a> {
+        format_version: u32,
+        changes: Vec<JsonChange<'a>>,
+        summary: Summary,
+        warnings: &'a [String],
+    }
+
+    #[test]
+    fn changes_made_apart_print_the_same_document_as_in_one_go() {
+        let yaml = "links:\n  br0:\n    kind: bridge\n    addresses: [10.0.0.1/24]\n  \
+                    tap0: { kind: tap, master: br0 }\nroutes:\n  - { to: 10.9.0.0/16, via: 10.0.0.254 }\n";
+        let d = crate::desired::load_str(yaml, std::path::Path::new("t.yaml")).expect("valid");
+        let mut plan = reconcilers::planner::plan(&d.state, &Default::default());
+        plan.warnings.push("a warning".into());
+        // A line break inside a string stays escaped, not indented.
+        plan.changes[0].note = Some("line one\nline two".into());
+        assert!(plan.changes.len() >= 4, "{plan:?}");
+        let cuts: Vec<bool> = (0..plan.changes.len()).map(|i| i == 1).collect();
+        let one_go = serde_json::to_string_pretty(&OneGo {
+            format_version: FORMAT_VERSION,
+            changes: json_changes(&plan.changes, &d.tables, &cuts),
+            summary: plan.summary(),
+            warnings: &plan.warnings,
+        })
+        .expect("serialises");
+        let ahead = Written::spawn(&plan, &d.tables, cuts.clone())
+            .join()
+            .expect("renders");
+        assert_eq!(plan_doc(&plan, &d.tables, &cuts, Some(ahead)), one_go);
+        assert_eq!(plan_doc(&plan, &d.tables, &cuts, None), one_go);
+        let doc: Value = serde_json::from_str(&one_go).expect("JSON");
+        assert_eq!(doc["changes"][1]["may_cut_connectivity"], true);
+        assert_eq!(doc["changes"][0]["may_cut_connectivity"], false);
+    }
+
+    fn plan_doc(
+        p: &Plan,
+        tables: &std::collections::BTreeMap<String, u32>,
+        cuts: &[bool],
+        written: Option<Written>,
+    ) -> String {
+        plan(p, None, tables, cuts, written)
+    }
+
+    #[test]
+    fn an_empty_plan_prints_an_empty_list() {
+        let p = Plan::default();
+        let doc: Value =
+            serde_json::from_str(&plan(&p, None, &Default::default(), &[], None)).expect("JSON");
+        assert_eq!(doc["changes"], Value::Array(Vec::new()));
+        assert_eq!(doc["format_version"], FORMAT_VERSION);
+    }
 }
