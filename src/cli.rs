@@ -1011,8 +1011,7 @@ fn load_and_pass(
     let empty_ok = allow_empty && mode != Mode::Check;
     let (tx, rx) = tokio::sync::oneshot::channel::<Desired>();
     let netns = cli.netns.clone();
-    let printer = (cli.format() == Output::Text).then(|| PlanPrinter::of(cli));
-    let json = cli.format() == Output::Json;
+    let mut output = PlanOutput::of(cli);
     std::thread::scope(|scope| {
         let loader = scope.spawn(move || -> Result<(), Failure> {
             let desired = load(cli, empty_ok)?;
@@ -1031,22 +1030,13 @@ fn load_and_pass(
             tracing::debug!(elapsed = ?started.elapsed(), "observed");
             let ssh = crate::connectivity::ssh_path(&mut kernel).await;
             let mut armed = None;
-            let mut printed = false;
-            let mut written = None;
             let protocol = desired.protocol;
             let tables = desired.tables.clone();
             let mut before_apply =
                 |plan: &reconcilers::plan::Plan,
                  before: &reconcilers::model::State,
                  protocols: &reconcilers::snapshot::Protocols| {
-                    if let Some(p) = &printer {
-                        p.print(plan, &tables, ssh.as_ref());
-                        printed = true;
-                    }
-                    if json {
-                        let cuts = crate::connectivity::may_cut(plan, ssh.as_ref());
-                        written = Some(report::json::Written::spawn(plan, &tables, cuts));
-                    }
+                    output.before_writes(plan, &tables, ssh.as_ref());
                     if let Some(within) = confirm_within {
                         armed = Some(crate::confirm::arm(
                             netns.as_deref(),
@@ -1064,20 +1054,15 @@ fn load_and_pass(
                 run: &mut before_apply,
                 protocols: confirm_within.is_some(),
             });
-            // `check` reports against the desired state after the pass (JUnit lists it); the
-            // other commands only print the plan, so their state is moved into the pass.
-            let given = match mode {
-                Mode::Check => Given::Kept(&desired),
-                Mode::Apply | Mode::DryRun => Given::Taken(&mut desired),
-            };
+            let given = given(mode, &mut desired);
             let p = pass_observed(&mut kernel, given, observed, mode, allow_empty, hook).await?;
             Ok::<_, Failure>(Some(Passed {
                 desired,
                 pass: p,
                 armed,
                 ssh,
-                printed,
-                written,
+                printed: output.printed,
+                written: output.written,
             }))
         });
         let loaded = loader
@@ -1086,6 +1071,53 @@ fn load_and_pass(
         loaded?;
         passed??.ok_or_else(|| Failure::Message("the desired state was not loaded".into()))
     })
+}
+
+/// `check` reports against the desired state after the pass (JUnit lists it); the other
+/// commands only print the plan, so their state is moved into the pass.
+fn given(mode: Mode, desired: &mut Desired) -> Given<'_> {
+    match mode {
+        Mode::Check => Given::Kept(desired),
+        Mode::Apply | Mode::DryRun => Given::Taken(desired),
+    }
+}
+
+/// What is done for the output before the first write: the text plan is printed then; the
+/// JSON plan's objects start being rendered on another thread, while the writes run.
+struct PlanOutput {
+    printer: Option<PlanPrinter>,
+    json: bool,
+    /// The text plan was printed.
+    printed: bool,
+    /// The JSON plan's objects, being rendered.
+    written: Option<std::thread::JoinHandle<report::json::Written>>,
+}
+
+impl PlanOutput {
+    fn of(cli: &Cli) -> PlanOutput {
+        PlanOutput {
+            printer: (cli.format() == Output::Text).then(|| PlanPrinter::of(cli)),
+            json: cli.format() == Output::Json,
+            printed: false,
+            written: None,
+        }
+    }
+
+    fn before_writes(
+        &mut self,
+        plan: &reconcilers::plan::Plan,
+        tables: &BTreeMap<String, u32>,
+        ssh: Option<&crate::connectivity::SshPath>,
+    ) {
+        if let Some(p) = &self.printer {
+            p.print(plan, tables, ssh);
+            self.printed = true;
+        }
+        if self.json {
+            let cuts = crate::connectivity::may_cut(plan, ssh);
+            self.written = Some(report::json::Written::spawn(plan, tables, cuts));
+        }
+    }
 }
 
 /// The observation made while the files loaded, completed with the desired state's sysctls;

@@ -150,6 +150,30 @@ pub enum Given<'a> {
     Taken(&'a mut Desired),
 }
 
+impl Given<'_> {
+    /// The state as the files declare it.
+    fn files(&self) -> &State {
+        match self {
+            Given::Kept(d) => &d.state,
+            Given::Taken(d) => &d.state,
+        }
+    }
+
+    /// The state for the host `observed` describes (copied or taken).
+    fn for_host(self, observed: &State, netns: Option<&str>, mode: Mode) -> ForHost {
+        let started = std::time::Instant::now();
+        let resolved = match self {
+            Given::Kept(d) => d.for_host(observed, netns, &health_view(d, mode)),
+            Given::Taken(d) => {
+                let health = health_view(d, mode);
+                d.take_for_host(observed, netns, &health)
+            }
+        };
+        tracing::debug!(elapsed = ?started.elapsed(), "resolved for this host");
+        resolved
+    }
+}
+
 /// `pass` with the observation already made (the CLI observes while it loads the files).
 pub async fn pass_observed<K: Kernel>(
     kernel: &mut K,
@@ -159,28 +183,16 @@ pub async fn pass_observed<K: Kernel>(
     allow_empty: bool,
     before_apply: Option<BeforeApply<'_>>,
 ) -> Result<Pass, Failure> {
-    let started = std::time::Instant::now();
     // An empty or truncated file is judged by the files, not by what the host made of them:
     // when every provider is left out (an optional one's interface gone, a `detect` one's
     // lease lost), removing what they made is the plan, not a truncated file.
-    let files = match &desired {
-        Given::Kept(d) => &d.state,
-        Given::Taken(d) => &d.state,
-    };
-    let files_remove_all = !allow_empty && engine::removes_everything_owned(files, &observed);
-    let netns = kernel.netns();
+    let files_remove_all =
+        !allow_empty && engine::removes_everything_owned(desired.files(), &observed);
     let ForHost {
         state: want,
         failed,
         warnings: mut host_warnings,
-    } = match desired {
-        Given::Kept(d) => d.for_host(&observed, netns, &health_view(d, mode)),
-        Given::Taken(d) => {
-            let health = health_view(d, mode);
-            d.take_for_host(&observed, netns, &health)
-        }
-    };
-    tracing::debug!(elapsed = ?started.elapsed(), "resolved for this host");
+    } = desired.for_host(&observed, kernel.netns(), mode);
     if !failed.0.is_empty() {
         if mode != Mode::DryRun {
             return Err(Failure::HostFacts(failed));
