@@ -212,7 +212,19 @@ impl Written {
         tables: &std::collections::BTreeMap<String, u32>,
         cuts: Vec<bool>,
     ) -> std::thread::JoinHandle<Written> {
-        let changes = plan.changes.clone();
+        // Without their writes, which the document does not show.
+        let changes: Vec<reconcilers::plan::Change> = plan
+            .changes
+            .iter()
+            .map(|c| reconcilers::plan::Change {
+                action: c.action,
+                object: c.object.clone(),
+                before: c.before.clone(),
+                after: c.after.clone(),
+                note: c.note.clone(),
+                ops: Vec::new(),
+            })
+            .collect();
         let tables = tables.clone();
         std::thread::spawn(move || Written::of(&changes, &tables, &cuts))
     }
