@@ -62,8 +62,28 @@ fn nft(args: &[&str], input: Option<&str>) -> Result<String, ProgramError> {
     }
 }
 
-/// Which of our two tables exist; `Err` with nft's message when the tables cannot be listed.
+/// Which of our two tables exist, inet first: asked of the kernel over nfnetlink, or of
+/// `nft list tables` when that cannot be (`Err` with nft's message then).
 fn our_tables() -> Result<Vec<&'static str>, ProgramError> {
+    match super::netlink::families_with_table(TABLE) {
+        Ok(families) => Ok([
+            (libc::NFPROTO_INET, "inet"),
+            (libc::NFPROTO_BRIDGE, "bridge"),
+        ]
+        .into_iter()
+        .filter(|(f, _)| families.contains(&(*f as u8)))
+        .map(|(_, name)| name)
+        .collect()),
+        // Without privileges nft is refused as well, with the message users know.
+        Err(errno) => {
+            tracing::debug!(errno, "nfnetlink table dump failed; asking nft");
+            our_tables_by_nft()
+        }
+    }
+}
+
+/// [`our_tables`] by `nft list tables`.
+fn our_tables_by_nft() -> Result<Vec<&'static str>, ProgramError> {
     let list = nft(&["list", "tables"], None)?;
     Ok(["inet", "bridge"]
         .into_iter()

@@ -41,6 +41,7 @@ use crate::model::State;
 use crate::plan::{Action, Change, Object, Op};
 
 pub(crate) mod command;
+pub(crate) mod netlink;
 pub(crate) mod tables;
 
 pub(crate) use tables::{gateway_sets, load_script, observed, unreadable};
