@@ -28,7 +28,8 @@
 //! # Layout
 //!
 //! This module renders and diffs; `tables` does the text work on loaded tables (scripts,
-//! digests, gateway sets, what a listing says); `command` runs nft for the rtnetlink kernel.
+//! digests, gateway sets, what a listing says); `command` runs nft for the rtnetlink kernel;
+//! `netlink` asks the kernel over nfnetlink which of the two tables exist.
 //! The sequence of kernel calls is `crate::kernel::services`'s, shared with the fake kernel.
 
 use std::fmt::Write as _;
