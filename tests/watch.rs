@@ -560,15 +560,8 @@ fn watch_json_is_one_valid_document_per_event() {
     let w = Watcher::start_json(&ns, dir.path(), logdir.path().join("log"), &events);
     let passes = |what: &str| {
         events_in(&events)
-            .into_iter()
-            .filter(|e| {
-                e["event"] == "pass"
-                    && e["changes"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .any(|c| c["id"] == what)
-            })
+            .iter()
+            .filter(|e| changes(e, what))
             .count()
     };
     // The pass that follows an apply re-plans at once: drift made before it has run is
@@ -576,15 +569,7 @@ fn watch_json_is_one_valid_document_per_event() {
     // waits for the follow-up of the pass before it.
     let follow_up_after = |what: &str| {
         let all = events_in(&events);
-        let changes = |e: &serde_json::Value| {
-            e["event"] == "pass"
-                && e["changes"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|c| c["id"] == what)
-        };
-        all.iter().position(changes).is_some_and(|i| {
+        all.iter().position(|e| changes(e, what)).is_some_and(|i| {
             all[i + 1..]
                 .iter()
                 .any(|e| e["event"] == "pass" && e["triggers"] == serde_json::json!(["follow_up"]))
@@ -619,14 +604,7 @@ fn watch_json_is_one_valid_document_per_event() {
     assert_eq!(kinds.last(), Some(&"stopped"), "{kinds:?}");
     let of = |id: &str| {
         all.iter()
-            .filter(|e| {
-                e["event"] == "pass"
-                    && e["changes"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .any(|c| c["id"] == id)
-            })
+            .filter(|e| changes(e, id))
             .cloned()
             .collect::<Vec<_>>()
     };
@@ -658,6 +636,16 @@ fn watch_json_is_one_valid_document_per_event() {
     let invalid = all.iter().find(|e| e["event"] == "invalid").unwrap();
     assert_eq!(invalid["error"]["errors"][0]["line"], 2, "{invalid}");
     assert!(w_log_is_text(&logdir.path().join("log")));
+}
+
+/// `e` is the event of a pass with a change of the object `id`.
+fn changes(e: &serde_json::Value, id: &str) -> bool {
+    e["event"] == "pass"
+        && e["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == id)
 }
 
 /// The log on stderr is for people: no JSON in it.
