@@ -39,6 +39,18 @@ fn refused(yaml: &str) -> Vec<(u32, u32, String)> {
     }
 }
 
+/// Refused with exactly the diagnostics `expected`, in order: each at its `line:column`, its
+/// message starting with its text.
+fn refused_at(yaml: &str, expected: &[(u32, u32, &str)]) {
+    let diags = refused(yaml);
+    let at: Vec<(u32, u32)> = diags.iter().map(|(l, c, _)| (*l, *c)).collect();
+    let want: Vec<(u32, u32)> = expected.iter().map(|(l, c, _)| (*l, *c)).collect();
+    assert_eq!(at, want, "{diags:?}\n---\n{yaml}");
+    for ((_, _, m), (_, _, start)) in diags.iter().zip(expected) {
+        assert!(m.starts_with(start), "`{m}` does not start with `{start}`");
+    }
+}
+
 /// Refused with exactly one diagnostic, at `line:column`, whose message contains `fragment`.
 fn refused_once(yaml: &str, line: u32, column: u32, fragment: &str) {
     let diags = refused(yaml);
