@@ -1223,13 +1223,14 @@ fn print_plan(
             }
         }
         _ => {
-            let cuts = crate::connectivity::may_cut(&p.plan, passed.ssh.as_ref());
-            let tables = &passed.desired.tables;
-            // A rendering thread that panicked is redone here.
-            let written = written.and_then(|w| w.join().ok());
+            // Made here when no thread made them (no write was due), or when it panicked.
+            let written = written.and_then(|w| w.join().ok()).unwrap_or_else(|| {
+                let cuts = crate::connectivity::may_cut(&p.plan, passed.ssh.as_ref());
+                report::json::Written::of(&p.plan.changes, &passed.desired.tables, &cuts)
+            });
             println!(
                 "{}",
-                report::json::plan(&p.plan, p.applied.as_ref(), tables, &cuts, written)
+                report::json::plan(&p.plan, p.applied.as_ref(), &written)
             );
         }
     }

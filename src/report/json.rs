@@ -251,17 +251,9 @@ fn as_written(
     }
 }
 
-/// Render a plan (and, after a reconcile, what was applied) as one JSON document; `cuts[i]`
-/// marks change `i` as one that may cut connectivity. `written` is the plan's changes made
-/// ahead by [`Written`] (with the same `cuts`), or `None` to make them here.
-pub fn plan(
-    plan: &Plan,
-    applied: Option<&Applied>,
-    tables: &std::collections::BTreeMap<String, u32>,
-    cuts: &[bool],
-    written: Option<Written>,
-) -> String {
-    let written = written.unwrap_or_else(|| Written::of(&plan.changes, tables, cuts));
+/// Render a plan (and, after a reconcile, what was applied) as one JSON document, with its
+/// changes as [`Written`] made them (ahead, or just before).
+pub fn plan(plan: &Plan, applied: Option<&Applied>, written: &Written) -> String {
     let doc = JsonPlan {
         format_version: FORMAT_VERSION,
         changes: &written.0,
@@ -312,27 +304,19 @@ mod tests {
         let ahead = Written::spawn(&plan, &d.tables, cuts.clone())
             .join()
             .expect("renders");
-        assert_eq!(plan_doc(&plan, &d.tables, &cuts, Some(ahead)), one_go);
-        assert_eq!(plan_doc(&plan, &d.tables, &cuts, None), one_go);
+        assert_eq!(super::plan(&plan, None, &ahead), one_go);
+        let here = Written::of(&plan.changes, &d.tables, &cuts);
+        assert_eq!(super::plan(&plan, None, &here), one_go);
         let doc: Value = serde_json::from_str(&one_go).expect("JSON");
         assert_eq!(doc["changes"][1]["may_cut_connectivity"], true);
         assert_eq!(doc["changes"][0]["may_cut_connectivity"], false);
     }
 
-    fn plan_doc(
-        p: &Plan,
-        tables: &std::collections::BTreeMap<String, u32>,
-        cuts: &[bool],
-        written: Option<Written>,
-    ) -> String {
-        plan(p, None, tables, cuts, written)
-    }
-
     #[test]
     fn an_empty_plan_prints_an_empty_list() {
         let p = Plan::default();
-        let doc: Value =
-            serde_json::from_str(&plan(&p, None, &Default::default(), &[], None)).expect("JSON");
+        let written = Written::of(&p.changes, &Default::default(), &[]);
+        let doc: Value = serde_json::from_str(&plan(&p, None, &written)).expect("JSON");
         assert_eq!(doc["changes"], Value::Array(Vec::new()));
         assert_eq!(doc["format_version"], FORMAT_VERSION);
     }
