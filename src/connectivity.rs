@@ -59,7 +59,9 @@ async fn lookup<K: Kernel>(kernel: &mut K, dst: IpAddr) -> Option<Route> {
 }
 
 fn first_dev(r: &Route) -> Option<String> {
-    r.nexthops.iter().find_map(|h| h.dev.clone())
+    r.nexthops
+        .iter()
+        .find_map(|h| h.dev.as_deref().map(str::to_string))
 }
 
 /// Per change of `plan`: whether it may cut connectivity.
@@ -117,7 +119,8 @@ mod tests {
                 dev: Some(dev.into()),
                 weight: 1,
                 onlink: false,
-            }],
+            }]
+            .into(),
             src: None,
             scope: reconcilers::model::Scope::Global,
             mtu: None,

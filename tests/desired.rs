@@ -723,7 +723,7 @@ fn route() -> impl Strategy<Value = Route> {
                         nexthops.push(NextHop {
                             onlink: h.onlink && via.is_some(),
                             via,
-                            dev,
+                            dev: dev.map(Into::into),
                             weight: h.weight,
                         });
                     }
@@ -751,7 +751,7 @@ fn route() -> impl Strategy<Value = Route> {
                     tos: if fam6 { 0 } else { tos * 4 },
                     metric,
                     kind,
-                    nexthops,
+                    nexthops: nexthops.into(),
                     src,
                     scope,
                     mtu,
@@ -995,7 +995,7 @@ fn assemble(
     }
     for r in routes {
         // A route over a link declared down is refused (the kernel refuses it).
-        for dev in r.nexthops.iter().filter_map(|h| h.dev.as_ref()) {
+        for dev in r.nexthops.iter().filter_map(|h| h.dev.as_deref()) {
             if let Some(l) = s.links.get_mut(dev) {
                 if r.kind == RouteType::Unicast && l.up == Some(false) {
                     l.up = None;

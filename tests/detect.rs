@@ -486,7 +486,8 @@ fn on_the_fake_kernel_a_lost_lease_takes_the_only_provider_out_and_a_new_one_bri
                 dev: Some("eth0".into()),
                 weight: 1,
                 onlink: false,
-            }],
+            }]
+            .into(),
             src: None,
             scope: Scope::Global,
             mtu: None,

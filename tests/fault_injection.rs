@@ -46,7 +46,8 @@ fn route(table: u32, to: &str, via: &str, dev: &str, owned: bool) -> Route {
             dev: Some(dev.into()),
             weight: 1,
             onlink: false,
-        }],
+        }]
+        .into(),
         src: None,
         scope: Scope::Global,
         mtu: None,

@@ -81,7 +81,8 @@ mod tests {
                 dev: Some("eth0".into()),
                 weight: 1,
                 onlink: false,
-            }],
+            }]
+            .into(),
             src: None,
             scope: Scope::Global,
             mtu: None,

@@ -198,7 +198,7 @@ fn route(table: u32, to: &str, nexthops: Vec<NextHop>) -> Route {
         metric: Route::default_metric(family),
         kind: RouteType::Unicast,
         scope: Route::default_scope(family, RouteType::Unicast, &nexthops),
-        nexthops,
+        nexthops: nexthops.into(),
         src: None,
         mtu: None,
         owned: true,

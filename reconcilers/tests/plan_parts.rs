@@ -289,7 +289,7 @@ fn removals_are_the_deletes() {
         tos: 0,
         metric: 0,
         kind: RouteType::Unicast,
-        nexthops: vec![],
+        nexthops: vec![].into(),
         src: None,
         scope: Scope::Global,
         mtu: None,

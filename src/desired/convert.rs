@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use reconcilers::model::{Address, Route, RouteKey, State};
+use reconcilers::model::{Address, RoutesBuilder, State};
 
 use super::diagnostics::Ctx;
 use super::host_facts::HostCheck;
@@ -64,41 +64,27 @@ impl Converted {
 
 /// Move the routes into `s` without holding all of them twice: taken from the end, with the
 /// list's buffer shrunk as it empties, so its memory goes back while the map grows (at 10⁶
-/// routes the list is some 120 MB). The last of a key wins, as with inserting in order.
-///
-/// They are gathered in maps of [`ROUTES_CHUNK`] routes, each merged into the state's: a map
-/// filled one key after another keeps its nodes about half full, a merge (`append`) writes
-/// them full and frees the old nodes as it goes (`validate` of 10⁶ routes: 302 MB peak RSS
-/// before, 277 MB after, for some 16 merges).
+/// routes the list is some 120 MB). The last of a key wins, as with inserting in order; the
+/// map is built with its nodes full ([`RoutesBuilder`]: `validate` of 10⁶ routes, 302 MB peak
+/// RSS filled one key after another, 277 MB so).
 fn routes_into(mut routes: Vec<RouteInfo>, s: &mut State) {
-    let mut chunk = BTreeMap::new();
+    // Reversed in place, so that popping from the end pushes in declaration order.
+    routes.reverse();
+    let mut b = RoutesBuilder::default();
     while let Some(r) = routes.pop() {
-        chunk.entry(r.route.key()).or_insert(r.route);
+        b.push(r.route);
         // Shrinking a buffer this large is an in-place `mremap`, not a copy; often enough
         // that the list and the map are never both near full (at half, both were).
         if routes.len() < routes.capacity() / 8 * 7 {
             routes.shrink_to_fit();
         }
-        if chunk.len() == ROUTES_CHUNK {
-            merge_routes(&mut s.routes, &mut chunk);
-        }
     }
-    merge_routes(&mut s.routes, &mut chunk);
+    s.routes.append(&mut b.finish());
 }
 
-/// How many routes [`routes_into`] gathers before a merge: a state of up to that many routes
-/// is one map, built as before.
-const ROUTES_CHUNK: usize = 65_536;
-
-/// Merge `earlier` (routes declared before those in `routes`) into `routes`, leaving it
-/// empty; a key in both keeps the value in `routes`, the later declaration.
-fn merge_routes(routes: &mut BTreeMap<RouteKey, Route>, earlier: &mut BTreeMap<RouteKey, Route>) {
-    earlier.append(routes);
-    std::mem::swap(routes, earlier);
-}
-
-/// Convert all merged documents, recording every error in `ctx`.
-pub(crate) fn convert(m: &Merged, ctx: &mut Ctx) -> Converted {
+/// Convert all merged documents, recording every error in `ctx`. The route sections are
+/// taken out of `m`: each is freed once converted.
+pub(crate) fn convert(m: &mut Merged, ctx: &mut Ctx) -> Converted {
     let protocol = owner::protocol(m, ctx);
     let tables = Tables::new(m, ctx);
     let mut c = Converted {
@@ -121,11 +107,14 @@ pub(crate) fn convert(m: &Merged, ctx: &mut Ctx) -> Converted {
     for (file, name, doc) in &m.links {
         links::convert(*file, name, doc, ctx, &mut c);
     }
+    let sections = std::mem::take(&mut m.routes);
     c.routes
-        .reserve_exact(m.routes.iter().map(|(_, items)| items.len()).sum());
-    for (file, items) in &m.routes {
+        .reserve_exact(sections.iter().map(|(_, items)| items.len()).sum());
+    // A scanned section is kept as text until here; freed file by file while the list it
+    // becomes fills (at 10⁶ routes the texts are 56 MB, the list 144 MB).
+    for (file, items) in sections {
         items.each(|item| {
-            if let Some(r) = routes::convert(*file, item, &tables, ctx) {
+            if let Some(r) = routes::convert(file, item, &tables, ctx) {
                 c.routes.push(r);
             }
         });
@@ -155,7 +144,7 @@ pub(crate) fn cross_check(c: &mut Converted, m: &Merged, ctx: &mut Ctx) {
 mod tests {
     use std::net::Ipv4Addr;
 
-    use reconcilers::model::{RouteType, Scope};
+    use reconcilers::model::{Route, RouteType, Scope};
 
     use super::*;
     use crate::desired::diagnostics::Pos;
@@ -175,7 +164,7 @@ mod tests {
                 tos: 0,
                 metric: 0,
                 kind: RouteType::Blackhole,
-                nexthops: Vec::new(),
+                nexthops: Default::default(),
                 src: None,
                 scope: Scope::Global,
                 // Which declaration a key's value came from, for the "last wins" check.
@@ -190,9 +179,9 @@ mod tests {
     /// every key is in the state once, with its last declaration's value.
     #[test]
     fn routes_over_several_chunks_all_arrive_and_the_last_of_a_key_wins() {
-        let n = u32::try_from(ROUTES_CHUNK * 2 + 10).expect("fits");
+        let n = u32::try_from(RoutesBuilder::CHUNK * 2 + 10).expect("fits");
         let mut list: Vec<RouteInfo> = (0..n).map(|i| route(i, None)).collect();
-        // Declared again at the end: these are popped first, into the first chunk.
+        // Declared again at the end, in the last chunk.
         for i in [0, 1, n - 1] {
             list.push(route(i, Some(1000 + i)));
         }

@@ -218,10 +218,10 @@ pub(crate) fn load_sources_for(sources: Vec<Source>, host: &str) -> Result<Desir
     }
     let mut merged = merge(docs, &mut ctx);
     let managed = merged.managed.take();
-    let mut converted = convert::convert(&merged, &mut ctx);
+    let mut converted = convert::convert(&mut merged, &mut ctx);
     convert::cross_check(&mut converted, &merged, &mut ctx);
-    // The sources' text (a scanned `routes:` section is kept as text until it is converted)
-    // is not needed past here; freed before the routes are moved into the state.
+    // The parsed documents are not needed past here; freed before the routes are moved into
+    // the state.
     drop(merged);
     let diags = ctx.finish();
     if !diags.is_empty() {

@@ -187,7 +187,7 @@ impl Topology {
                     continue;
                 }
                 by_gateway
-                    .entry((via, dev.clone()))
+                    .entry((via, dev.to_string()))
                     .or_default()
                     .insert(table_name(tables, r.table));
             }

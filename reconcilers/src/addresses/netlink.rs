@@ -77,7 +77,7 @@ pub fn parse_address(
     if is_ipv6_link_local(&ip) {
         return None;
     }
-    let link = names.get(&msg.header.index)?.clone();
+    let link = names.get(&msg.header.index)?.to_string();
     let address = IpNet::new(ip, msg.header.prefix_len).ok()?;
     let owned = proto == Some(AddressProtocol::Other(our_protocol)) || owned_links.contains(&link);
     let primary = ip.is_ipv4()
@@ -155,10 +155,7 @@ mod tests {
     }
 
     fn setup() -> (NameByIndex, IndexByName) {
-        (
-            [(3, "br0".to_string())].into(),
-            [("br0".to_string(), 3)].into(),
-        )
+        ([(3, "br0".into())].into(), [("br0".to_string(), 3)].into())
     }
 
     #[test]

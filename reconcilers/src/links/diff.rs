@@ -331,7 +331,7 @@ pub fn without_replaced<'a>(
     s.routes.retain(|_, r| {
         !r.nexthops
             .iter()
-            .any(|n| n.dev.as_ref().is_some_and(|d| replaced.contains(d)))
+            .any(|n| n.dev.as_deref().is_some_and(|d| replaced.contains(d)))
     });
     std::borrow::Cow::Owned(s)
 }

@@ -53,7 +53,7 @@ pub fn parse(msg: &LinkMessage, info: &[InfoMacVlan], names: &NameByIndex) -> Li
         },
     };
     LinkKind::Macvlan(MacvlanOpts {
-        link: link.clone(),
+        link: link.to_string(),
         mode,
     })
 }
@@ -97,7 +97,7 @@ mod tests {
 
     #[test]
     fn parse_and_create() {
-        let names: NameByIndex = [(2, "eth0".to_string())].into();
+        let names: NameByIndex = [(2, "eth0".into())].into();
         let index: IndexByName = [("eth0".to_string(), 2)].into();
         let opts = MacvlanOpts {
             link: "eth0".into(),

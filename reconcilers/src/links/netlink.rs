@@ -14,7 +14,7 @@ use netlink_packet_route::link::{
 
 use super::{bridge, external, macvlan, tap, veth, vxlan};
 use crate::error::KernelError;
-use crate::model::{Link, LinkKind, MacAddr, CREATE_GROUP, LINK_ALIAS};
+use crate::model::{DevName, Link, LinkKind, MacAddr, CREATE_GROUP, LINK_ALIAS};
 use crate::plan::LinkSet;
 
 /// Netlink flags of a link creation request: fail if the name is taken.
@@ -23,8 +23,9 @@ pub const CREATE_FLAGS: u16 = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_E
 /// accident; no NLM_F_EXCL/REPLACE: the kernel refuses those on an existing link).
 pub const SET_FLAGS: u16 = NLM_F_REQUEST | NLM_F_ACK;
 
-/// Link names by interface index, for turning `IFLA_MASTER`/`IFLA_LINK` into names.
-pub type NameByIndex = HashMap<u32, String>;
+/// Link names by interface index, for turning `IFLA_MASTER`/`IFLA_LINK` and a route's
+/// output interfaces into names (interned: every route through a link shares its name).
+pub type NameByIndex = HashMap<u32, DevName>;
 /// Interface indexes by link name, for requests that reference another link.
 pub type IndexByName = HashMap<String, u32>;
 
@@ -39,7 +40,7 @@ pub fn link_name(msg: &LinkMessage) -> Option<&str> {
 /// Index → name for every link of a dump.
 pub fn names_by_index(msgs: &[LinkMessage]) -> NameByIndex {
     msgs.iter()
-        .filter_map(|m| link_name(m).map(|n| (m.header.index, n.to_string())))
+        .filter_map(|m| link_name(m).map(|n| (m.header.index, DevName::new(n))))
         .collect()
 }
 
@@ -114,7 +115,9 @@ pub fn parse_link(msg: &LinkMessage, names: &NameByIndex) -> Option<Link> {
                 b.copy_from_slice(a);
                 link.mac = Some(MacAddr(b));
             }
-            LinkAttribute::Controller(i) if *i != 0 => link.master = names.get(i).cloned(),
+            LinkAttribute::Controller(i) if *i != 0 => {
+                link.master = names.get(i).map(|n| n.to_string())
+            }
             _ => {}
         }
     }
@@ -371,7 +374,7 @@ mod tests {
             InfoKind::Bridge,
             Some(InfoData::Bridge(vec![InfoBridge::ForwardDelay(0)])),
         );
-        let names: NameByIndex = [(7, "brx".to_string())].into();
+        let names: NameByIndex = [(7, "brx".into())].into();
         let link = parse_link(&roundtrip(&msg), &names).unwrap();
         assert_eq!(link.name, "br0");
         assert_eq!(link.mtu, Some(1400));

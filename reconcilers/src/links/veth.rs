@@ -14,7 +14,9 @@ pub fn parse(msg: &LinkMessage, names: &NameByIndex) -> LinkKind {
         return LinkKind::External;
     }
     match parent_index(msg).and_then(|i| names.get(&i)) {
-        Some(peer) => LinkKind::Veth(VethOpts { peer: peer.clone() }),
+        Some(peer) => LinkKind::Veth(VethOpts {
+            peer: peer.to_string(),
+        }),
         None => LinkKind::External,
     }
 }
@@ -45,7 +47,7 @@ mod tests {
     fn peer_from_link_index() {
         let mut msg = named_message("v0");
         msg.attributes.push(LinkAttribute::Link(4));
-        let names: NameByIndex = [(4, "v1".to_string())].into();
+        let names: NameByIndex = [(4, "v1".into())].into();
         assert_eq!(
             parse(&msg, &names),
             LinkKind::Veth(VethOpts { peer: "v1".into() })

@@ -38,7 +38,7 @@ pub fn parse(msg: &LinkMessage, info: &[InfoVxlan], names: &NameByIndex) -> Link
                     return LinkKind::External;
                 }
                 match names.get(idx) {
-                    Some(n) => opts.dev = Some(n.clone()),
+                    Some(n) => opts.dev = Some(n.to_string()),
                     None => return LinkKind::External,
                 }
             }
@@ -88,7 +88,7 @@ mod tests {
 
     #[test]
     fn parse_reads_options() {
-        let names: NameByIndex = [(2, "eth0".to_string())].into();
+        let names: NameByIndex = [(2, "eth0".into())].into();
         let msg = named_message("vx0");
         let kind = parse(
             &msg,

@@ -28,7 +28,7 @@ pub use address::{Address, AddressKey};
 pub use link::{
     BridgeOpts, Link, LinkKind, MacvlanMode, MacvlanOpts, TapOpts, VethOpts, VxlanOpts,
 };
-pub use route::{NextHop, Route, RouteKey, RouteType, Scope};
+pub use route::{DevName, NextHop, NextHops, Route, RouteKey, RouteType, RoutesBuilder, Scope};
 pub use rule::{Rule, RuleAction, RuleKey};
 
 /// The alias (IFLA_IFALIAS) carried by every link netconverge creates; the kernel-side mark of

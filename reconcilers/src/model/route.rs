@@ -1,7 +1,11 @@
 //! Routes: the data types of a route, its key, type, scope and next hops.
 
-use std::fmt::Write as _;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::{self, Write as _};
 use std::net::IpAddr;
+use std::ops::Deref;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -74,13 +78,271 @@ impl Scope {
     }
 }
 
+/// A device name as a route's nexthop holds it: interned, so that the routes through one
+/// device share one allocation (at 10⁶ routes a `String` each was 32 MB a side), and behind
+/// a thin pointer, so that a nexthop is 32 bytes. Compares, orders and hashes as the name;
+/// prints and serialises as the plain string.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DevName(Arc<Box<str>>);
+
+/// Every name interned, while a route holds it (see [`DevName::new`]).
+static INTERNED: LazyLock<Mutex<HashSet<DevName>>> = LazyLock::new(Default::default);
+
+/// Past this many interned names, those no route holds any more are dropped.
+const INTERNED_PRUNE: usize = 1024;
+
+thread_local! {
+    /// The name interned last on this thread: routes come in runs through one device, so
+    /// most lookups end here without the lock.
+    static LAST_INTERNED: RefCell<Option<DevName>> = const { RefCell::new(None) };
+}
+
+impl DevName {
+    /// The shared name `name`.
+    pub fn new(name: &str) -> DevName {
+        LAST_INTERNED.with(|last| {
+            let mut last = last.borrow_mut();
+            match &*last {
+                Some(d) if d.as_str() == name => d.clone(),
+                _ => {
+                    let d = Self::intern(name);
+                    *last = Some(d.clone());
+                    d
+                }
+            }
+        })
+    }
+
+    fn intern(name: &str) -> DevName {
+        // A poisoned lock only means another thread panicked while holding it; the set
+        // itself is always whole (each operation on it is one call).
+        let mut set = INTERNED.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(d) = set.get(name) {
+            return d.clone();
+        }
+        if set.len() >= INTERNED_PRUNE {
+            // Bounded in a long-running `watch`: names held only by the set go.
+            set.retain(|d| Arc::strong_count(&d.0) > 1);
+        }
+        let d = DevName(Arc::new(name.into()));
+        set.insert(d.clone());
+        d
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Deref for DevName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::borrow::Borrow<str> for DevName {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Display for DevName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for DevName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl From<&str> for DevName {
+    fn from(name: &str) -> DevName {
+        DevName::new(name)
+    }
+}
+
+impl From<String> for DevName {
+    fn from(name: String) -> DevName {
+        DevName::new(&name)
+    }
+}
+
+impl From<&String> for DevName {
+    fn from(name: &String) -> DevName {
+        DevName::new(name)
+    }
+}
+
+impl PartialEq<str> for DevName {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for DevName {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl Serialize for DevName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for DevName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(DevName::new(&String::deserialize(d)?))
+    }
+}
+
+/// A route's nexthops, the one of a single-path route (nearly all of them) inline: the size
+/// of one nexthop, 32 bytes (a `Vec` was 24 plus a 64-byte allocation; a `SmallVec` is 40).
+/// Used as a slice; compares as one.
+#[derive(Clone)]
+pub struct NextHops(Hops);
+
+/// One nexthop inline, or any other number of them (none: an empty box, which allocates
+/// nothing). Never `Many` of one, so a route has one representation per value.
+#[derive(Clone)]
+enum Hops {
+    One(NextHop),
+    Many(Box<[NextHop]>),
+}
+
+impl NextHops {
+    /// No nexthops.
+    pub fn new() -> NextHops {
+        NextHops(Hops::Many(Box::new([])))
+    }
+
+    /// One nexthop.
+    pub fn one(hop: NextHop) -> NextHops {
+        NextHops(Hops::One(hop))
+    }
+
+    /// The nexthops.
+    pub fn as_slice(&self) -> &[NextHop] {
+        match &self.0 {
+            Hops::One(h) => std::slice::from_ref(h),
+            Hops::Many(all) => all,
+        }
+    }
+
+    /// The nexthops, to change in place (sort, set a weight).
+    pub fn as_mut_slice(&mut self) -> &mut [NextHop] {
+        match &mut self.0 {
+            Hops::One(h) => std::slice::from_mut(h),
+            Hops::Many(all) => all,
+        }
+    }
+
+    /// Add a nexthop at the end.
+    pub fn push(&mut self, hop: NextHop) {
+        let mut all = std::mem::take(self).into_vec();
+        all.push(hop);
+        *self = NextHops::from(all);
+    }
+
+    /// The nexthops as a `Vec`.
+    pub fn into_vec(self) -> Vec<NextHop> {
+        match self.0 {
+            Hops::One(h) => vec![h],
+            Hops::Many(all) => all.into_vec(),
+        }
+    }
+}
+
+impl Default for NextHops {
+    fn default() -> NextHops {
+        NextHops::new()
+    }
+}
+
+impl Deref for NextHops {
+    type Target = [NextHop];
+    fn deref(&self) -> &[NextHop] {
+        self.as_slice()
+    }
+}
+
+impl std::ops::DerefMut for NextHops {
+    fn deref_mut(&mut self) -> &mut [NextHop] {
+        self.as_mut_slice()
+    }
+}
+
+impl From<Vec<NextHop>> for NextHops {
+    fn from(mut all: Vec<NextHop>) -> NextHops {
+        match all.len() {
+            1 => NextHops::one(all.pop().expect("one")),
+            _ => NextHops(Hops::Many(all.into_boxed_slice())),
+        }
+    }
+}
+
+impl FromIterator<NextHop> for NextHops {
+    fn from_iter<I: IntoIterator<Item = NextHop>>(iter: I) -> NextHops {
+        let mut iter = iter.into_iter();
+        match (iter.next(), iter.next()) {
+            (None, _) => NextHops::new(),
+            (Some(one), None) => NextHops::one(one),
+            (Some(a), Some(b)) => {
+                let mut all = vec![a, b];
+                all.extend(iter);
+                NextHops::from(all)
+            }
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a NextHops {
+    type Item = &'a NextHop;
+    type IntoIter = std::slice::Iter<'a, NextHop>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.as_slice().iter()
+    }
+}
+
+impl PartialEq for NextHops {
+    fn eq(&self, other: &NextHops) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for NextHops {}
+
+impl fmt::Debug for NextHops {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_slice(), f)
+    }
+}
+
+impl Serialize for NextHops {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.as_slice().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for NextHops {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Vec::<NextHop>::deserialize(d).map(NextHops::from)
+    }
+}
+
 /// One way out of a route: a gateway and/or a device, with a weight for multipath.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct NextHop {
     /// Gateway address.
     pub via: Option<IpAddr>,
     /// Output device name.
-    pub dev: Option<String>,
+    pub dev: Option<DevName>,
     /// Weight as `ip route` shows it (1..=256); 1 for single-path routes.
     pub weight: u32,
     /// RTNH_F_ONLINK: the gateway is on-link even if no prefix covers it.
@@ -101,7 +363,7 @@ pub struct Route {
     /// Route type.
     pub kind: RouteType,
     /// Next hops, sorted; one for a single-path route, none for blackhole-like types.
-    pub nexthops: Vec<NextHop>,
+    pub nexthops: NextHops,
     /// Preferred source address.
     pub src: Option<IpAddr>,
     /// Scope (canonical: `link` for IPv4 unicast routes without a gateway, else `global`).
@@ -194,6 +456,212 @@ impl Route {
         match family {
             Family::Inet => 0,
             Family::Inet6 => 1024,
+        }
+    }
+}
+
+/// Builds a map of many routes with its nodes full, for the states of 10⁵–10⁶ routes that
+/// the desired files and the kernel's dumps can hold: a `BTreeMap` filled one key after
+/// another keeps its nodes about half full (measured: 6 routes a leaf at 10⁶, 200 bytes a
+/// route for the nodes alone), while a merge (`append`) writes them full and frees the old
+/// nodes as it goes. Routes are gathered in maps of [`RoutesBuilder::CHUNK`], each merged into
+/// the whole; a state of up to that many routes is one map, built as by inserting.
+#[derive(Debug, Default)]
+pub struct RoutesBuilder {
+    chunk: BTreeMap<RouteKey, Route>,
+    all: BTreeMap<RouteKey, Route>,
+}
+
+impl RoutesBuilder {
+    /// How many routes are gathered before a merge.
+    pub const CHUNK: usize = 65_536;
+
+    /// Add a route; of two with one key, the one pushed last wins, as with inserting.
+    pub fn push(&mut self, route: Route) {
+        self.chunk.insert(route.key(), route);
+        if self.chunk.len() == Self::CHUNK {
+            self.merge();
+        }
+    }
+
+    /// Merge the chunk into the whole; a key in both keeps the chunk's (later) value.
+    fn merge(&mut self) {
+        self.all.append(&mut self.chunk);
+    }
+
+    /// The map of every route pushed.
+    pub fn finish(mut self) -> BTreeMap<RouteKey, Route> {
+        self.merge();
+        self.all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+
+    fn route(i: u32, mark: Option<u32>) -> Route {
+        let to = IpNet::new(Ipv4Addr::from(0x0a00_0000 + i).into(), 32).expect("net");
+        Route {
+            table: 254,
+            to,
+            tos: 0,
+            metric: 0,
+            kind: RouteType::Blackhole,
+            nexthops: NextHops::new(),
+            src: None,
+            scope: Scope::Global,
+            // Which push a key's value came from, for the "last wins" check.
+            mtu: mark,
+            owned: false,
+        }
+    }
+
+    fn index(r: &Route) -> u32 {
+        match r.to.addr() {
+            IpAddr::V4(a) => u32::from(a) - 0x0a00_0000,
+            IpAddr::V6(_) => unreachable!("only IPv4 routes here"),
+        }
+    }
+
+    /// More routes than two chunks, in no order, with keys pushed again across the chunks'
+    /// boundaries: every key is in the map once, with its last push's value.
+    #[test]
+    fn routes_over_several_chunks_all_arrive_and_the_last_of_a_key_wins() {
+        let n = u32::try_from(RoutesBuilder::CHUNK * 2 + 10).expect("fits");
+        let mut b = RoutesBuilder::default();
+        // Odd ones first, then even ones, descending: no chunk is a sorted run of the whole.
+        for i in (0..n)
+            .filter(|i| i % 2 == 1)
+            .chain((0..n).rev().filter(|i| i % 2 == 0))
+        {
+            b.push(route(i, None));
+        }
+        // Pushed again, in the last chunk: 1 was first pushed in the first chunk, 0 in the
+        // second-to-last, n - 1 in the first.
+        for i in [0, 1, n - 1] {
+            b.push(route(i, Some(1000 + i)));
+        }
+        b.push(route(0, Some(7)));
+        let map = b.finish();
+        assert_eq!(map.len(), n as usize);
+        let all: Vec<u32> = map.values().map(index).collect();
+        assert_eq!(all, (0..n).collect::<Vec<_>>());
+        let later: Vec<(u32, Option<u32>)> = map
+            .values()
+            .filter(|r| r.mtu.is_some())
+            .map(|r| (index(r), r.mtu))
+            .collect();
+        assert_eq!(
+            later,
+            [(0, Some(7)), (1, Some(1001)), (n - 1, Some(999 + n))]
+        );
+    }
+
+    /// A key pushed in one chunk and again in a later one keeps the later value.
+    #[test]
+    fn a_later_chunk_overrides_an_earlier_one() {
+        let mut b = RoutesBuilder::default();
+        b.push(route(5, Some(1)));
+        for i in 100..(100 + RoutesBuilder::CHUNK as u32) {
+            b.push(route(i, None));
+        }
+        b.push(route(5, Some(2)));
+        let map = b.finish();
+        assert_eq!(map.len(), RoutesBuilder::CHUNK + 1);
+        assert_eq!(
+            map.values().find(|r| index(r) == 5).and_then(|r| r.mtu),
+            Some(2)
+        );
+    }
+
+    fn hop(via: &str, dev: &str, weight: u32) -> NextHop {
+        NextHop {
+            via: Some(via.parse().expect("gateway")),
+            dev: Some(dev.into()),
+            weight,
+            onlink: false,
+        }
+    }
+
+    /// Names interned on two threads are one allocation; a name no route holds is dropped
+    /// once enough others come, a held one is kept.
+    #[test]
+    fn device_names_are_shared_and_the_unheld_ones_pruned() {
+        let here = DevName::new("nc-test-shared");
+        let there = std::thread::spawn(|| DevName::new("nc-test-shared"))
+            .join()
+            .expect("thread");
+        assert!(Arc::ptr_eq(&here.0, &there.0));
+        assert_eq!(here, "nc-test-shared");
+        assert_eq!(
+            format!("{here} {here:?}"),
+            "nc-test-shared \"nc-test-shared\""
+        );
+        for i in 0..3 * INTERNED_PRUNE {
+            drop(DevName::new(&format!("nc-test-gone-{i}")));
+        }
+        let set = INTERNED.lock().expect("lock");
+        assert!(
+            set.len() <= INTERNED_PRUNE + 64,
+            "{} names interned after pruning",
+            set.len()
+        );
+        assert!(set.contains("nc-test-shared"), "a held name is kept");
+        assert!(!set.contains("nc-test-gone-0"), "an unheld one goes");
+    }
+
+    /// One nexthop is inline however it was made, and compares equal to itself made
+    /// another way; several go in a box; none allocate nothing.
+    #[test]
+    fn nexthops_have_one_representation_per_value() {
+        let a = hop("10.0.0.1", "eth0", 1);
+        let b = hop("10.0.0.2", "eth0", 2);
+        let one_ways = [
+            NextHops::one(a.clone()),
+            NextHops::from(vec![a.clone()]),
+            std::iter::once(a.clone()).collect(),
+            {
+                let mut n = NextHops::new();
+                n.push(a.clone());
+                n
+            },
+        ];
+        for n in &one_ways {
+            assert!(matches!(n.0, Hops::One(_)), "{n:?}");
+            assert_eq!(n, &one_ways[0]);
+            assert_eq!(n.as_slice(), [a.clone()]);
+        }
+        let mut two = NextHops::one(b.clone());
+        two.push(a.clone());
+        two.sort();
+        assert!(matches!(two.0, Hops::Many(_)));
+        assert_eq!(two, NextHops::from(vec![a.clone(), b.clone()]));
+        assert_eq!(two.iter().map(|h| h.weight).collect::<Vec<_>>(), [1, 2]);
+        assert_ne!(two, one_ways[0]);
+        assert!(NextHops::new().is_empty());
+        assert_eq!(NextHops::new(), Vec::new().into());
+        assert_eq!(NextHops::new(), std::iter::empty().collect());
+        assert_eq!(
+            std::mem::size_of::<NextHops>(),
+            std::mem::size_of::<NextHop>()
+        );
+    }
+
+    /// Serialised as the plain list and read back the same, for each shape.
+    #[test]
+    fn nexthops_serialise_as_a_list() {
+        let a = hop("10.0.0.1", "eth0", 1);
+        let b = hop("10.0.0.2", "br0", 2);
+        for hops in [vec![], vec![a.clone()], vec![a, b]] {
+            let n = NextHops::from(hops.clone());
+            let json = serde_json::to_string(&n).expect("serialise");
+            assert_eq!(json, serde_json::to_string(&hops).expect("serialise"));
+            let back: NextHops = serde_json::from_str(&json).expect("read back");
+            assert_eq!(back, n);
+            assert_eq!(format!("{n:?}"), format!("{hops:?}"));
         }
     }
 }

@@ -12,7 +12,8 @@ use super::{
     BALANCE_RULE_PRIORITY, FROM_RULE_PRIORITY, MAIN_FIRST_PRIORITY, MARK_RULE_BASE, TABLE_BALANCE,
 };
 use crate::model::{
-    Family, NextHop, Route, RouteType, Rule, RuleAction, RuleKey, State, TABLE_DEFAULT, TABLE_MAIN,
+    Family, NextHop, NextHops, Route, RouteType, Rule, RuleAction, RuleKey, State, TABLE_DEFAULT,
+    TABLE_MAIN,
 };
 
 /// The objects `p` expands to. `base` is the rest of the desired state: `duplicate: main`
@@ -226,7 +227,7 @@ fn lookup(priority: u32, key: RuleKey, table: u32) -> Rule {
 pub(super) fn hop(via: Option<IpAddr>, dev: &str, weight: u32) -> NextHop {
     NextHop {
         via,
-        dev: Some(dev.to_string()),
+        dev: Some(dev.into()),
         weight,
         onlink: false,
     }
@@ -234,12 +235,8 @@ pub(super) fn hop(via: Option<IpAddr>, dev: &str, weight: u32) -> NextHop {
 
 /// A unicast IPv4 route in canonical form (sorted nexthops, weight 1 when single, the
 /// kernel's default scope and metric), as the observed side reads it back.
-pub(super) fn route(
-    table: u32,
-    to: IpNet,
-    mut nexthops: Vec<NextHop>,
-    src: Option<IpAddr>,
-) -> Route {
+pub(super) fn route(table: u32, to: IpNet, nexthops: Vec<NextHop>, src: Option<IpAddr>) -> Route {
+    let mut nexthops = NextHops::from(nexthops);
     nexthops.sort();
     if let [only] = nexthops.as_mut_slice() {
         only.weight = 1;

@@ -59,7 +59,7 @@ impl Kind for Routes {
             let through_dropped = r
                 .nexthops
                 .iter()
-                .any(|n| n.dev.as_ref().is_some_and(|d| dropped.contains(d)));
+                .any(|n| n.dev.as_deref().is_some_and(|d| dropped.contains(d)));
             let with_address = addresses.iter().any(|a| {
                 r.src == Some(a.address.addr())
                     || r.nexthops.iter().any(|n| {

@@ -16,7 +16,7 @@ use netlink_packet_route::AddressFamily;
 
 use crate::error::KernelError;
 use crate::links::netlink::{index_of, IndexByName, NameByIndex};
-use crate::model::{Family, NextHop, Route, RouteType, Scope, TABLE_LOCAL};
+use crate::model::{Family, NextHop, NextHops, Route, RouteType, Scope, TABLE_LOCAL};
 
 /// Netlink flags of `Op::AddRoute`: fail if a route with the same key exists.
 pub const ADD_FLAGS: u16 = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
@@ -97,17 +97,17 @@ fn nexthops_of(
     multipath: Option<&Vec<RouteNextHop>>,
     oif: Option<u32>,
     names: &NameByIndex,
-) -> Vec<NextHop> {
+) -> NextHops {
     let dev_name = |i: u32| if i == 0 { None } else { names.get(&i).cloned() };
     let Some(hops) = multipath else {
-        return vec![NextHop {
+        return NextHops::one(NextHop {
             via: via_of(&msg.attributes),
             dev: oif.and_then(dev_name),
             weight: 1,
             onlink: msg.header.flags.contains(RouteFlags::Onlink),
-        }];
+        });
     };
-    let mut nexthops: Vec<NextHop> = hops
+    let mut nexthops: NextHops = hops
         .iter()
         .map(|hop| NextHop {
             via: via_of(&hop.attributes),
@@ -170,7 +170,7 @@ pub fn parse_route(msg: &RouteMessage, names: &NameByIndex, our_protocol: u8) ->
     let nexthops = if kind == RouteType::Unicast {
         nexthops_of(msg, multipath, oif, names)
     } else {
-        Vec::new()
+        NextHops::new()
     };
     Some(Route {
         table,
@@ -338,7 +338,7 @@ mod tests {
 
     fn maps() -> (NameByIndex, IndexByName) {
         (
-            [(2, "eth0".to_string()), (3, "br0".to_string())].into(),
+            [(2, "eth0".into()), (3, "br0".into())].into(),
             [("eth0".to_string(), 2), ("br0".to_string(), 3)].into(),
         )
     }
@@ -353,7 +353,7 @@ mod tests {
             metric: Route::default_metric(family),
             kind: RouteType::Unicast,
             scope: Route::default_scope(family, RouteType::Unicast, &hops),
-            nexthops: hops,
+            nexthops: hops.into(),
             src: None,
             mtu: None,
             owned: true,

@@ -28,7 +28,8 @@ pub fn route(table: u32, to: &str, via: &str, dev: &str, metric: u32) -> Route {
             dev: Some(dev.into()),
             weight: 1,
             onlink: false,
-        }],
+        }]
+        .into(),
         src: None,
         scope: Scope::Global,
         mtu: None,
@@ -103,7 +104,8 @@ prop_compose! {
             default.nexthops = vec![
                 NextHop { via: Some("192.168.1.1".parse().unwrap()), dev: Some("eth0".into()), weight: w1, onlink: false },
                 NextHop { via: Some("192.168.1.254".parse().unwrap()), dev: Some("eth0".into()), weight: w2, onlink: false },
-            ];
+            ]
+            .into();
         }
         s.add_route(default);
         s.add_route(route(table_a, "0.0.0.0/0", "192.168.1.1", "eth0", 0));

@@ -224,7 +224,8 @@ route_rules:
                 dev: Some("eth0".into()),
                 weight: 1,
                 onlink: false,
-            }],
+            }]
+            .into(),
             src: None,
             scope: Scope::Global,
             mtu: None,

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use reconcilers::model::NextHop;
+use reconcilers::model::{DevName, NextHop, NextHops};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
@@ -47,7 +47,7 @@ fn hop(
     Hop {
         hop: NextHop {
             via: via.and_then(|s| ctx.check(Pos::of(file, s), ip(&s.value, "gateway"))),
-            dev: dev.and_then(|s| ifname_at(file, s, ctx)),
+            dev: dev.and_then(|s| ifname_at(file, s, ctx)).map(DevName::from),
             weight,
             onlink: onlink.is_some(),
         },
@@ -118,17 +118,16 @@ pub(crate) fn convert(file: usize, d: &RouteDoc, ctx: &mut Ctx) -> Vec<Hop> {
 /// The nexthops as the kernel reports them: sorted, and a single one with weight 1 (the
 /// kernel keeps no weight for a route with one nexthop); with where each one's `via` is
 /// written, in the same order.
-pub(crate) fn canonical(mut hops: Vec<Hop>) -> (Vec<NextHop>, ViaPositions) {
+pub(crate) fn canonical(mut hops: Vec<Hop>) -> (NextHops, ViaPositions) {
     hops.sort_by(|a, b| a.hop.cmp(&b.hop));
     let via_at = if let [one] = hops.as_slice() {
         ViaPositions::One(one.via_at)
     } else {
         ViaPositions::Many(hops.iter().map(|h| h.via_at).collect())
     };
-    // A new, exact allocation: collecting `hops` in place would keep its larger buffer (a
-    // `Hop` is twice a `NextHop`, and a pushed-to Vec holds four), 384 bytes a route.
-    let mut nexthops = Vec::with_capacity(hops.len());
-    nexthops.extend(hops.into_iter().map(|h| h.hop));
+    // Inline for one hop; collecting `hops` in place would keep its larger buffer (a `Hop`
+    // is twice a `NextHop`, and a pushed-to Vec holds four), 384 bytes a route.
+    let mut nexthops: NextHops = hops.into_iter().map(|h| h.hop).collect();
     if let [only] = nexthops.as_mut_slice() {
         only.weight = 1;
     }

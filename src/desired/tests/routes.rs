@@ -29,7 +29,7 @@ fn v4(to: &str, nexthops: Vec<NextHop>, scope: Scope) -> Route {
         tos: 0,
         metric: 0,
         kind: RouteType::Unicast,
-        nexthops,
+        nexthops: nexthops.into(),
         src: None,
         scope,
         mtu: None,
@@ -122,7 +122,7 @@ routes:
         tos: 0,
         metric,
         kind: RouteType::Unicast,
-        nexthops: vec![hop(via, dev, 1, false)],
+        nexthops: vec![hop(via, dev, 1, false)].into(),
         src: None,
         scope: Scope::Global,
         mtu: None,
@@ -219,7 +219,10 @@ fn gateways_are_given_once_per_route() {
         "a nexthop needs",
     );
     let only_dev = routes("routes:\n  - to: 10.0.0.0/8\n    nexthops: [{ dev: eth0 }]\n");
-    assert_eq!(only_dev[0].nexthops, [hop(None, Some("eth0"), 1, false)]);
+    assert_eq!(
+        only_dev[0].nexthops[..],
+        [hop(None, Some("eth0"), 1, false)]
+    );
 }
 
 /// A route with an error is left out before the cross-route checks: its twin with the same

@@ -32,7 +32,7 @@ impl HostFacts {
             }
             for nh in &r.nexthops {
                 if let (Some(IpAddr::V4(g)), Some(dev)) = (nh.via, nh.dev.as_ref()) {
-                    h.gateways.entry(dev.clone()).or_insert(g);
+                    h.gateways.entry(dev.to_string()).or_insert(g);
                 }
             }
         }

@@ -223,9 +223,11 @@ impl FakeKernel {
         }
         self.state.addresses.retain(|(l, _), _| !gone.contains(l));
         self.state.routes.retain(|_, r| {
-            !r.nexthops
-                .iter()
-                .any(|n| n.dev.as_ref().is_some_and(|d| gone.contains(d)))
+            !r.nexthops.iter().any(|n| {
+                n.dev
+                    .as_deref()
+                    .is_some_and(|d| gone.iter().any(|g| g == d))
+            })
         });
     }
 
@@ -250,7 +252,7 @@ impl FakeKernel {
         }
         for n in &r.nexthops {
             if let Some(d) = &n.dev {
-                if !self.state.links.contains_key(d) {
+                if !self.state.links.contains_key(d.as_str()) {
                     return err("add", obj, libc::ENODEV);
                 }
             }
