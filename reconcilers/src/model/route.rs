@@ -632,7 +632,7 @@ mod tests {
         for n in &one_ways {
             assert!(matches!(n.0, Hops::One(_)), "{n:?}");
             assert_eq!(n, &one_ways[0]);
-            assert_eq!(n.as_slice(), [a.clone()]);
+            assert_eq!(n.as_slice(), std::slice::from_ref(&a));
         }
         let mut two = NextHops::one(b.clone());
         two.push(a.clone());
