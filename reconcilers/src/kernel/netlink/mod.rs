@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
 use netlink_packet_core::{
-    NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
+    NetlinkMessage, NetlinkPayload, Parseable, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR,
+    NLM_F_REQUEST,
 };
 use netlink_packet_route::address::AddressMessage;
 use netlink_packet_route::link::LinkMessage;
@@ -37,6 +38,7 @@ mod lookup;
 mod neighbours;
 mod ops;
 mod protocols;
+mod raw;
 
 use ops::needs_index;
 
@@ -53,6 +55,12 @@ const RX_BUFFER: libc::c_int = 4 * 1024 * 1024;
 
 /// Errnos that mean "already gone": a delete that gets one has nothing left to do.
 const GONE: [i32; 4] = [libc::ENOENT, libc::ESRCH, libc::ENODEV, libc::EADDRNOTAVAIL];
+
+/// The error of a dump interrupted [`DUMP_ATTEMPTS`] times.
+fn kept_changing(what: &str) -> KernelError {
+    KernelError::new("dump", what, Some(libc::EINTR))
+        .with_hint("the kernel kept changing during the dump; try again")
+}
 
 /// Why one netlink request failed, before it becomes a `KernelError` naming its object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,27 +204,49 @@ impl RtnlKernel {
             }
             tracing::debug!(what, "dump interrupted by a concurrent change, retrying");
         }
-        Err(err(
-            Some(libc::EINTR),
-            "the kernel kept changing during the dump; try again",
-        ))
+        Err(kept_changing(what))
     }
 
-    /// All links of the namespace.
+    /// All links of the namespace, with the attributes netconverge reads (see
+    /// `links::decode_link`).
     pub async fn dump_links(&self) -> Result<Vec<LinkMessage>, KernelError> {
-        let msgs = self
-            .dump(
-                "links",
-                RouteNetlinkMessage::GetLink(links::read_message(None)),
-            )
-            .await?;
-        Ok(msgs
-            .into_iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewLink(l) => Some(l),
-                _ => None,
-            })
-            .collect())
+        let request = RouteNetlinkMessage::GetLink(links::read_message(None));
+        let mut undecodable = None;
+        let decode = |out: &mut Vec<LinkMessage>, kind: u16, payload: &[u8]| {
+            if kind == libc::RTM_NEWLINK {
+                match links::decode_link(payload) {
+                    Ok(m) => out.push(m),
+                    Err(e) => undecodable = Some(e.to_string()),
+                }
+            }
+        };
+        let links = self.dump_raw("links", request, Vec::new, decode).await?;
+        // A link left out would be planned as missing: never act on such a view.
+        match undecodable {
+            None => Ok(links),
+            Some(e) => Err(KernelError::new("dump", "links", None)
+                .with_hint(format!("a link message could not be decoded ({e})"))),
+        }
+    }
+
+    /// A dump read as bytes on a socket of its own ([`raw`]), folded into `start()` message by
+    /// message; retried like [`RtnlKernel::dump_fold`] when interrupted.
+    async fn dump_raw<T>(
+        &self,
+        what: &str,
+        request: RouteNetlinkMessage,
+        start: impl Fn() -> T,
+        mut fold: impl FnMut(&mut T, u16, &[u8]),
+    ) -> Result<T, KernelError> {
+        for _ in 0..DUMP_ATTEMPTS {
+            let mut out = start();
+            let each = |kind: u16, payload: &[u8]| fold(&mut out, kind, payload);
+            if raw::dump(what, request.clone(), each).await? == raw::Ended::Whole {
+                return Ok(out);
+            }
+            tracing::debug!(what, "dump interrupted by a concurrent change, retrying");
+        }
+        Err(kept_changing(what))
     }
 
     /// Link name → index, freshly read (indexes change when links are recreated).
@@ -257,7 +287,9 @@ impl RtnlKernel {
             .collect())
     }
 
-    /// The routes of one family, parsed as the dump arrives into a map with full nodes.
+    /// The routes of one family, read as bytes ([`raw`]) and parsed as the dump arrives into
+    /// a map with full nodes. A route message that cannot be decoded fails the dump: a route
+    /// left out would be planned as missing.
     async fn observe_routes(
         &self,
         family: AddressFamily,
@@ -265,16 +297,28 @@ impl RtnlKernel {
     ) -> Result<BTreeMap<RouteKey, Route>, KernelError> {
         let mut req = RouteMessage::default();
         req.header.address_family = family;
-        let parse = |b: &mut RoutesBuilder, m| {
-            if let RouteNetlinkMessage::NewRoute(msg) = m {
-                if let Some(r) = routes::netlink::parse_route(&msg, names, self.protocol) {
-                    b.push(r);
+        let mut undecodable = None;
+        let parse = |b: &mut RoutesBuilder, kind: u16, payload: &[u8]| {
+            if kind != libc::RTM_NEWROUTE {
+                return;
+            }
+            match RouteMessage::parse(payload) {
+                Ok(msg) => {
+                    if let Some(r) = routes::netlink::parse_route(&msg, names, self.protocol) {
+                        b.push(r);
+                    }
                 }
+                Err(e) => undecodable = Some(e.to_string()),
             }
         };
         let request = RouteNetlinkMessage::GetRoute(req);
-        let built = self.dump_fold("routes", request, RoutesBuilder::default, parse);
-        Ok(built.await?.finish())
+        let built = self.dump_raw("routes", request, RoutesBuilder::default, parse);
+        let routes = built.await?.finish();
+        match undecodable {
+            None => Ok(routes),
+            Some(e) => Err(KernelError::new("dump", "routes", None)
+                .with_hint(format!("a route message could not be decoded ({e})"))),
+        }
     }
 
     async fn dump_rules(&self, family: AddressFamily) -> Result<Vec<RuleMessage>, KernelError> {
