@@ -102,6 +102,7 @@ pub fn errno_name(errno: i32) -> &'static str {
         libc::EPERM => "EPERM",
         libc::ENOENT => "ENOENT",
         libc::ESRCH => "ESRCH",
+        libc::EINTR => "EINTR",
         libc::EIO => "EIO",
         libc::EBADF => "EBADF",
         libc::EAGAIN => "EAGAIN",

@@ -62,6 +62,17 @@ fn kept_changing(what: &str) -> KernelError {
         .with_hint("the kernel kept changing during the dump; try again")
 }
 
+/// `Ok` unless a message of a dump of `kind`s could not be decoded (`undecodable`, the
+/// decoder's error). Such a dump fails rather than leave the object out: an object missing
+/// from the view would be planned as absent.
+fn decoded(kind: &str, undecodable: Option<String>) -> Result<(), KernelError> {
+    match undecodable {
+        None => Ok(()),
+        Some(e) => Err(KernelError::new("dump", format!("{kind}s"), None)
+            .with_hint(format!("a {kind} message could not be decoded ({e})"))),
+    }
+}
+
 /// Why one netlink request failed, before it becomes a `KernelError` naming its object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum RequestError {
@@ -139,19 +150,6 @@ impl RtnlKernel {
         what: &str,
         request: RouteNetlinkMessage,
     ) -> Result<Vec<RouteNetlinkMessage>, KernelError> {
-        self.dump_fold(what, request, Vec::new, Vec::push).await
-    }
-
-    /// Send one dump request and fold each answer into `start()` as it arrives, so a large
-    /// dump is never held as messages (10⁶ routes: some 60 MB of them beside the parsed
-    /// routes). An interrupted dump starts again from a fresh `start()`.
-    async fn dump_fold<T>(
-        &self,
-        what: &str,
-        request: RouteNetlinkMessage,
-        start: impl Fn() -> T,
-        mut fold: impl FnMut(&mut T, RouteNetlinkMessage),
-    ) -> Result<T, KernelError> {
         let err = |errno: Option<i32>, hint: &str| {
             KernelError::new("dump", what, errno).with_hint(hint.to_string())
         };
@@ -163,7 +161,7 @@ impl RtnlKernel {
                 .clone()
                 .request(req)
                 .map_err(|e| err(None, &format!("netlink connection closed ({e})")))?;
-            let mut out = start();
+            let mut out = Vec::new();
             let mut interrupted = false;
             let mut finished = false;
             while let Some(msg) = answers.next().await {
@@ -171,7 +169,7 @@ impl RtnlKernel {
                     interrupted = true;
                 }
                 match msg.payload {
-                    NetlinkPayload::InnerMessage(m) => fold(&mut out, m),
+                    NetlinkPayload::InnerMessage(m) => out.push(m),
                     NetlinkPayload::Done(d) => {
                         if d.code != 0 {
                             return Err(err(Some(-d.code), "the kernel aborted the dump"));
@@ -221,16 +219,13 @@ impl RtnlKernel {
             }
         };
         let links = self.dump_raw("links", request, Vec::new, decode).await?;
-        // A link left out would be planned as missing: never act on such a view.
-        match undecodable {
-            None => Ok(links),
-            Some(e) => Err(KernelError::new("dump", "links", None)
-                .with_hint(format!("a link message could not be decoded ({e})"))),
-        }
+        decoded("link", undecodable).map(|()| links)
     }
 
     /// A dump read as bytes on a socket of its own ([`raw`]), folded into `start()` message by
-    /// message; retried like [`RtnlKernel::dump_fold`] when interrupted.
+    /// message as it arrives (so a large dump is never held as messages: at 10⁶ routes they
+    /// were some 60 MB beside the parsed routes); an interrupted dump starts again from a
+    /// fresh `start()`, as [`RtnlKernel::dump`] does.
     async fn dump_raw<T>(
         &self,
         what: &str,
@@ -288,8 +283,7 @@ impl RtnlKernel {
     }
 
     /// The routes of one family, read as bytes ([`raw`]) and parsed as the dump arrives into
-    /// a map with full nodes. A route message that cannot be decoded fails the dump: a route
-    /// left out would be planned as missing.
+    /// a map with full nodes.
     async fn observe_routes(
         &self,
         family: AddressFamily,
@@ -314,11 +308,7 @@ impl RtnlKernel {
         let request = RouteNetlinkMessage::GetRoute(req);
         let built = self.dump_raw("routes", request, RoutesBuilder::default, parse);
         let routes = built.await?.finish();
-        match undecodable {
-            None => Ok(routes),
-            Some(e) => Err(KernelError::new("dump", "routes", None)
-                .with_hint(format!("a route message could not be decoded ({e})"))),
-        }
+        decoded("route", undecodable).map(|()| routes)
     }
 
     async fn dump_rules(&self, family: AddressFamily) -> Result<Vec<RuleMessage>, KernelError> {
@@ -633,5 +623,24 @@ impl Kernel for RtnlKernel {
             }
         }
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dump_with_an_undecodable_message_fails_and_says_which_kind() {
+        assert!(decoded("link", None).is_ok());
+        let e = decoded("route", Some("bad attribute".into())).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "dump routes: a route message could not be decoded (bad attribute)"
+        );
+        assert_eq!(
+            kept_changing("links").to_string(),
+            "dump links: Interrupted system call (EINTR 4): the kernel kept changing during the dump; try again"
+        );
     }
 }
