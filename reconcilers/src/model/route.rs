@@ -86,9 +86,20 @@ impl Scope {
 pub struct DevName(Arc<Box<str>>);
 
 /// Every name interned, while a route holds it (see [`DevName::new`]).
-static INTERNED: LazyLock<Mutex<HashSet<DevName>>> = LazyLock::new(Default::default);
+static INTERNED: LazyLock<Mutex<Interned>> = LazyLock::new(|| {
+    Mutex::new(Interned {
+        names: HashSet::new(),
+        prune_at: INTERNED_PRUNE,
+    })
+});
 
-/// Past this many interned names, those no route holds any more are dropped.
+/// The interned names, and the size at which those no route holds any more are dropped.
+struct Interned {
+    names: HashSet<DevName>,
+    prune_at: usize,
+}
+
+/// The least size at which unheld names are dropped.
 const INTERNED_PRUNE: usize = 1024;
 
 thread_local! {
@@ -117,15 +128,18 @@ impl DevName {
         // A poisoned lock only means another thread panicked while holding it; the set
         // itself is always whole (each operation on it is one call).
         let mut set = INTERNED.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(d) = set.get(name) {
+        if let Some(d) = set.names.get(name) {
             return d.clone();
         }
-        if set.len() >= INTERNED_PRUNE {
-            // Bounded in a long-running `watch`: names held only by the set go.
-            set.retain(|d| Arc::strong_count(&d.0) > 1);
+        if set.names.len() >= set.prune_at {
+            // Bounded in a long-running `watch`: names held only by the set go. The next
+            // prune waits until as many names again have come, so a host whose routes go
+            // through thousands of devices does not sweep the set at each new one.
+            set.names.retain(|d| Arc::strong_count(&d.0) > 1);
+            set.prune_at = (set.names.len() * 2).max(INTERNED_PRUNE);
         }
         let d = DevName(Arc::new(name.into()));
-        set.insert(d.clone());
+        set.names.insert(d.clone());
         d
     }
 
@@ -605,12 +619,25 @@ mod tests {
         }
         let set = INTERNED.lock().expect("lock");
         assert!(
-            set.len() <= INTERNED_PRUNE + 64,
+            set.names.len() <= INTERNED_PRUNE + 64,
             "{} names interned after pruning",
-            set.len()
+            set.names.len()
         );
-        assert!(set.contains("nc-test-shared"), "a held name is kept");
-        assert!(!set.contains("nc-test-gone-0"), "an unheld one goes");
+        assert!(set.names.contains("nc-test-shared"), "a held name is kept");
+        assert!(!set.names.contains("nc-test-gone-0"), "an unheld one goes");
+        drop(set);
+        // Held names are not swept at each new one: the next prune waits for twice as many.
+        let held: Vec<DevName> = (0..2 * INTERNED_PRUNE)
+            .map(|i| DevName::new(&format!("nc-test-held-{i}")))
+            .collect();
+        let set = INTERNED.lock().expect("lock");
+        assert!(
+            set.prune_at >= held.len(),
+            "{} < {}",
+            set.prune_at,
+            held.len()
+        );
+        assert!(held.iter().all(|d| set.names.contains(d.as_str())));
     }
 
     /// One nexthop is inline however it was made, and compares equal to itself made
