@@ -91,7 +91,7 @@ impl RouteInfo {
         self.route
             .nexthops
             .iter()
-            .zip(self.via_at.iter())
+            .zip(self.via_at.iter(self.at.file))
             .filter_map(|(h, at)| {
                 Some(Gateway {
                     via: h.via?,
