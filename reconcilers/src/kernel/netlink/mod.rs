@@ -3,10 +3,12 @@
 //! and dnsmasq for the DHCP services — all in the network namespace of the calling thread (use
 //! `netns::run_in_netns` to pick one).
 //!
-//! One netlink connection serves everything. Dumps run one after the other (the kernel allows
-//! one dump per socket at a time); the writes of a batch are pipelined with up to
-//! `MAX_IN_FLIGHT` requests outstanding, since the kernel serialises on its rtnl lock and
-//! deeper pipelines gain nothing (see the measurements in the notes).
+//! One netlink connection serves the requests and most dumps. Dumps run one after the other
+//! (the kernel allows one dump per socket at a time); the writes of a batch are pipelined with
+//! up to `MAX_IN_FLIGHT` requests outstanding, since the kernel serialises on its rtnl lock and
+//! deeper pipelines gain nothing (see the measurements in the notes). The observation's link
+//! and route dumps are read as bytes on a socket of their own each ([`raw`]), so that only
+//! the attributes netconverge reads are decoded.
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
