@@ -227,7 +227,7 @@ const READ_ATTRIBUTES: [u16; 10] = [1, 3, 4, 5, 10, 18, 20, 27, 33, 37];
 /// Size of `struct ifinfomsg`, the header of a link message.
 const LINK_HEADER_LEN: usize = 16;
 
-/// Decode one `RTM_NEWLINK` payload of a dump, with only [`READ_ATTRIBUTES`]: what
+/// Decode one `RTM_NEWLINK` payload of a dump, with only `READ_ATTRIBUTES`: what
 /// [`parse_link`] and the kinds read, as `LinkMessage::parse` would have given them.
 pub fn decode_link(payload: &[u8]) -> Result<LinkMessage, DecodeError> {
     let header = LinkHeader::parse(payload)?;

@@ -7,7 +7,7 @@
 //! (the kernel allows one dump per socket at a time); the writes of a batch are pipelined with
 //! up to `MAX_IN_FLIGHT` requests outstanding, since the kernel serialises on its rtnl lock and
 //! deeper pipelines gain nothing (see the measurements in the notes). The observation's link
-//! and route dumps are read as bytes on a socket of their own each ([`raw`]), so that only
+//! and route dumps are read as bytes on a socket of their own each (`raw.rs`), so that only
 //! the attributes netconverge reads are decoded.
 
 use std::collections::{BTreeMap, HashSet};
