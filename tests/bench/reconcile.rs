@@ -31,6 +31,8 @@ impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
         let _ = std::fs::remove_file(format!("/run/netconverge/netns/{}.lock", self.0));
+        // Its state directory (the watcher's `status` file).
+        let _ = std::fs::remove_dir_all(format!("/run/netconverge/netns/{}", self.0));
         // The kernel frees a namespace's devices in the background; give that work time to
         // finish so it does not slow down the next measurement.
         std::thread::sleep(Duration::from_secs(3));

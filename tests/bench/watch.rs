@@ -20,6 +20,8 @@ impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
         let _ = std::fs::remove_file(format!("/run/netconverge/netns/{}.lock", self.0));
+        // Its state directory (the watcher's `status` file).
+        let _ = std::fs::remove_dir_all(format!("/run/netconverge/netns/{}", self.0));
     }
 }
 

@@ -175,14 +175,17 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
+        // A process left in it (a dnsmasq netconverge started, a qemu, a server) would keep
+        // the namespace alive after `ip netns del`, and outlive the test: five dnsmasq a
+        // `cargo test` run were found so.
+        kill_processes_in(&self.name);
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .status();
         let _ = std::fs::remove_file(format!("/run/netconverge/netns/{}.lock", self.name));
-        // A watcher's state file (`status`), then the state directory if nothing else is left.
-        let state = format!("/run/netconverge/netns/{}", self.name);
-        let _ = std::fs::remove_file(format!("{state}/watch.json"));
-        let _ = std::fs::remove_dir(state);
+        // The namespace's state directory (a watcher's `status` file, dnsmasq's files): the
+        // name is this test's own, so nothing else is in it.
+        let _ = std::fs::remove_dir_all(format!("/run/netconverge/netns/{}", self.name));
     }
 }
 
