@@ -5,14 +5,15 @@
 //!
 //! Like the other kernel reads this acts in the network namespace of the calling thread.
 
+use netlink_packet_core::{NLMSG_DONE, NLMSG_ERROR};
 use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
+
+use crate::kernel::netlink::raw::{code, messages};
 
 /// `NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETTABLE`.
 const GET_TABLE: u16 = (10 << 8) | 1;
 /// `NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWTABLE`: a table of the dump.
 const NEW_TABLE: u16 = 10 << 8;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
 const NLM_F_REQUEST: u16 = 1;
 const NLM_F_DUMP: u16 = 0x300;
 /// `NFTA_TABLE_NAME`.
@@ -61,34 +62,28 @@ fn request() -> Vec<u8> {
 /// Read the messages of one datagram into `found` (the families of tables named `name`);
 /// `Ok(true)` once the dump is done.
 fn parse(buf: &[u8], name: &str, found: &mut Vec<u8>) -> Result<bool, i32> {
-    let mut at = 0;
-    while at + HEADER <= buf.len() {
-        let len = u32::from_ne_bytes(buf[at..at + 4].try_into().expect("4 bytes")) as usize;
-        let kind = u16::from_ne_bytes(buf[at + 4..at + 6].try_into().expect("2 bytes"));
-        if len < HEADER || at + len > buf.len() {
-            return Err(libc::EIO);
-        }
-        let msg = &buf[at..at + len];
-        match kind {
+    for msg in messages(buf) {
+        let msg = msg.map_err(|_| libc::EIO)?;
+        match msg.kind {
             NLMSG_DONE => return Ok(true),
             NLMSG_ERROR => {
-                let code = msg.get(HEADER..HEADER + 4).map_or(-libc::EIO, |b| {
-                    i32::from_ne_bytes(b.try_into().expect("4 bytes"))
-                });
-                return if code == 0 { Ok(true) } else { Err(-code) };
+                return match code(msg.payload) {
+                    Some(0) => Ok(true),
+                    Some(c) => Err(-c),
+                    None => Err(libc::EIO),
+                }
             }
-            NEW_TABLE if named(msg, name) => found.push(msg[HEADER]),
+            NEW_TABLE if named(msg.payload, name) => found.push(msg.payload[0]),
             _ => {}
         }
-        at += len.next_multiple_of(4);
     }
     Ok(false)
 }
 
-/// A table message (after its header, an `nfgenmsg` and attributes) of the table `name`.
-fn named(msg: &[u8], name: &str) -> bool {
-    msg.len() >= HEADER + NFGEN
-        && attribute(&msg[HEADER + NFGEN..], TABLE_NAME)
+/// A table message's payload (an `nfgenmsg`, then attributes) of the table `name`.
+fn named(payload: &[u8], name: &str) -> bool {
+    payload.len() >= NFGEN
+        && attribute(&payload[NFGEN..], TABLE_NAME)
             .is_some_and(|v| v.split(|b| *b == 0).next() == Some(name.as_bytes()))
 }
 

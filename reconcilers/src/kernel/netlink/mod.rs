@@ -40,7 +40,7 @@ mod lookup;
 mod neighbours;
 mod ops;
 mod protocols;
-mod raw;
+pub(crate) mod raw;
 
 use ops::needs_index;
 

@@ -6,7 +6,7 @@
 //! is 3.7 ms, measured with a bare socket).
 
 use netlink_packet_core::{
-    NetlinkBuffer, NetlinkMessage, NLMSG_DONE, NLMSG_ERROR, NLMSG_OVERRUN, NLM_F_DUMP,
+    DecodeError, NetlinkBuffer, NetlinkMessage, NLMSG_DONE, NLMSG_ERROR, NLMSG_OVERRUN, NLM_F_DUMP,
     NLM_F_DUMP_INTR, NLM_F_REQUEST,
 };
 use netlink_packet_route::RouteNetlinkMessage;
@@ -63,25 +63,25 @@ pub(super) async fn dump(
                 _ => e,
             }
         })?;
-        let mut at = 0;
-        while at < buf.len() {
-            let msg = NetlinkBuffer::new_checked(&buf[at..])
-                .map_err(|e| err(None, &format!("undecodable answer: {e}")))?;
-            interrupted |= msg.flags() & NLM_F_DUMP_INTR != 0;
-            let payload = msg.payload();
-            match msg.message_type() {
+        for msg in messages(&buf) {
+            let msg = msg.map_err(|e| err(None, &format!("undecodable answer: {e}")))?;
+            interrupted |= msg.flags & NLM_F_DUMP_INTR != 0;
+            let code = || code(msg.payload).ok_or_else(|| err(None, "a cut-short answer"));
+            match msg.kind {
                 NLMSG_DONE => {
-                    return match code(payload) {
-                        0 => Ok(if interrupted {
-                            Ended::Interrupted
-                        } else {
-                            Ended::Whole
-                        }),
+                    return match code()? {
+                        0 if interrupted => Ok(Ended::Interrupted),
+                        0 => Ok(Ended::Whole),
                         c => Err(err(Some(-c), "the kernel aborted the dump")),
                     };
                 }
+                // An acknowledgement (code 0) ends the answer too, as on the shared connection.
                 NLMSG_ERROR => {
-                    let errno = -code(payload);
+                    let errno = match code()? {
+                        0 if interrupted => return Ok(Ended::Interrupted),
+                        0 => return Ok(Ended::Whole),
+                        c => -c,
+                    };
                     let hint = if errno == libc::EPERM {
                         "needs CAP_NET_ADMIN (run as root)"
                     } else {
@@ -92,19 +92,52 @@ pub(super) async fn dump(
                 NLMSG_OVERRUN => {
                     return Err(err(Some(libc::ENOBUFS), "netlink receive buffer overrun"))
                 }
-                t => each(t, payload),
+                t => each(t, msg.payload),
             }
-            // Messages are 4-byte aligned in a datagram.
-            at += (msg.length() as usize).next_multiple_of(4);
         }
     }
 }
 
-/// The `int` that opens an NLMSG_DONE or NLMSG_ERROR payload (0 when it is cut short).
-fn code(payload: &[u8]) -> i32 {
+/// One message of a netlink datagram.
+pub(crate) struct Message<'a> {
+    /// `nlmsg_type`.
+    pub kind: u16,
+    /// `nlmsg_flags`.
+    pub flags: u16,
+    /// What follows the header.
+    pub payload: &'a [u8],
+}
+
+/// The messages of one netlink datagram, in order (each 4-byte aligned): the one walk of a
+/// receive buffer, for every netlink family read as bytes (rtnetlink here, nfnetlink in
+/// `firewall::netlink`). A message whose length does not fit the datagram is an `Err`, and
+/// the last item.
+pub(crate) fn messages(buf: &[u8]) -> impl Iterator<Item = Result<Message<'_>, DecodeError>> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let rest = buf.get(at..).filter(|r| !r.is_empty())?;
+        match NetlinkBuffer::new_checked(rest) {
+            Ok(msg) => {
+                at += (msg.length() as usize).next_multiple_of(4);
+                Some(Ok(Message {
+                    kind: msg.message_type(),
+                    flags: msg.flags(),
+                    payload: msg.payload(),
+                }))
+            }
+            Err(e) => {
+                at = buf.len();
+                Some(Err(e))
+            }
+        }
+    })
+}
+
+/// The `int` that opens an NLMSG_DONE or NLMSG_ERROR payload (`None` when it is cut short).
+pub(crate) fn code(payload: &[u8]) -> Option<i32> {
     payload
         .get(..4)
-        .map_or(0, |b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+        .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 #[cfg(test)]
@@ -112,10 +145,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_done_or_error_code_is_read_in_host_order_and_a_short_one_is_zero() {
-        assert_eq!(code(&(-1i32).to_ne_bytes()), -1);
-        assert_eq!(code(&[0, 0, 0, 0, 9, 9]), 0);
-        assert_eq!(code(&(-libc::EPERM).to_ne_bytes()), -libc::EPERM);
-        assert_eq!(code(&[1, 2]), 0);
+    fn a_done_or_error_code_is_read_in_host_order_and_a_short_one_is_none() {
+        assert_eq!(code(&(-1i32).to_ne_bytes()), Some(-1));
+        assert_eq!(code(&[0, 0, 0, 0, 9, 9]), Some(0));
+        assert_eq!(code(&(-libc::EPERM).to_ne_bytes()), Some(-libc::EPERM));
+        assert_eq!(code(&[1, 2]), None);
+    }
+
+    fn message(kind: u16, flags: u16, payload: &[u8]) -> Vec<u8> {
+        let len = u32::try_from(16 + payload.len()).expect("small");
+        let mut m = [
+            &len.to_ne_bytes()[..],
+            &kind.to_ne_bytes(),
+            &flags.to_ne_bytes(),
+        ]
+        .concat();
+        m.extend_from_slice(&[0; 8]);
+        m.extend_from_slice(payload);
+        m.resize(m.len().next_multiple_of(4), 0);
+        m
+    }
+
+    /// Each message with its type, flags and payload, over the padding between them; one
+    /// that runs past the datagram is an error and the end.
+    #[test]
+    fn a_datagram_is_walked_message_by_message() {
+        let buf = [message(16, 2, &[1, 2, 3]), message(3, 16, &[0; 4])].concat();
+        let got: Vec<(u16, u16, Vec<u8>)> = messages(&buf)
+            .map(|m| m.map(|m| (m.kind, m.flags, m.payload.to_vec())).unwrap())
+            .collect();
+        assert_eq!(got, [(16, 2, vec![1, 2, 3]), (3, 16, vec![0; 4])]);
+        // The second message (at 20, 20 bytes long) cut at 30.
+        let walked: Vec<bool> = messages(&buf[..30]).map(|m| m.is_ok()).collect();
+        assert_eq!(walked, [true, false]);
+        assert_eq!(messages(&[]).count(), 0);
     }
 }
