@@ -7,9 +7,9 @@
 
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 
+use super::queue::Sender;
 use super::trigger::Trigger;
 
 /// First wait before retrying a failed apply.
@@ -70,12 +70,12 @@ pub struct Retry {
     backoff: Backoff,
     due: Option<Instant>,
     timer: Option<tokio::task::JoinHandle<()>>,
-    tx: mpsc::UnboundedSender<Trigger>,
+    tx: Sender,
 }
 
 impl Retry {
     /// A retry timer that sends its trigger on `tx`, waiting as `backoff` says.
-    pub fn new(backoff: Backoff, tx: mpsc::UnboundedSender<Trigger>) -> Retry {
+    pub fn new(backoff: Backoff, tx: Sender) -> Retry {
         Retry {
             backoff,
             due: None,
@@ -164,13 +164,13 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_retry_fires_exactly_after_its_delay() {
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = crate::watch::queue::channel();
         let mut retry = Retry::new(Backoff::default(), tx);
         let t0 = Instant::now();
         assert_eq!(retry.schedule(), Some(secs(1)));
         assert_eq!(retry.due(), Some(t0 + secs(1)));
         advance(Duration::from_millis(999)).await;
-        assert!(rx.try_recv().is_err(), "not before its second is over");
+        assert_eq!(rx.try_recv(), None, "not before its second is over");
         advance(Duration::from_millis(1)).await;
         assert_eq!(rx.recv().await, Some(Trigger::Retry));
         assert_eq!(t0.elapsed(), secs(1));
@@ -178,14 +178,14 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn one_retry_at_a_time_and_failures_meanwhile_do_not_advance_the_backoff() {
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = crate::watch::queue::channel();
         let mut retry = Retry::new(Backoff::default(), tx);
         assert_eq!(retry.schedule(), Some(secs(1)));
         assert_eq!(retry.schedule(), None);
         assert_eq!(retry.schedule(), None);
         advance(secs(30)).await;
         assert_eq!(rx.recv().await, Some(Trigger::Retry));
-        assert!(rx.try_recv().is_err(), "exactly one retry was sent");
+        assert_eq!(rx.try_recv(), None, "exactly one retry was sent");
         // Not taken into a burst yet: still counts as pending.
         assert_eq!(retry.schedule(), None);
         retry.fired();
@@ -195,7 +195,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn retries_wait_1_2_4_up_to_60_s_and_1_s_again_after_a_success() {
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = crate::watch::queue::channel();
         let mut retry = Retry::new(Backoff::default(), tx);
         let mut waited = Vec::new();
         for _ in 0..8 {

@@ -4,18 +4,15 @@
 use std::path::{Path, PathBuf};
 
 use notify::{EventKind, RecursiveMode, Watcher};
-use tokio::sync::mpsc;
 
+use super::queue::Sender;
 use super::trigger::Trigger;
 use crate::pass::Failure;
 
 /// Watch the desired directory (or a single file's directory), not single files: editors
 /// replace files by rename and ConfigMaps swap a `..data` symlink, which a watch on the file
 /// itself would miss. Changes are sent on `tx` until the returned watcher is dropped.
-pub fn watch(
-    path: &Path,
-    tx: mpsc::UnboundedSender<Trigger>,
-) -> Result<notify::RecommendedWatcher, Failure> {
+pub fn watch(path: &Path, tx: Sender) -> Result<notify::RecommendedWatcher, Failure> {
     let dir = watched_dir(path);
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if let Ok(ev) = res {
@@ -86,7 +83,7 @@ mod tests {
     #[tokio::test]
     async fn a_rename_into_the_directory_is_a_file_trigger() {
         let dir = Scratch::new("rename");
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = crate::watch::queue::channel();
         let _w = watch(&dir.0.join("host.yaml"), tx).unwrap();
         std::fs::write(dir.0.join("host.yaml.tmp~"), "links: {}\n").unwrap();
         std::fs::rename(dir.0.join("host.yaml.tmp~"), dir.0.join("host.yaml")).unwrap();
@@ -96,7 +93,7 @@ mod tests {
 
     #[test]
     fn a_missing_directory_is_a_setup_error() {
-        let (tx, _rx) = mpsc::unbounded_channel();
+        let (tx, _rx) = crate::watch::queue::channel();
         let err = watch(Path::new("/nonexistent-nc/host.yaml"), tx).unwrap_err();
         assert!(
             err.to_string().contains("cannot watch /nonexistent-nc"),

@@ -25,6 +25,7 @@ pub mod health;
 pub mod liveness;
 pub mod metrics;
 pub mod progress;
+pub mod queue;
 pub mod reattach;
 pub mod serve;
 pub mod signals;
@@ -41,7 +42,6 @@ use reconcilers::error::KernelError;
 use reconcilers::kernel::netlink::RtnlKernel;
 use reconcilers::kernel::{events as netlink_events, Kernel};
 use reconcilers::plan::Plan;
-use tokio::sync::mpsc;
 
 use crate::desired::{self, Desired};
 use crate::engine::Applied;
@@ -49,10 +49,12 @@ use crate::pass::{pass, Failure, Mode};
 use crate::status::{self, file::DaemonState, file::LastError, file::LastPass};
 use backoff::{Backoff, Retry};
 use debounce::Debounce;
+use debounce::Pending;
 use fight::Fights;
 use liveness::Liveness;
 use metrics::Metrics;
 use progress::Progress;
+use queue::{Receiver, Sender};
 use systemd::{Heartbeat, Notifier, NotifyState};
 use trigger::{drain_echoes, Action, Burst, Trigger};
 
@@ -126,8 +128,8 @@ pub async fn run(opts: WatchOptions, endpoint: Option<serve::Endpoint>) -> Resul
 pub struct Daemon<K, C> {
     opts: WatchOptions,
     debounce: Debounce,
-    tx: mpsc::UnboundedSender<Trigger>,
-    rx: mpsc::UnboundedReceiver<Trigger>,
+    tx: Sender,
+    rx: Receiver,
     retry: Retry,
     /// Opens a kernel connection for a protocol number (again when a reload changes it).
     connect: C,
@@ -194,7 +196,7 @@ where
     /// A daemon for `opts` that reaches the kernel through `connect`; nothing is read or
     /// connected before [`Daemon::run`].
     pub fn new(opts: WatchOptions, connect: C) -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = queue::channel();
         let metrics = Arc::new(Metrics::new());
         let prober = Arc::new(health::probe::IcmpProber {
             netns: opts.netns.clone(),
@@ -282,7 +284,7 @@ where
     }
 
     /// Where trigger sources send their triggers.
-    pub fn sender(&self) -> mpsc::UnboundedSender<Trigger> {
+    pub fn sender(&self) -> Sender {
         self.tx.clone()
     }
 
@@ -307,7 +309,7 @@ where
             let mut pending = if outcome.wrote {
                 drain_echoes(&mut self.rx, self.debounce.settle).await
             } else {
-                Burst::default()
+                Pending::default()
             };
             if ready {
                 self.live.set_ready();
@@ -330,7 +332,7 @@ where
                     return Ok(());
                 };
                 self.heartbeat.busy();
-                pending = Burst::default();
+                pending = Pending::default();
                 if burst.contains(Trigger::Retry) {
                     self.retry.fired();
                 }

@@ -4,8 +4,8 @@
 //! SIGTERM wait for the apply in progress instead of cutting it off.
 
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::mpsc;
 
+use super::queue::Sender;
 use super::trigger::Trigger;
 use crate::pass::Failure;
 
@@ -17,7 +17,7 @@ pub const SIGNALS: [(SignalKind, Trigger); 3] = [
 ];
 
 /// Handle every signal of [`SIGNALS`] from now on, sending its trigger on `tx`.
-pub fn listen(tx: &mpsc::UnboundedSender<Trigger>) -> Result<(), Failure> {
+pub fn listen(tx: &Sender) -> Result<(), Failure> {
     for (kind, trigger) in SIGNALS {
         forward(kind, trigger, tx.clone())?;
     }
@@ -26,11 +26,7 @@ pub fn listen(tx: &mpsc::UnboundedSender<Trigger>) -> Result<(), Failure> {
 
 /// Handle the signal `kind` from now on (its default action no longer applies), sending
 /// `trigger` on `tx` each time it arrives.
-pub fn forward(
-    kind: SignalKind,
-    trigger: Trigger,
-    tx: mpsc::UnboundedSender<Trigger>,
-) -> Result<(), Failure> {
+pub fn forward(kind: SignalKind, trigger: Trigger, tx: Sender) -> Result<(), Failure> {
     let mut s =
         signal(kind).map_err(|e| Failure::Message(format!("cannot handle signals: {e}")))?;
     tokio::spawn(async move {
@@ -53,7 +49,7 @@ mod tests {
     // of them for the rest of the run.
     #[tokio::test]
     async fn each_signal_sends_its_trigger() {
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = crate::watch::queue::channel();
         forward(SignalKind::user_defined1(), Trigger::Reload, tx).unwrap();
         for _ in 0..2 {
             // SAFETY: raise(3) has no preconditions; SIGUSR1 is handled since `forward`.

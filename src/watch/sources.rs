@@ -6,14 +6,12 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::sleep;
 
+use super::queue::Sender;
 use super::trigger::Trigger;
 
 /// Send [`Trigger::Kernel`] for each kernel notification (`events`, as from
 /// `reconcilers::kernel::events::subscribe`), until either side closes.
-pub fn kernel_events(
-    mut events: mpsc::UnboundedReceiver<()>,
-    tx: mpsc::UnboundedSender<Trigger>,
-) -> JoinHandle<()> {
+pub fn kernel_events(mut events: mpsc::UnboundedReceiver<()>, tx: Sender) -> JoinHandle<()> {
     tokio::spawn(async move {
         while events.recv().await.is_some() {
             if tx.send(Trigger::Kernel).is_err() {
@@ -28,7 +26,7 @@ pub fn kernel_events(
 ///
 /// The period counts from the last tick, not from a pass: a resync is a trigger like the
 /// others and only asks for a pass.
-pub fn resync_every(period: Duration, tx: mpsc::UnboundedSender<Trigger>) -> JoinHandle<()> {
+pub fn resync_every(period: Duration, tx: Sender) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             sleep(period).await;
@@ -53,11 +51,7 @@ pub fn namespace_id(name: &str) -> Option<(u64, u64)> {
 /// Send [`Trigger::Gone`] once `/run/netns/NAME` no longer names the namespace `id` (deleted,
 /// or recreated under the same name), checking every [`NAMESPACE_POLL`]. rtnetlink says
 /// nothing when a namespace goes: its sockets live on in the orphaned namespace.
-pub fn namespace_gone(
-    name: String,
-    id: (u64, u64),
-    tx: mpsc::UnboundedSender<Trigger>,
-) -> JoinHandle<()> {
+pub fn namespace_gone(name: String, id: (u64, u64), tx: Sender) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             sleep(NAMESPACE_POLL).await;
@@ -80,7 +74,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_resync_ticks_every_period() {
         let period = Duration::from_secs(300);
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = crate::watch::queue::channel();
         let t0 = Instant::now();
         let task = resync_every(period, tx);
         for n in 1..=3 {
@@ -88,7 +82,7 @@ mod tests {
             assert_eq!(t0.elapsed(), period * n);
         }
         advance(period - Duration::from_millis(1)).await;
-        assert!(rx.try_recv().is_err(), "no tick before the period is over");
+        assert_eq!(rx.try_recv(), None, "no tick before the period is over");
         drop(rx);
         // The tick after the receiver is gone ends the task.
         task.await.unwrap();
@@ -98,7 +92,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn each_kernel_notification_is_a_kernel_trigger() {
         let (events_tx, events) = mpsc::unbounded_channel();
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = crate::watch::queue::channel();
         let task = kernel_events(events, tx);
         for _ in 0..3 {
             events_tx.send(()).unwrap();

@@ -8,8 +8,8 @@ use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
 use reconcilers::kernel::pidfd;
-use tokio::sync::mpsc;
 
+use super::queue::Sender;
 use super::trigger::Trigger;
 
 /// The instances being watched, by bridge.
@@ -21,11 +21,7 @@ pub struct Supervisor {
 impl Supervisor {
     /// Watch the instances of `live` (bridge, pid, pidfd) that are not watched yet; forget
     /// those no longer live. An exit sends [`Trigger::Kernel`] on `tx`.
-    pub fn update(
-        &mut self,
-        live: Vec<(String, i32, OwnedFd)>,
-        tx: &mpsc::UnboundedSender<Trigger>,
-    ) {
+    pub fn update(&mut self, live: Vec<(String, i32, OwnedFd)>, tx: &Sender) {
         let mut next = BTreeMap::new();
         for (bridge, pid, fd) in live {
             if let Some((old, fd)) = self.watched.remove(&bridge) {
@@ -82,7 +78,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_exit_is_a_kernel_trigger_and_terminate_signals_by_pidfd() {
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = crate::watch::queue::channel();
         let mut s = Supervisor::default();
         let mut a = std::process::Command::new("sleep")
             .arg("30")
@@ -109,7 +105,7 @@ mod tests {
         // A guard against a hang, not a limit on how long it may take.
         let t = tokio::time::timeout(Duration::from_secs(60), rx.recv()).await;
         assert_eq!(t.unwrap(), Some(Trigger::Kernel));
-        assert!(rx.try_recv().is_err(), "one exit, one trigger");
+        assert_eq!(rx.try_recv(), None, "one exit, one trigger");
         s.terminate_all();
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(b.wait().unwrap().signal(), Some(libc::SIGTERM));

@@ -7,8 +7,10 @@
 
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tokio::time::sleep;
+
+use super::debounce::Pending;
+use super::queue::Receiver;
 
 /// Why the daemon wakes up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,12 +140,12 @@ impl FromIterator<Trigger> for Burst {
 /// Called right after an apply: the kernel announces each of the daemon's own writes, and
 /// re-planning on those echoes would only find nothing to do. A real change hidden among them
 /// is caught by the verifying pass the daemon runs next, so dropping them loses nothing.
-pub async fn drain_echoes(rx: &mut mpsc::UnboundedReceiver<Trigger>, settle: Duration) -> Burst {
+pub async fn drain_echoes(rx: &mut Receiver, settle: Duration) -> Pending {
     sleep(settle).await;
-    let mut keep = Burst::default();
-    while let Ok(t) = rx.try_recv() {
+    let mut keep = Pending::default();
+    while let Some((t, at)) = rx.try_recv_stamped() {
         if t != Trigger::Kernel {
-            keep.push(t);
+            keep.push(t, at);
         }
     }
     keep
@@ -215,7 +217,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn drain_echoes_waits_the_settle_and_keeps_only_non_kernel_triggers() {
         let settle = Duration::from_millis(15);
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = crate::watch::queue::channel();
         let t0 = Instant::now();
         for t in [Kernel, Kernel, File, Kernel, Retry] {
             tx.send(t).unwrap();
@@ -229,17 +231,19 @@ mod tests {
         });
         let kept = drain_echoes(&mut rx, settle).await;
         assert_eq!(t0.elapsed(), settle);
-        assert_eq!(kept, Burst::from_iter([File, Retry, Resync]));
-        assert!(rx.try_recv().is_err(), "the queue is drained");
+        assert_eq!(kept.triggers, Burst::from_iter([File, Retry, Resync]));
+        // The kept triggers keep their times: the first was sent at once, the last at 10 ms.
+        assert_eq!(kept.sent, Some((t0, t0 + Duration::from_millis(10))));
+        assert_eq!(rx.try_recv(), None, "the queue is drained");
 
         // What arrives after the settle is left for the next burst.
         tx.send(Kernel).unwrap();
-        assert_eq!(rx.try_recv(), Ok(Kernel));
+        assert_eq!(rx.try_recv(), Some(Kernel));
     }
 
     #[tokio::test(start_paused = true)]
     async fn drain_echoes_of_echoes_only_is_empty() {
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = crate::watch::queue::channel();
         for _ in 0..50 {
             tx.send(Kernel).unwrap();
         }

@@ -17,11 +17,11 @@ use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 
 use reconcilers::providers::{Health, Provider, Providers};
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{interval, MissedTickBehavior};
 
 use super::metrics::{Metrics, ProviderLabel};
+use super::queue::Sender;
 use super::trigger::Trigger;
 use machine::{Round, Tracker, Transition};
 use probe::{Path, Prober};
@@ -59,7 +59,7 @@ impl Watched {
 pub struct Monitor {
     prober: Arc<dyn Prober>,
     metrics: Arc<Metrics>,
-    tx: mpsc::UnboundedSender<Trigger>,
+    tx: Sender,
     /// Which providers are out of service, shared with the tasks.
     down: Arc<Mutex<BTreeSet<String>>>,
     tasks: Vec<(Watched, JoinHandle<()>)>,
@@ -67,11 +67,7 @@ pub struct Monitor {
 
 impl Monitor {
     /// A monitor probing with `prober` and waking the daemon through `tx`.
-    pub fn new(
-        prober: Arc<dyn Prober>,
-        metrics: Arc<Metrics>,
-        tx: mpsc::UnboundedSender<Trigger>,
-    ) -> Monitor {
+    pub fn new(prober: Arc<dyn Prober>, metrics: Arc<Metrics>, tx: Sender) -> Monitor {
         Monitor {
             prober,
             metrics,
@@ -143,7 +139,7 @@ async fn watch_one(
     prober: Arc<dyn Prober>,
     metrics: Arc<Metrics>,
     down: Arc<Mutex<BTreeSet<String>>>,
-    tx: mpsc::UnboundedSender<Trigger>,
+    tx: Sender,
 ) {
     let mut tracker = Tracker::new(w.health.down, w.health.up, in_service);
     let mut tick = interval(w.health.interval);
@@ -171,7 +167,7 @@ fn count_round(
     w: &Watched,
     metrics: &Metrics,
     down: &Mutex<BTreeSet<String>>,
-    tx: &mpsc::UnboundedSender<Trigger>,
+    tx: &Sender,
 ) {
     match tracker.record(r) {
         Some(Transition::Down) => {
