@@ -242,6 +242,14 @@ where
         self
     }
 
+    /// Settle kernel bursts for `settle` instead of [`debounce::KERNEL_SETTLE`]: the scripted
+    /// tests keep timelines written against a settle of their own.
+    #[cfg(test)]
+    pub(crate) fn with_settle(mut self, settle: Duration) -> Self {
+        self.debounce.settle = settle;
+        self
+    }
+
     /// The loop's heartbeat, for the watchdog (which must not keep it alive).
     pub fn heartbeat(&self) -> std::sync::Weak<Heartbeat> {
         Arc::downgrade(&self.heartbeat)

@@ -100,6 +100,11 @@ impl Kernel for Probe {
     }
 }
 
+/// The settle the scripted timelines below are written against (the daemon's own is
+/// [`super::debounce::KERNEL_SETTLE`]; these tests are about the order and spacing of passes,
+/// which the settle only shifts).
+const SETTLE: Duration = Duration::from_millis(15);
+
 const BR0: &str = "links:\n  br0:\n    kind: bridge\n";
 const BR01: &str = "links:\n  br0:\n    kind: bridge\n  br1:\n    kind: bridge\n";
 const BR012: &str =
@@ -168,6 +173,7 @@ impl Harness {
         let probe = Probe(self.seen.clone());
         let daemon = Daemon::new(self.opts(once), move |_| Ok(probe.clone()))
             .with_notifier(self.notes.clone())
+            .with_settle(SETTLE)
             .with_events(self.events.clone());
         let metrics = daemon.metrics();
         let tx = daemon.sender();
