@@ -17,8 +17,7 @@ use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
 use netlink_packet_core::{
-    NetlinkMessage, NetlinkPayload, Parseable, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR,
-    NLM_F_REQUEST,
+    NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
 };
 use netlink_packet_route::address::AddressMessage;
 use netlink_packet_route::link::LinkMessage;
@@ -298,12 +297,9 @@ impl RtnlKernel {
             if kind != libc::RTM_NEWROUTE {
                 return;
             }
-            match RouteMessage::parse(payload) {
-                Ok(msg) => {
-                    if let Some(r) = routes::netlink::parse_route(&msg, names, self.protocol) {
-                        b.push(r);
-                    }
-                }
+            match routes::netlink::decode_route(payload, names, self.protocol) {
+                Ok(Some(r)) => b.push(r),
+                Ok(None) => {}
                 Err(e) => undecodable = Some(e.to_string()),
             }
         };
