@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::kernel::Scope;
+use crate::model::join::{join, Paired};
 use crate::model::object::{Marked, ObjectKind, ObjectRef};
 use crate::model::State;
 use crate::plan::{Change, Op};
@@ -127,10 +128,9 @@ pub fn owned_kept_by_key<K: Ord, V: Marked>(
     desired: &BTreeMap<K, V>,
     observed: &BTreeMap<K, V>,
 ) -> (usize, usize) {
-    let owned = observed.iter().filter(|(_, v)| v.owned());
-    let kept = owned
-        .clone()
-        .filter(|(k, _)| desired.contains_key(*k))
-        .count();
-    (owned.count(), kept)
+    join(desired, observed).fold((0, 0), |(owned, kept), pair| match pair {
+        Paired::Both(_, _, o) if o.owned() => (owned + 1, kept + 1),
+        Paired::Right(_, o) if o.owned() => (owned + 1, kept),
+        _ => (owned, kept),
+    })
 }

@@ -19,6 +19,7 @@ use crate::error::MacAddrError;
 pub mod address;
 pub mod dhcp;
 pub mod firewall;
+pub mod join;
 pub mod link;
 pub mod object;
 pub mod route;

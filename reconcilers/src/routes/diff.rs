@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use ipnet::IpNet;
 
 use crate::links::satisfied;
+use crate::model::join::{join, Paired};
 use crate::model::object::ObjectRef;
 use crate::model::{Route, State};
 use crate::plan::{Action, Change, Object, Op};
@@ -39,9 +40,11 @@ fn managed_view(observed: &Route, desired: &Route) -> Route {
 /// Routes netconverge owns that are no longer desired are removed; foreign ones never are.
 pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
     let mut out = Vec::new();
-    for (key, d) in &desired.routes {
-        match observed.routes.get(key) {
-            None => out.push(Change {
+    // Removals come after every add and change, as the plan has always listed them.
+    let mut removals = Vec::new();
+    for pair in join(&desired.routes, &observed.routes) {
+        match pair {
+            Paired::Left(_, d) => out.push(Change {
                 action: Action::Add,
                 object: ObjectRef::route(d),
                 before: None,
@@ -49,8 +52,8 @@ pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
                 note: None,
                 ops: vec![Op::AddRoute(d.clone())],
             }),
-            Some(o) if matches(d, o) => {}
-            Some(o) => out.push(Change {
+            Paired::Both(_, d, o) if matches(d, o) => {}
+            Paired::Both(_, d, o) => out.push(Change {
                 action: Action::Change,
                 object: ObjectRef::route(d),
                 before: Some(Object::Route(managed_view(o, d))),
@@ -58,20 +61,18 @@ pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
                 note: (!o.owned).then(|| "replace foreign route".to_string()),
                 ops: vec![Op::ReplaceRoute(d.clone())],
             }),
-        }
-    }
-    for (key, o) in &observed.routes {
-        if o.owned && !desired.routes.contains_key(key) {
-            out.push(Change {
+            Paired::Right(_, o) if o.owned => removals.push(Change {
                 action: Action::Remove,
                 object: ObjectRef::route(o),
                 before: Some(Object::Route(o.clone())),
                 after: None,
                 note: None,
                 ops: vec![Op::DeleteRoute(o.clone())],
-            });
+            }),
+            Paired::Right(..) => {}
         }
     }
+    out.append(&mut removals);
     out
 }
 
