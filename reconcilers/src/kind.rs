@@ -53,20 +53,23 @@ pub trait Kind: Sync {
     /// kind may look at the marks of the kinds before it.
     fn set_owned(&self, state: &mut State, owned: &dyn Fn(&ObjectRef) -> bool);
 
-    /// How many of this kind's objects in `observed` netconverge owns, and how many of those
-    /// `desired` keeps (at the same key, whatever it changes), for the empty-state guard. By
-    /// default an object is kept when `desired` has one of the same identity; kinds whose id
-    /// says more than their key override this.
-    fn owned_kept(&self, desired: &State, observed: &State) -> (usize, usize) {
+    /// Whether netconverge owns any of this kind's objects in `observed`, and whether
+    /// `desired` keeps one of those (at the same key, whatever it changes), for the
+    /// empty-state guard. By default an object is kept when `desired` has one of the same
+    /// identity; kinds whose id says more than their key override this.
+    fn owned_kept(&self, desired: &State, observed: &State) -> OwnedKept {
         let wanted: std::collections::BTreeSet<ObjectRef> =
             self.objects(desired).into_iter().map(|(r, _)| r).collect();
-        let owned: Vec<ObjectRef> = self
+        let mut owned = self
             .objects(observed)
             .into_iter()
             .filter_map(|(r, owned)| owned.then_some(r))
-            .collect();
-        let kept = owned.iter().filter(|r| wanted.contains(*r)).count();
-        (owned.len(), kept)
+            .peekable();
+        let any = owned.peek().is_some();
+        OwnedKept {
+            owned: any,
+            kept: owned.any(|r| wanted.contains(&r)),
+        }
     }
 
     /// What observing must read for this kind of `desired` beyond the kernel's dumps.
@@ -122,15 +125,34 @@ pub fn set_marks<'a, V: Marked + 'a>(
     }
 }
 
-/// Owned objects of `observed` and how many of them `desired` keeps at their key (for
-/// [`Kind::owned_kept`] of kinds whose id says more than their key).
+/// What the empty-state guard asks of a kind (see [`Kind::owned_kept`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OwnedKept {
+    /// `observed` holds an object netconverge owns.
+    pub owned: bool,
+    /// `desired` keeps one of those.
+    pub kept: bool,
+}
+
+/// [`Kind::owned_kept`] by key, for kinds whose id says more than their key. Stops at the
+/// first owned object `desired` keeps: with any desired state that is not empty, that is
+/// the first object of the walk, not the 10,000th.
 pub fn owned_kept_by_key<K: Ord, V: Marked>(
     desired: &BTreeMap<K, V>,
     observed: &BTreeMap<K, V>,
-) -> (usize, usize) {
-    join(desired, observed).fold((0, 0), |(owned, kept), pair| match pair {
-        Paired::Both(_, _, o) if o.owned() => (owned + 1, kept + 1),
-        Paired::Right(_, o) if o.owned() => (owned + 1, kept),
-        _ => (owned, kept),
-    })
+) -> OwnedKept {
+    let mut out = OwnedKept::default();
+    for pair in join(desired, observed) {
+        match pair {
+            Paired::Both(_, _, o) if o.owned() => {
+                return OwnedKept {
+                    owned: true,
+                    kept: true,
+                }
+            }
+            Paired::Right(_, o) if o.owned() => out.owned = true,
+            _ => {}
+        }
+    }
+    out
 }

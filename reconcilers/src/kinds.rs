@@ -40,11 +40,15 @@ pub fn objects(state: &State) -> Vec<(ObjectRef, bool)> {
 /// netconverge owns in `observed` (and it owns at least one) — what an empty or truncated
 /// desired file looks like.
 pub fn removes_everything_owned(desired: &State, observed: &State) -> bool {
-    let (owned, kept) = KINDS
-        .iter()
-        .map(|k| k.owned_kept(desired, observed))
-        .fold((0, 0), |(o, k), (o2, k2)| (o + o2, k + k2));
-    owned > 0 && kept == 0
+    let mut owned = false;
+    for k in KINDS {
+        let o = k.owned_kept(desired, observed);
+        if o.kept {
+            return false;
+        }
+        owned |= o.owned;
+    }
+    owned
 }
 
 impl State {
@@ -99,6 +103,18 @@ mod tests {
         desired.add_route(route("192.168.1.254", false));
         assert!(!removes_everything_owned(&desired, &observed));
         assert!(removes_everything_owned(&State::default(), &observed));
+        // Keeping one of two owned routes is not removing everything; a desired route at
+        // another key keeps none.
+        let mut other = route("192.168.1.1", true);
+        other.to = "10.9.0.0/16".parse().unwrap();
+        observed.add_route(other.clone());
+        let mut only_other = State::default();
+        only_other.add_route(other.clone());
+        assert!(!removes_everything_owned(&only_other, &observed));
+        other.to = "10.8.0.0/16".parse().unwrap();
+        let mut elsewhere = State::default();
+        elsewhere.add_route(other);
+        assert!(removes_everything_owned(&elsewhere, &observed));
         // Foreign objects do not count.
         let mut foreign = State::default();
         foreign.add_route(route("192.168.1.1", false));

@@ -32,7 +32,7 @@ impl Kind for Routes {
     }
 
     /// Kept means at the same key: a changed gateway or action still keeps the object.
-    fn owned_kept(&self, desired: &State, observed: &State) -> (usize, usize) {
+    fn owned_kept(&self, desired: &State, observed: &State) -> kind::OwnedKept {
         kind::owned_kept_by_key(&desired.routes, &observed.routes)
     }
 

@@ -31,7 +31,7 @@ impl Kind for Rules {
     }
 
     /// Kept means at the same key: a changed gateway or action still keeps the object.
-    fn owned_kept(&self, desired: &State, observed: &State) -> (usize, usize) {
+    fn owned_kept(&self, desired: &State, observed: &State) -> kind::OwnedKept {
         kind::owned_kept_by_key(&desired.rules, &observed.rules)
     }
 
