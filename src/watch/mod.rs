@@ -138,6 +138,9 @@ pub struct Daemon<K, C> {
     /// The desired state last applied without refusal, to fall back to when a reload is
     /// refused.
     last_good: Option<Desired>,
+    /// True while `last_good` is a copy of the load in force (`current`), so a pass that
+    /// succeeds need not copy it again: a 10,000-route copy after each drift repair.
+    good_is_current: bool,
     /// With `confirm_within`: the revision of the files whose change was last armed (its
     /// drift repairs are not armed again) and the reverted revision last logged.
     confirmed: confirmed::Gate,
@@ -214,6 +217,7 @@ where
             kernel: None,
             current: None,
             last_good: None,
+            good_is_current: false,
             confirmed: confirmed::Gate::default(),
             hold: None,
             fights: Fights::default(),
@@ -462,6 +466,7 @@ where
                     self.kernel = None;
                 }
                 self.current = Some(d);
+                self.good_is_current = false;
                 self.health_stale = true;
             }
             Err(failure) => {
@@ -535,6 +540,7 @@ where
                     tracing::warn!("keeping the last good desired state");
                 }
                 self.current = self.last_good.clone();
+                self.good_is_current = true;
                 Ok(Outcome::default())
             }
         }
@@ -603,7 +609,10 @@ where
             p.applied.as_ref(),
             &p.unverified,
         );
-        self.last_good = self.current.clone();
+        if !self.good_is_current {
+            self.last_good = self.current.clone();
+            self.good_is_current = true;
+        }
         if let Some(a) = &p.applied {
             log_applied(&p.plan, a);
         }

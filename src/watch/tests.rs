@@ -418,6 +418,24 @@ async fn echoes_are_dropped_and_a_file_event_among_them_is_kept() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_refused_edit_falls_back_to_the_latest_good_load_not_the_first() {
+    let h = Harness::new("latestgood", BR0);
+    let script = vec![
+        (1000, Step::Write(BR01)),
+        (1000, Step::Send(File)),
+        // Truncated: refused by the empty-desired guard.
+        (2000, Step::Write("")),
+        (2000, Step::Send(File)),
+        // The repair is made from BR01, the load in force before the refusal.
+        (3000, Step::DeleteLink("br1")),
+        (3000, Step::Send(Kernel)),
+        (4000, Step::Send(Stop)),
+    ];
+    h.run(false, script).await;
+    assert_eq!(h.links(), ["br0", "br1"]);
+}
+
+#[tokio::test(start_paused = true)]
 async fn invalid_and_refused_edits_keep_the_last_good_state_in_force() {
     let h = Harness::new("lastgood", BR0);
     let script = vec![
