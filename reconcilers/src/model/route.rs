@@ -477,36 +477,67 @@ impl Route {
 /// Builds a map of many routes with its nodes full, for the states of 10⁵–10⁶ routes that
 /// the desired files and the kernel's dumps can hold: a `BTreeMap` filled one key after
 /// another keeps its nodes about half full (measured: 6 routes a leaf at 10⁶, 200 bytes a
-/// route for the nodes alone), while a merge (`append`) writes them full and frees the old
-/// nodes as it goes. Routes are gathered in maps of [`RoutesBuilder::CHUNK`], each merged into
-/// the whole; a state of up to that many routes is one map, built as by inserting.
+/// route for the nodes alone), while building one from sorted routes (`collect`) or merging
+/// two (`append`) writes them full and frees the old nodes as it goes.
+///
+/// Routes are gathered in a list of up to [`RoutesBuilder::BATCH`] (a push is a copy, not a
+/// search of the tree, which was most of observing 10,000 routes), sorted into a map and
+/// merged into a chunk; a full chunk ([`RoutesBuilder::CHUNK`]) is merged into the whole.
+/// Merging costs the size of both maps, hence the two levels; the batch is small so that
+/// its list, the sort's scratch and the map made of it stay a few MB at 10⁶ routes.
 #[derive(Debug, Default)]
 pub struct RoutesBuilder {
+    batch: Vec<(RouteKey, Route)>,
     chunk: BTreeMap<RouteKey, Route>,
     all: BTreeMap<RouteKey, Route>,
 }
 
 impl RoutesBuilder {
-    /// How many routes are gathered before a merge.
+    /// How many routes are gathered before they are sorted into the chunk.
+    pub const BATCH: usize = 16_384;
+    /// How many routes the chunk holds before it is merged into the whole.
     pub const CHUNK: usize = 65_536;
 
     /// Add a route; of two with one key, the one pushed last wins, as with inserting.
     pub fn push(&mut self, route: Route) {
-        self.chunk.insert(route.key(), route);
-        if self.chunk.len() == Self::CHUNK {
-            self.merge();
+        self.batch.push((route.key(), route));
+        if self.batch.len() == Self::BATCH {
+            self.sort_batch();
+            if self.chunk.len() >= Self::CHUNK {
+                merge_into(&mut self.all, &mut self.chunk);
+            }
         }
     }
 
-    /// Merge the chunk into the whole; a key in both keeps the chunk's (later) value.
-    fn merge(&mut self) {
-        self.all.append(&mut self.chunk);
+    /// Sort the batch into the chunk. Of equal keys the last pushed is kept, as inserting
+    /// them in turn would: the sort is stable, and each run of equal keys ends with it.
+    fn sort_batch(&mut self) {
+        self.batch.sort_by(|a, b| a.0.cmp(&b.0));
+        self.batch.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                std::mem::swap(later, kept);
+            }
+            same
+        });
+        let mut sorted: BTreeMap<RouteKey, Route> = self.batch.drain(..).collect();
+        merge_into(&mut self.chunk, &mut sorted);
     }
 
     /// The map of every route pushed.
     pub fn finish(mut self) -> BTreeMap<RouteKey, Route> {
-        self.merge();
+        self.sort_batch();
+        merge_into(&mut self.all, &mut self.chunk);
         self.all
+    }
+}
+
+/// Merge `later` into `into`; a key in both keeps `later`'s value.
+fn merge_into(into: &mut BTreeMap<RouteKey, Route>, later: &mut BTreeMap<RouteKey, Route>) {
+    if into.is_empty() {
+        std::mem::swap(into, later);
+    } else {
+        into.append(later);
     }
 }
 
@@ -559,6 +590,8 @@ mod tests {
             b.push(route(i, Some(1000 + i)));
         }
         b.push(route(0, Some(7)));
+        // Three pushes of one key in one chunk: the third wins.
+        b.push(route(0, Some(8)));
         let map = b.finish();
         assert_eq!(map.len(), n as usize);
         let all: Vec<u32> = map.values().map(index).collect();
@@ -570,7 +603,7 @@ mod tests {
             .collect();
         assert_eq!(
             later,
-            [(0, Some(7)), (1, Some(1001)), (n - 1, Some(999 + n))]
+            [(0, Some(8)), (1, Some(1001)), (n - 1, Some(999 + n))]
         );
     }
 
