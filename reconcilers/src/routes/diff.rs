@@ -86,6 +86,9 @@ pub fn shadows(desired: &State, observed: &State) -> Vec<String> {
         foreign.entry((o.table, o.to, o.tos)).or_default().push(o);
     }
     let mut out = Vec::new();
+    if foreign.is_empty() {
+        return out;
+    }
     for d in desired.routes.values() {
         for o in foreign.get(&(d.table, d.to, d.tos)).into_iter().flatten() {
             if o.metric < d.metric {
