@@ -88,7 +88,7 @@ fn appeared(
         let left = deadline.saturating_duration_since(Instant::now());
         let (t, line) = rx
             .recv_timeout(left)
-            .expect("timed out waiting for convergence");
+            .unwrap_or_else(|_| panic!("timed out waiting for {tap} to be a port of br0"));
         if t < since || !line.contains(&name) {
             continue;
         }
@@ -111,7 +111,7 @@ fn route_back(rx: &Receiver<(Instant, String)>, dst: &str, since: Instant) -> Du
         let left = deadline.saturating_duration_since(Instant::now());
         let (t, line) = rx
             .recv_timeout(left)
-            .expect("timed out waiting for the route to come back");
+            .unwrap_or_else(|_| panic!("timed out waiting for the route to {dst} to come back"));
         if t >= since && line.starts_with(&format!("{dst} ")) {
             return t - since;
         }
@@ -182,6 +182,21 @@ fn main() {
 
     let (_mon, rx) = monitor(&ns.0, "link");
     let (_rmon, rrx) = monitor(&ns.0, "route");
+    // What the watcher did, beside the watched directory (not in it: writing there would
+    // be edits), shown if the benchmark gives up waiting.
+    let log = dir.with_extension("log");
+    let stderr = std::fs::File::create(&log).expect("watch log");
+    let shown = log.clone();
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = std::fs::read_to_string(&shown).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(40).collect();
+        eprintln!("the watcher's last log lines:");
+        for line in tail.iter().rev() {
+            eprintln!("  {line}");
+        }
+        default_hook(info);
+    }));
     let watcher = Killed(
         Command::new(env!("CARGO_BIN_EXE_netconverge"))
             .args([
@@ -189,12 +204,13 @@ fn main() {
                 &ns.0,
                 "-d",
                 dir.to_str().unwrap(),
-                "-q",
                 "watch",
                 "--debounce",
                 &debounce,
             ])
+            .env("NETCONVERGE_LOG", "info")
             .stdout(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("start watch"),
     );
@@ -286,6 +302,7 @@ fn main() {
     }
     drop(watcher);
     let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(&log);
 
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
