@@ -150,7 +150,7 @@ pub enum Given<'a> {
     Taken(&'a mut Desired),
 }
 
-impl Given<'_> {
+impl<'a> Given<'a> {
     /// The state as the files declare it.
     fn files(&self) -> &State {
         match self {
@@ -160,7 +160,7 @@ impl Given<'_> {
     }
 
     /// The state for the host `observed` describes (copied or taken).
-    fn for_host(self, observed: &State, netns: Option<&str>, mode: Mode) -> ForHost {
+    fn for_host(self, observed: &State, netns: Option<&str>, mode: Mode) -> ForHost<'a> {
         let started = std::time::Instant::now();
         let resolved = match self {
             Given::Kept(d) => d.for_host(observed, netns, &health_view(d, mode)),
