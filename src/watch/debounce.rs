@@ -72,7 +72,12 @@ impl Debounce {
             return Some(burst.triggers);
         };
         let deadline = first + self.longest;
-        while !burst.triggers.contains(Trigger::Stop) && !burst.triggers.contains(Trigger::Gone) {
+        // Past the deadline no further wait starts, and no flood of queued triggers keeps
+        // the burst growing.
+        while !burst.triggers.contains(Trigger::Stop)
+            && !burst.triggers.contains(Trigger::Gone)
+            && Instant::now() < deadline
+        {
             let quiet_until = (last + self.quiet(burst.triggers)).min(deadline);
             match timeout_at(quiet_until, rx.recv_stamped()).await {
                 Ok(Some((t, at))) => {
