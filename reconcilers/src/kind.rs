@@ -65,10 +65,12 @@ pub trait Kind: Sync {
             .into_iter()
             .filter_map(|(r, owned)| owned.then_some(r))
             .peekable();
-        let any = owned.peek().is_some();
-        OwnedKept {
-            owned: any,
-            kept: owned.any(|r| wanted.contains(&r)),
+        if owned.peek().is_none() {
+            OwnedKept::NoneOwned
+        } else if owned.any(|r| wanted.contains(&r)) {
+            OwnedKept::SomeKept
+        } else {
+            OwnedKept::NoneKept
         }
     }
 
@@ -125,13 +127,15 @@ pub fn set_marks<'a, V: Marked + 'a>(
     }
 }
 
-/// What the empty-state guard asks of a kind (see [`Kind::owned_kept`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct OwnedKept {
-    /// `observed` holds an object netconverge owns.
-    pub owned: bool,
-    /// `desired` keeps one of those.
-    pub kept: bool,
+/// What the empty-state guard learns of a kind (see [`Kind::owned_kept`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OwnedKept {
+    /// `observed` holds no object netconverge owns.
+    NoneOwned,
+    /// It holds some, and `desired` keeps none of them.
+    NoneKept,
+    /// `desired` keeps at least one of them.
+    SomeKept,
 }
 
 /// [`Kind::owned_kept`] by key, for kinds whose id says more than their key. Stops at the
@@ -141,16 +145,11 @@ pub fn owned_kept_by_key<K: Ord, V: Marked>(
     desired: &BTreeMap<K, V>,
     observed: &BTreeMap<K, V>,
 ) -> OwnedKept {
-    let mut out = OwnedKept::default();
+    let mut out = OwnedKept::NoneOwned;
     for pair in join(desired, observed) {
         match pair {
-            Paired::Both(_, _, o) if o.owned() => {
-                return OwnedKept {
-                    owned: true,
-                    kept: true,
-                }
-            }
-            Paired::Right(_, o) if o.owned() => out.owned = true,
+            Paired::Both(_, _, o) if o.owned() => return OwnedKept::SomeKept,
+            Paired::Right(_, o) if o.owned() => out = OwnedKept::NoneKept,
             _ => {}
         }
     }

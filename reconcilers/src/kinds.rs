@@ -7,7 +7,7 @@
 //! make the compiler point at the rest).
 
 use crate::kernel::Scope;
-use crate::kind::Kind;
+use crate::kind::{Kind, OwnedKept};
 use crate::model::object::ObjectRef;
 use crate::model::State;
 
@@ -42,11 +42,11 @@ pub fn objects(state: &State) -> Vec<(ObjectRef, bool)> {
 pub fn removes_everything_owned(desired: &State, observed: &State) -> bool {
     let mut owned = false;
     for k in KINDS {
-        let o = k.owned_kept(desired, observed);
-        if o.kept {
-            return false;
+        match k.owned_kept(desired, observed) {
+            OwnedKept::SomeKept => return false,
+            OwnedKept::NoneKept => owned = true,
+            OwnedKept::NoneOwned => {}
         }
-        owned |= o.owned;
     }
     owned
 }
@@ -115,6 +115,15 @@ mod tests {
         let mut elsewhere = State::default();
         elsewhere.add_route(other);
         assert!(removes_everything_owned(&elsewhere, &observed));
+        // Keeping a foreign route keeps nothing netconverge owns.
+        let mut foreign_at = route("192.168.1.1", false);
+        foreign_at.to = "10.7.0.0/16".parse().unwrap();
+        let mut one_owned = State::default();
+        one_owned.add_route(route("192.168.1.1", true));
+        one_owned.add_route(foreign_at.clone());
+        let mut keeps_foreign = State::default();
+        keeps_foreign.add_route(foreign_at);
+        assert!(removes_everything_owned(&keeps_foreign, &one_owned));
         // Foreign objects do not count.
         let mut foreign = State::default();
         foreign.add_route(route("192.168.1.1", false));
