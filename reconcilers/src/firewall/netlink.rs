@@ -5,7 +5,7 @@
 //!
 //! Like the other kernel reads this acts in the network namespace of the calling thread.
 
-use netlink_packet_core::{NLMSG_DONE, NLMSG_ERROR};
+use netlink_packet_core::{NlasIterator, NLMSG_DONE, NLMSG_ERROR};
 use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
 
 use crate::kernel::netlink::raw::{code, messages};
@@ -18,8 +18,6 @@ const NLM_F_REQUEST: u16 = 1;
 const NLM_F_DUMP: u16 = 0x300;
 /// `NFTA_TABLE_NAME`.
 const TABLE_NAME: u16 = 1;
-/// The attribute type without the nested and byte-order flags.
-const NLA_TYPE_MASK: u16 = 0x3fff;
 const HEADER: usize = 16;
 /// The `nfgenmsg` after the header: family, version, resource id.
 const NFGEN: usize = 4;
@@ -87,20 +85,17 @@ fn named(payload: &[u8], name: &str) -> bool {
             .is_some_and(|v| v.split(|b| *b == 0).next() == Some(name.as_bytes()))
 }
 
-/// The payload of the first attribute of type `kind` among `attrs`.
-fn attribute(mut attrs: &[u8], kind: u16) -> Option<&[u8]> {
-    while attrs.len() >= 4 {
-        let len = u16::from_ne_bytes([attrs[0], attrs[1]]) as usize;
-        let t = u16::from_ne_bytes([attrs[2], attrs[3]]) & NLA_TYPE_MASK;
-        if len < 4 || len > attrs.len() {
-            return None;
-        }
-        if t == kind {
-            return Some(&attrs[4..len]);
-        }
-        attrs = &attrs[len.next_multiple_of(4).min(attrs.len())..];
-    }
-    None
+/// The payload of the first attribute of type `kind` among `attrs` (none past one that is
+/// cut short).
+fn attribute(attrs: &[u8], kind: u16) -> Option<&[u8]> {
+    NlasIterator::new(attrs)
+        .map_while(Result::ok)
+        .find(|nla| nla.kind() == kind)
+        .map(|nla| {
+            // The value outlives the attribute's buffer: taken from the bytes it wraps.
+            let len = usize::from(nla.length());
+            &nla.into_inner()[4..len]
+        })
 }
 
 #[cfg(test)]
