@@ -68,7 +68,7 @@ impl Debounce {
             let (t, at) = rx.recv_stamped().await?;
             burst.push(t, at);
         }
-        let Some((first, mut last)) = burst.sent else {
+        let Some((first, _)) = burst.sent else {
             return Some(burst.triggers);
         };
         let deadline = first + self.longest;
@@ -78,12 +78,10 @@ impl Debounce {
             && !burst.triggers.contains(Trigger::Gone)
             && Instant::now() < deadline
         {
+            let Some((_, last)) = burst.sent else { break };
             let quiet_until = (last + self.quiet(burst.triggers)).min(deadline);
             match timeout_at(quiet_until, rx.recv_stamped()).await {
-                Ok(Some((t, at))) => {
-                    burst.push(t, at);
-                    last = last.max(at);
-                }
+                Ok(Some((t, at))) => burst.push(t, at),
                 Ok(None) | Err(_) => break,
             }
         }
