@@ -44,7 +44,7 @@ use reconcilers::kernel::{events as netlink_events, Kernel};
 use reconcilers::plan::Plan;
 
 use crate::desired::{self, Desired};
-use crate::engine::{self, Applied};
+use crate::engine::Applied;
 use crate::pass::{pass, pass_observed, Failure, Given, Mode};
 use crate::status::{self, file::DaemonState, file::LastError, file::LastPass};
 use backoff::{Backoff, Retry};
@@ -453,15 +453,14 @@ where
     /// Read the files while the kernel is observed (both take about 10 ms at 10,000 routes):
     /// the load runs on a blocking thread, the observation here. Returns the observation when
     /// it holds for the state in force after the load: the same connection (a protocol
-    /// change opens a new one) and its sysctls read again for the loaded state. Under
-    /// `--confirm-within` the pass observes for itself, as it arms what it observed.
+    /// change opens a new one), with the sysctls of the loaded state read after the load.
+    /// Under `--confirm-within` the pass observes for itself, as it arms what it observed.
     async fn load_while_observing(&mut self) -> Option<State> {
         let path = self.opts.path.clone();
         let loading = tokio::task::spawn_blocking(move || read_desired(&path));
-        let observed = match (self.kernel.as_mut(), self.current.as_ref()) {
-            (Some(k), Some(d)) if self.opts.confirm_within.is_none() => {
-                engine::observe(k, &d.state).await.ok()
-            }
+        // No sysctls yet: which ones to read depends on the state being loaded.
+        let observed = match self.kernel.as_mut() {
+            Some(k) if self.opts.confirm_within.is_none() => k.observe(&[]).await.ok(),
             _ => None,
         };
         let loaded = loading.await.unwrap_or_else(|e| {
