@@ -237,6 +237,15 @@ impl Desired {
     ) -> ForHost<'_> {
         if !self.host_dependent() {
             let mut unresolved = self.resolve(State::default(), observed, netns, health);
+            // `host_dependent` must know every host hook `resolve` runs: in the tests (debug
+            // builds) each borrowed state is checked against a resolved copy.
+            debug_assert_eq!(
+                *self
+                    .resolve(self.state.clone(), observed, netns, health)
+                    .state,
+                self.state,
+                "a host hook changed a state host_dependent called host-independent"
+            );
             unresolved.state = std::borrow::Cow::Borrowed(&self.state);
             return unresolved;
         }
