@@ -1157,3 +1157,142 @@ fn the_firewall_is_loaded_observed_and_deleted_through_the_trait() {
     );
     assert_eq!(deleted, None);
 }
+
+/// The IPv4 routes of `state`.
+fn ipv4_routes(state: &State) -> Vec<Route> {
+    let v4 = |r: &&Route| r.to.addr().is_ipv4();
+    state.routes.values().filter(v4).cloned().collect()
+}
+
+/// The gateway of each route of table 101 as `ip -j` shows it, by destination.
+fn table_101(ns: &str) -> BTreeMap<String, String> {
+    let out = Command::new("ip")
+        .args(["-j", "-n", ns, "route", "show", "table", "101"])
+        .output()
+        .expect("run ip");
+    let routes: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Array(vec![]));
+    let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+    let each = routes.as_array().cloned().unwrap_or_default();
+    each.iter()
+        .map(|r| (text(&r["dst"]), text(&r["gateway"])))
+        .collect()
+}
+
+/// The watcher's route cache: each observation gives what a fresh dump gives (a kernel without
+/// the cache, and `ip -j`), reading the cache after changes its notices describe and dumping
+/// after those they do not (a second route at a key, a link going down with its routes, a
+/// resync's `forget_cache`, an overrun of the subscription).
+#[test]
+fn the_route_cache_follows_the_kernel_and_dumps_when_unsure() {
+    let Some(ns) = Netns::create() else { return };
+    ns.ip(&["link", "add", "br0", "type", "bridge"]);
+    ns.ip(&["link", "set", "br0", "up"]);
+    ns.ip(&["addr", "add", "10.0.0.1/24", "dev", "br0"]);
+    let name = ns.name.clone();
+    let steps: Vec<(&str, u64)> = ns.run(move |k| async move {
+        let mut k = k.with_route_cache();
+        let ipn = |args: &str| {
+            let ok = Command::new("ip")
+                .args(["-n", &name])
+                .args(args.split(' '))
+                .status()
+                .expect("run ip")
+                .success();
+            assert!(ok, "ip {args}");
+        };
+        let mut steps = Vec::new();
+        let mut check = async |k: &mut RtnlKernel, step: &'static str| {
+            let cached = k.observe(&[]).await.unwrap();
+            let mut fresh = RtnlKernel::connect(PROTO).unwrap();
+            let dumped = fresh.observe(&[]).await.unwrap();
+            assert_eq!(ipv4_routes(&cached), ipv4_routes(&dumped), "after {step}");
+            let by_ip = table_101(&name);
+            let ours: BTreeMap<String, String> = ipv4_routes(&cached)
+                .iter()
+                .filter(|r| r.table == 101)
+                .map(|r| {
+                    let via = r.nexthops.as_slice()[0].via.map(|v| v.to_string());
+                    (r.to.addr().to_string(), via.unwrap_or_default())
+                })
+                .collect();
+            assert_eq!(ours, by_ip, "ip -j disagrees after {step}");
+            steps.push((step, k.route_dumps()));
+        };
+        check(&mut k, "the first observation").await;
+        ipn("route add 172.16.0.1/32 via 10.0.0.254 table 101");
+        check(&mut k, "a route added").await;
+        ipn("route replace 172.16.0.1/32 via 10.0.0.253 table 101");
+        check(&mut k, "the route replaced").await;
+        all_ok(
+            k.apply(&[Op::AddRoute(route(
+                101,
+                "172.16.0.2/32",
+                vec![hop("10.0.0.254", "br0", 1)],
+            ))])
+            .await,
+        );
+        check(&mut k, "a route of ours added").await;
+        ipn("route del 172.16.0.1/32 table 101");
+        check(&mut k, "a route deleted").await;
+        ipn("route append 172.16.0.2/32 via 10.0.0.252 table 101");
+        check(&mut k, "a second route at a key").await;
+        check(&mut k, "the same again").await;
+        ipn("route del 172.16.0.2/32 via 10.0.0.252 table 101");
+        check(&mut k, "the second route deleted").await;
+        check(&mut k, "the same again, once more").await;
+        ipn("link set br0 down");
+        check(&mut k, "the link down").await;
+        ipn("link set br0 up");
+        ipn("route add 172.16.0.3/32 via 10.0.0.254 table 101");
+        check(&mut k, "the link up, a route added").await;
+        check(&mut k, "nothing changed").await;
+        k.forget_cache();
+        check(&mut k, "forget_cache").await;
+        steps
+    });
+    let dumps: Vec<u64> = steps.iter().map(|(_, d)| *d).collect();
+    // A dump for the first observation, none while the notices tell all; one for the second
+    // route (which the view cannot hold) and one more while it is there; one once it is gone
+    // (kept again); one after the link went down; one after `forget_cache`.
+    assert_eq!(dumps, [1, 1, 1, 1, 1, 2, 3, 4, 4, 5, 6, 6, 7], "{steps:?}");
+}
+
+/// More notices than the subscription's buffer holds: the overrun makes the cache dump, and
+/// the observation still gives every route.
+#[test]
+fn the_route_cache_survives_an_overrun_of_its_subscription() {
+    let Some(ns) = Netns::create() else { return };
+    ns.ip(&["link", "add", "br0", "type", "bridge"]);
+    ns.ip(&["link", "set", "br0", "up"]);
+    ns.ip(&["addr", "add", "10.0.0.1/24", "dev", "br0"]);
+    let batch: String = (0..20_000)
+        .map(|i| {
+            format!(
+                "route add 172.16.{}.{}/32 via 10.0.0.254 table 101\n",
+                i / 256,
+                i % 256
+            )
+        })
+        .collect();
+    let file = std::env::temp_dir().join(format!("{}.batch", ns.name));
+    std::fs::write(&file, batch).unwrap();
+    let (name, path) = (ns.name.clone(), file.clone());
+    let (routes, dumps) = ns.run(move |k| async move {
+        let mut k = k.with_route_cache();
+        k.observe(&[]).await.unwrap();
+        let ok = Command::new("ip")
+            .args(["-n", &name, "-batch"])
+            .arg(&path)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "ip -batch");
+        let state = k.observe(&[]).await.unwrap();
+        (ipv4_routes(&state).len(), k.route_dumps())
+    });
+    let _ = std::fs::remove_file(file);
+    let by_ip = table_101(&ns.name).len();
+    assert_eq!(by_ip, 20_000);
+    assert!(routes >= 20_000, "{routes} IPv4 routes observed");
+    assert_eq!(dumps, 2, "the overrun did not make the cache dump");
+}

@@ -86,7 +86,7 @@ pub async fn run(opts: WatchOptions, endpoint: Option<serve::Endpoint>) -> Resul
     let netns = opts.netns.clone();
     let status_file = status::file::path(netns.as_deref());
     let mut daemon = Daemon::new(opts, move |protocol| {
-        RtnlKernel::connect_in(protocol, netns.clone())
+        RtnlKernel::connect_in(protocol, netns.clone()).map(RtnlKernel::with_route_cache)
     });
     if let Some(ep) = endpoint {
         tracing::info!(
@@ -357,6 +357,11 @@ where
             // Kernel events, the resync and the retry answer drift: what they apply is a repair.
             repair = burst.action() == Action::Replan;
             self.triggers = burst.names();
+            if burst.contains(Trigger::Resync) {
+                if let Some(k) = self.kernel.as_mut() {
+                    k.forget_cache();
+                }
+            }
             match burst.action() {
                 Action::Gone => {
                     self.stopping("namespace_gone");

@@ -50,6 +50,8 @@ struct Seen {
     applied: bool,
     /// When each apply call was made, from `t0`.
     applies: Vec<Duration>,
+    /// When the daemon told the kernel to forget its cache, from `t0`.
+    forgets: Vec<Duration>,
 }
 
 /// A `FakeKernel` that records when it is observed and can be made to fail.
@@ -98,6 +100,12 @@ impl Kernel for Probe {
     fn writes(&self) -> u64 {
         self.0.borrow().kernel.writes()
     }
+
+    fn forget_cache(&mut self) {
+        let mut seen = self.0.borrow_mut();
+        let at = seen.t0.elapsed();
+        seen.forgets.push(at);
+    }
 }
 
 /// The settle the scripted timelines below are written against (the daemon's own is
@@ -144,6 +152,7 @@ impl Harness {
             applied: false,
             failing_applies: 0,
             applies: Vec::new(),
+            forgets: Vec::new(),
         }));
         Harness {
             dir,
@@ -272,6 +281,28 @@ async fn five_file_events_reload_once_a_debounce_after_the_last() {
     assert_eq!(h.passes(), [0, 15, 1400, 1415]);
     assert_eq!(h.links(), ["br0", "br1"]);
     assert_eq!(h.elapsed(), Duration::from_secs(3), "stopped on the stop");
+}
+
+/// The resync is the pass that reads everything afresh: it makes the kernel forget its route
+/// cache before observing, where a kernel event's pass trusts it.
+#[tokio::test(start_paused = true)]
+async fn the_resync_makes_the_kernel_forget_its_cache_and_a_kernel_event_does_not() {
+    let h = Harness::new("forget", BR0);
+    let script = vec![
+        (1000, Step::Send(Resync)),
+        (2000, Step::Send(Kernel)),
+        (3000, Step::Send(Stop)),
+    ];
+    h.run(false, script).await;
+    assert_eq!(h.passes(), [0, 15, 1015, 2015]);
+    let forgets: Vec<u128> = h
+        .seen
+        .borrow()
+        .forgets
+        .iter()
+        .map(|d| d.as_millis())
+        .collect();
+    assert_eq!(forgets, [1015]);
 }
 
 #[tokio::test(start_paused = true)]

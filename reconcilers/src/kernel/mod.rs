@@ -53,6 +53,11 @@ pub trait Kernel {
         async { Ok(None) }
     }
 
+    /// Forget what this kernel keeps between observations (a watcher's route cache), so that
+    /// the next `observe` reads everything afresh: the watcher's periodic resync does, in case
+    /// something changed that no notice announced.
+    fn forget_cache(&mut self) {}
+
     /// The named network namespace this kernel works in (`None`: the caller's own); files
     /// that differ per namespace (`/etc/netns/<ns>/resolv.conf`) are chosen by it.
     fn netns(&self) -> Option<&str> {

@@ -1,5 +1,6 @@
 //! The routes reconciler (diff) and its rtnetlink codec (netlink).
 
+pub mod cache;
 pub mod netlink;
 
 mod diff;

@@ -37,6 +37,7 @@ use crate::{addresses, dhcp, firewall, routes, rules, sysctl};
 
 mod lookup;
 mod neighbours;
+mod notices;
 mod ops;
 mod protocols;
 pub(crate) mod raw;
@@ -95,6 +96,18 @@ pub struct RtnlKernel {
     /// observes, then applies phases of which only the link phases change indexes, so the
     /// address and route phases need no dump of their own (20 ms each with 1,000 links).
     index_cache: Option<IndexByName>,
+    /// The IPv4 routes kept from notices between observations, for a long-running watcher
+    /// ([`RtnlKernel::with_route_cache`]).
+    route_cache: Option<CachedRoutes>,
+    /// IPv4 route dumps made by observations (the others read the route cache).
+    route_dumps: u64,
+}
+
+/// A route cache and the subscription that keeps it.
+#[derive(Debug)]
+struct CachedRoutes {
+    notices: notices::Notices,
+    cache: routes::cache::RouteCache,
 }
 
 impl RtnlKernel {
@@ -137,7 +150,33 @@ impl RtnlKernel {
             writes: AtomicU64::new(0),
             netns,
             index_cache: None,
+            route_cache: None,
+            route_dumps: 0,
         })
+    }
+
+    /// Keep the IPv4 routes between observations, from the kernel's notices
+    /// (`routes::cache`): an observation then dumps them only when something happened that
+    /// the notices do not describe. For a watcher, which observes again and again; a single
+    /// pass gains nothing. Without the subscription (it cannot be opened), every observation
+    /// dumps, as without the cache.
+    pub fn with_route_cache(mut self) -> RtnlKernel {
+        match notices::Notices::open() {
+            Ok(notices) => {
+                self.route_cache = Some(CachedRoutes {
+                    notices,
+                    cache: Default::default(),
+                })
+            }
+            Err(e) => tracing::warn!("no route cache ({e}): every pass dumps the routes"),
+        }
+        self
+    }
+
+    /// How many times observations dumped the IPv4 routes; with the route cache, the other
+    /// observations read it instead.
+    pub fn route_dumps(&self) -> u64 {
+        self.route_dumps
     }
 
     /// The protocol number this kernel writes and recognises as its own.
@@ -284,29 +323,91 @@ impl RtnlKernel {
     }
 
     /// The routes of one family, read as bytes ([`raw`]) and parsed as the dump arrives into
-    /// a map with full nodes.
+    /// a map with full nodes; with the number of routes parsed (more than the map holds when
+    /// two shared a key).
     async fn observe_routes(
         &self,
         family: AddressFamily,
         names: &links::NameByIndex,
-    ) -> Result<BTreeMap<RouteKey, Route>, KernelError> {
+    ) -> Result<(BTreeMap<RouteKey, Route>, usize), KernelError> {
         let mut req = RouteMessage::default();
         req.header.address_family = family;
         let mut undecodable = None;
-        let parse = |b: &mut RoutesBuilder, kind: u16, payload: &[u8]| {
+        let parse = |(b, n): &mut (RoutesBuilder, usize), kind: u16, payload: &[u8]| {
             if kind != libc::RTM_NEWROUTE {
                 return;
             }
             match routes::netlink::decode_route(payload, names, self.protocol) {
-                Ok(Some(r)) => b.push(r),
+                Ok(Some(r)) => {
+                    b.push(r);
+                    *n += 1;
+                }
                 Ok(None) => {}
                 Err(e) => undecodable = Some(e.to_string()),
             }
         };
         let request = RouteNetlinkMessage::GetRoute(req);
-        let built = self.dump_raw("routes", request, RoutesBuilder::default, parse);
-        let routes = built.await?.finish();
-        decoded("route", undecodable).map(|()| routes)
+        let built = self.dump_raw("routes", request, Default::default, parse);
+        let (builder, pushed) = built.await?;
+        decoded("route", undecodable).map(|()| (builder.finish(), pushed))
+    }
+
+    /// The IPv4 routes: from the cache when the notices since the last observation kept it,
+    /// else dumped (and cached again).
+    async fn observe_ipv4_routes(
+        &mut self,
+        names: &links::NameByIndex,
+    ) -> Result<BTreeMap<RouteKey, Route>, KernelError> {
+        let Some(mut cached) = self.route_cache.take() else {
+            self.route_dumps += 1;
+            return Ok(self.observe_routes(AddressFamily::Inet, names).await?.0);
+        };
+        cached
+            .notices
+            .drain(&mut cached.cache, names, self.protocol);
+        let routes = match cached.cache.routes() {
+            Some(routes) => {
+                let routes = routes.clone();
+                #[cfg(debug_assertions)]
+                self.check_cached(&routes, &cached.notices, names).await;
+                Ok(routes)
+            }
+            None => {
+                self.route_dumps += 1;
+                let dumped = self.observe_routes(AddressFamily::Inet, names).await;
+                dumped.map(|(routes, pushed)| {
+                    // A dump that a change overlapped may hold some routes from before it and
+                    // some from after; the view starts only from a dump nothing overlapped.
+                    if !cached.notices.pending() {
+                        cached.cache.fill(&routes, pushed);
+                    }
+                    routes
+                })
+            }
+        };
+        self.route_cache = Some(cached);
+        routes
+    }
+
+    /// Debug builds (the tests) check every cached view against a dump, unless a notice
+    /// arrived while it was dumped: then either may be the older, and the next observation
+    /// applies the notice.
+    #[cfg(debug_assertions)]
+    async fn check_cached(
+        &self,
+        cached: &BTreeMap<RouteKey, Route>,
+        notices: &notices::Notices,
+        names: &links::NameByIndex,
+    ) {
+        let Ok((dumped, _)) = self.observe_routes(AddressFamily::Inet, names).await else {
+            return;
+        };
+        if !notices.pending() {
+            assert!(
+                *cached == dumped,
+                "the route cache differs from a dump: cached {cached:#?}, dumped {dumped:#?}"
+            );
+        }
     }
 
     async fn dump_rules(&self, family: AddressFamily) -> Result<Vec<RuleMessage>, KernelError> {
@@ -479,11 +580,9 @@ impl Kernel for RtnlKernel {
             }
         }
         took.part("addresses");
-        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
-            state
-                .routes
-                .append(&mut self.observe_routes(family, &names).await?);
-        }
+        state.routes = self.observe_ipv4_routes(&names).await?;
+        let (mut ipv6, _) = self.observe_routes(AddressFamily::Inet6, &names).await?;
+        state.routes.append(&mut ipv6);
         took.part("routes");
         for family in [AddressFamily::Inet, AddressFamily::Inet6] {
             for msg in self.dump_rules(family).await? {
@@ -535,6 +634,12 @@ impl Kernel for RtnlKernel {
 
     fn netns(&self) -> Option<&str> {
         self.netns.as_deref()
+    }
+
+    fn forget_cache(&mut self) {
+        if let Some(cached) = self.route_cache.as_mut() {
+            cached.cache.forget();
+        }
     }
 
     async fn protocols(&mut self) -> Result<crate::snapshot::Protocols, KernelError> {
