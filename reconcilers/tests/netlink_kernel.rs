@@ -1246,15 +1246,29 @@ fn the_route_cache_follows_the_kernel_and_dumps_when_unsure() {
         ipn("route add 172.16.0.3/32 via 10.0.0.254 table 101");
         check(&mut k, "the link up, a route added").await;
         check(&mut k, "nothing changed").await;
+        // Beside the kernel's own route to 10.0.0.0/24, which a replace changes first: the
+        // view, which shows only the other, cannot follow it.
+        ipn("route append 10.0.0.0/24 via 10.0.0.254 dev br0");
+        check(&mut k, "a route beside a kernel-made one").await;
+        ipn("route replace 10.0.0.0/24 via 10.0.0.253 dev br0");
+        check(&mut k, "the kernel-made one replaced").await;
+        check(&mut k, "nothing changed, again").await;
         k.forget_cache();
         check(&mut k, "forget_cache").await;
         steps
     });
     let dumps: Vec<u64> = steps.iter().map(|(_, d)| *d).collect();
-    // A dump for the first observation, none while the notices tell all; one for the second
-    // route (which the view cannot hold) and one more while it is there; one once it is gone
-    // (kept again); one after the link went down; one after `forget_cache`.
-    assert_eq!(dumps, [1, 1, 1, 1, 1, 2, 3, 4, 4, 5, 6, 6, 7], "{steps:?}");
+    // A dump for the first observation, none while the notices tell all but after a replace
+    // of a route the view holds; one for the second route at a key (which the view cannot
+    // hold) and one more while it is there; one once it is gone (kept again); one after the
+    // link went down, and after it came up; none for a route beside a kernel-made one (which
+    // the view leaves out), one after the replace of that one, and again while the two are
+    // there (the replaced one is no longer the kernel's); one after `forget_cache`.
+    assert_eq!(
+        dumps,
+        [1, 1, 2, 2, 2, 3, 4, 5, 5, 6, 7, 7, 7, 8, 9, 10],
+        "{steps:?}"
+    );
 }
 
 /// More notices than the subscription's buffer holds: the overrun makes the cache dump, and

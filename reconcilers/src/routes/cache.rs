@@ -6,15 +6,17 @@
 //! makes the view unknown, and the next observation dumps the routes again. The kernel's flags
 //! say what a `RTM_NEWROUTE` did (measured on 6.18 with a multicast socket):
 //! `NLM_F_CREATE|NLM_F_EXCL` for a route at a key that had none, `NLM_F_REPLACE` for one that
-//! replaced the route at its key, `NLM_F_CREATE` with or without `NLM_F_APPEND` for a second
-//! route at a key (`ip route append`/`prepend`), which the view cannot hold. Changes the kernel
-//! makes without a route notification — IPv4 routes flushed when their link goes down or is
-//! deleted, or when an address goes away — come with link and address notifications, which
-//! the caller turns into [`RouteCache::forget`].
+//! replaced the first route at its key, `NLM_F_CREATE` with or without `NLM_F_APPEND` for a
+//! second route at a key (`ip route append`/`prepend`). The view holds one route a key, so a
+//! new route at a key it has a route at makes it unknown, a replace included (a rare write:
+//! an edited gateway, a failover; it costs one dump). Changes the kernel makes without a route
+//! notification — IPv4 routes flushed when their link goes down or is deleted, or when an
+//! address goes away — come with link and address notifications, which the caller turns into
+//! [`Notice::Unclear`].
 
 use std::collections::BTreeMap;
 
-use netlink_packet_core::{NLM_F_EXCL, NLM_F_REPLACE};
+use netlink_packet_core::NLM_F_EXCL;
 
 use crate::model::{Route, RouteKey};
 
@@ -65,14 +67,22 @@ impl RouteCache {
             return;
         };
         let certain = match notice {
-            Notice::New(Some(route), flags) if flags & (NLM_F_EXCL | NLM_F_REPLACE) != 0 => {
-                routes.insert(route.key(), route);
-                true
+            // At a key the view has no route at, the route is the one a dump would show: the
+            // key had none (NLM_F_EXCL), or only routes the model leaves out, beside which it
+            // was added or which it replaced. At a key the view has a route at, it was either
+            // added beside that one or replaced the first route there — which need not be the
+            // one in the view: a route the model leaves out may come before it.
+            Notice::New(Some(route), _) => {
+                let key = route.key();
+                let free = !routes.contains_key(&key);
+                if free {
+                    routes.insert(key, route);
+                }
+                free
             }
-            // A new route the model leaves out, at a key that had none: nothing to see.
+            // A new route the model leaves out, at a key that had none: nothing to see. Any
+            // other (a replace, or one beside others) may have replaced a route of the view.
             Notice::New(None, flags) => flags & NLM_F_EXCL != 0,
-            // A second route at a key.
-            Notice::New(Some(_), _) => false,
             Notice::Deleted(Some(route)) => {
                 let key = route.key();
                 match routes.get(&key) {
