@@ -1,5 +1,5 @@
 //! `netconverge status`: is a watcher running for this namespace, and how is it doing — from
-//! the state file the daemon keeps ([`file`]) — and the change pending confirmation, if any
+//! the state file the daemon keeps ([`mod@file`]) — and the change pending confirmation, if any
 //! (see [`crate::confirm`]). Exit 0 healthy, 1 degraded, 3 no daemon ([`verdict`]).
 
 pub mod file;

@@ -13,7 +13,7 @@
 //!   lease with an on-link gateway.
 //!
 //! Until both are known the provider is unavailable: it makes nothing (see
-//! [`super::generate::generate_held`]) and a warning says what is missing.
+//! `generate::generate_held`) and a warning says what is missing.
 
 use std::cmp::Reverse;
 use std::net::{IpAddr, Ipv4Addr};

@@ -198,7 +198,7 @@ pub struct Masquerade {
 /// One of `marks`: set a provider mark on matching packets, so they route through it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MarkRule {
-    /// Input interface (may be a bridge port, see [`fw::MarkLayer`]).
+    /// Input interface (may be a bridge port, see [`crate::model::firewall::MarkLayer`]).
     pub iif: Option<String>,
     /// Source prefix.
     pub from: Option<IpNet>,
