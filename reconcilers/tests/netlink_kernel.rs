@@ -1158,6 +1158,13 @@ fn the_firewall_is_loaded_observed_and_deleted_through_the_trait() {
     assert_eq!(deleted, None);
 }
 
+/// `br0`, up, with 10.0.0.1/24 (made with `ip`, as a host's own would be).
+fn bridge_on_lan(ns: &Netns) {
+    ns.ip(&["link", "add", "br0", "type", "bridge"]);
+    ns.ip(&["link", "set", "br0", "up"]);
+    ns.ip(&["addr", "add", "10.0.0.1/24", "dev", "br0"]);
+}
+
 /// The IPv4 routes of `state`.
 fn ipv4_routes(state: &State) -> Vec<Route> {
     let v4 = |r: &&Route| r.to.addr().is_ipv4();
@@ -1185,9 +1192,7 @@ fn table_101(ns: &str) -> BTreeMap<String, String> {
 #[test]
 fn the_route_cache_follows_the_kernel_and_dumps_when_unsure() {
     let Some(ns) = Netns::create() else { return };
-    ns.ip(&["link", "add", "br0", "type", "bridge"]);
-    ns.ip(&["link", "set", "br0", "up"]);
-    ns.ip(&["addr", "add", "10.0.0.1/24", "dev", "br0"]);
+    bridge_on_lan(&ns);
     let name = ns.name.clone();
     let steps: Vec<(&str, u64)> = ns.run(move |k| async move {
         let mut k = k.with_route_cache();
@@ -1276,9 +1281,7 @@ fn the_route_cache_follows_the_kernel_and_dumps_when_unsure() {
 #[test]
 fn the_route_cache_survives_an_overrun_of_its_subscription() {
     let Some(ns) = Netns::create() else { return };
-    ns.ip(&["link", "add", "br0", "type", "bridge"]);
-    ns.ip(&["link", "set", "br0", "up"]);
-    ns.ip(&["addr", "add", "10.0.0.1/24", "dev", "br0"]);
+    bridge_on_lan(&ns);
     let batch: String = (0..20_000)
         .map(|i| {
             format!(

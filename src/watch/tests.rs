@@ -226,22 +226,17 @@ impl Harness {
 
     /// When each pass began, in milliseconds from the start.
     fn passes(&self) -> Vec<u128> {
-        self.seen
-            .borrow()
-            .passes
-            .iter()
-            .map(|d| d.as_millis())
-            .collect()
+        millis(&self.seen.borrow().passes)
     }
 
     /// When each apply call was made, in milliseconds from the start.
     fn applies(&self) -> Vec<u128> {
-        self.seen
-            .borrow()
-            .applies
-            .iter()
-            .map(|d| d.as_millis())
-            .collect()
+        millis(&self.seen.borrow().applies)
+    }
+
+    /// When the daemon told the kernel to forget its cache, in milliseconds from the start.
+    fn forgets(&self) -> Vec<u128> {
+        millis(&self.seen.borrow().forgets)
     }
 
     fn links(&self) -> Vec<String> {
@@ -267,6 +262,11 @@ impl Harness {
     fn elapsed(&self) -> Duration {
         self.seen.borrow().t0.elapsed()
     }
+}
+
+/// Times as whole milliseconds.
+fn millis(times: &[Duration]) -> Vec<u128> {
+    times.iter().map(Duration::as_millis).collect()
 }
 
 #[tokio::test(start_paused = true)]
@@ -295,14 +295,7 @@ async fn the_resync_makes_the_kernel_forget_its_cache_and_a_kernel_event_does_no
     ];
     h.run(false, script).await;
     assert_eq!(h.passes(), [0, 15, 1015, 2015]);
-    let forgets: Vec<u128> = h
-        .seen
-        .borrow()
-        .forgets
-        .iter()
-        .map(|d| d.as_millis())
-        .collect();
-    assert_eq!(forgets, [1015]);
+    assert_eq!(h.forgets(), [1015]);
 }
 
 #[tokio::test(start_paused = true)]
