@@ -320,23 +320,29 @@ impl Plan {
             .collect();
         all.sort_by_key(|(_, op)| op.phase());
         let mut out: Vec<(Phase, Vec<OwnedOp>)> = Vec::new();
+        // Where in the current phase each link's merged `SetLink` is: looked up, not searched
+        // for (a search per write is quadratic in the links of a phase: 10,000 new taps
+        // would be 50 million name comparisons).
+        let mut set_link_at: std::collections::HashMap<&str, usize> = Default::default();
         for (change, op) in all {
             let phase = op.phase();
             if out.last().map(|(p, _)| *p) != Some(phase) {
                 out.push((phase, Vec::new()));
+                set_link_at.clear();
             }
             let ops = &mut out.last_mut().expect("pushed above").1;
             if let Op::SetLink(set) = op {
-                if let Some((Op::SetLink(prev), owners)) = ops
-                    .iter_mut()
-                    .find(|(o, _)| matches!(o, Op::SetLink(s) if s.name == set.name))
-                {
+                if let Some(&at) = set_link_at.get(set.name.as_str()) {
+                    let (Op::SetLink(prev), owners) = &mut ops[at] else {
+                        unreachable!("set_link_at points at SetLinks only");
+                    };
                     prev.merge(set);
                     if !owners.contains(&change) {
                         owners.push(change);
                     }
                     continue;
                 }
+                set_link_at.insert(&set.name, ops.len());
             }
             ops.push((op.clone(), vec![change]));
         }
