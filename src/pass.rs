@@ -32,6 +32,16 @@ pub enum Failure {
     /// Desired files others than root can change, refused as root.
     #[error(transparent)]
     Permissions(#[from] crate::desired::permissions::PermissionError),
+    /// A command did part of what was asked (a revert with failed writes): `message` says
+    /// what, and `-o json`'s failure document carries `report`, the command's own document
+    /// of what it did.
+    #[error("{message}")]
+    Partial {
+        /// The paragraph for stderr (and the document's `error.message`).
+        message: String,
+        /// What was done, as the command's JSON reports it when it succeeds.
+        report: serde_json::Value,
+    },
     /// Anything else, as one paragraph.
     #[error("{0}")]
     Message(String),

@@ -363,3 +363,44 @@ fn on_a_terminal_y_keeps_and_anything_else_reverts_at_once() {
     ))
     .exists());
 }
+
+/// A revert whose writes fail (the foreign route cannot go back through a link that is down)
+/// keeps the change pending and exits 2; with `-o json` the failure document carries the
+/// revert's report, with the failed write. Once the link is up, `rollback` completes it.
+#[test]
+fn a_revert_that_fails_stays_pending_and_reports_its_failures_as_json() {
+    if !root_or_skip("a_revert_that_fails_stays_pending_and_reports_its_failures_as_json") {
+        return;
+    }
+    let lab = lab();
+    apply_new(&lab, "60s");
+    lab.host.ip("link set eth0 down");
+    let out = netconverge(&["--netns", &lab.host.name, "-o", "json", "rollback"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_schema(&stdout(&out), "failure");
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("one JSON document");
+    assert_eq!(doc["error"]["kind"], "incomplete", "{doc:#}");
+    let report = &doc["report"];
+    assert_eq!(report["reverted"], false, "{doc:#}");
+    let failures = report["failures"].as_array().expect("failures");
+    assert!(
+        failures
+            .iter()
+            .any(|f| f.as_str().unwrap_or("").contains("198.51.100.0/24")),
+        "the route's write is not among the failures: {doc:#}"
+    );
+    assert!(report["writes"].as_u64().unwrap_or(0) > 0, "{doc:#}");
+    assert!(stderr(&out).contains("stays pending"), "{}", stderr(&out));
+    assert!(Path::new(&format!(
+        "/run/netconverge/netns/{}/pending.json",
+        lab.host.name
+    ))
+    .exists());
+    lab.host.ip("link set eth0 up");
+    let again = netconverge(&["--netns", &lab.host.name, "-o", "json", "rollback"]);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert_schema(&stdout(&again), "rollback");
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&again)).expect("JSON");
+    assert_eq!(doc["reverted"], true, "{doc:#}");
+    assert_reverted(&lab);
+}

@@ -177,11 +177,12 @@ impl Revert {
         out
     }
 
-    /// The revert as the fields of `rollback -o json`'s document: the plan as in
-    /// `reconcile -o json`, the writes, the failed ones and what was not put back.
+    /// The revert as the fields of `rollback -o json`'s document: whether it completed, the
+    /// plan as in `reconcile -o json`, the writes, the failed ones and what was not put back
+    /// (for a revert that did not complete, the `report` of the failure document).
     pub fn json(&self) -> serde_json::Value {
         serde_json::json!({
-            "reverted": true,
+            "reverted": self.done.failures.is_empty(),
             "plan": crate::report::json::plan_body(&self.plan, &BTreeMap::new()),
             "writes": self.done.writes,
             "failures": self.done.failures.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
@@ -207,10 +208,14 @@ pub fn revert_locked(netns: Option<&str>, only: Option<&str>) -> Result<Option<R
     }
     if !reverted.done.failures.is_empty() {
         // The record stays: `rollback` can try again, `status` shows it.
-        return Err(Failure::Message(format!(
-            "the revert did not complete:\n{}",
-            reverted.text()
-        )));
+        return Err(Failure::Partial {
+            message: format!(
+                "the revert did not complete; the change stays pending, and `netconverge \
+                 rollback` tries again:\n{}",
+                reverted.text()
+            ),
+            report: reverted.json(),
+        });
     }
     if let Some(rev) = &p.revision {
         pending::mark_reverted(netns, rev)?;

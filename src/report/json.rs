@@ -54,18 +54,24 @@ pub fn failure(f: &Failure) -> String {
     document(failure_fields(f))
 }
 
-/// The fields of the failure document: `{"error":{"kind","message"},"errors":[…]}`.
+/// The fields of the failure document: `{"error":{"kind","message"},"errors":[…]}`, and for
+/// a command that did part of its work (`error.kind` `incomplete`) its `report`.
 pub fn failure_fields(f: &Failure) -> Value {
     let (kind, errors) = match f {
         Failure::Invalid(d) => ("invalid", diagnostics(d)),
         Failure::HostFacts(d) => ("host_facts", diagnostics(d)),
         Failure::Refused(_) => ("refused", Value::Array(Vec::new())),
+        Failure::Partial { .. } => ("incomplete", Value::Array(Vec::new())),
         _ => ("error", Value::Array(Vec::new())),
     };
-    serde_json::json!({
+    let mut fields = serde_json::json!({
         "error": { "kind": kind, "message": f.to_string() },
         "errors": errors,
-    })
+    });
+    if let Failure::Partial { report, .. } = f {
+        fields["report"] = report.clone();
+    }
+    fields
 }
 
 #[derive(Serialize)]
