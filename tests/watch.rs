@@ -653,3 +653,35 @@ fn w_log_is_text(log: &Path) -> bool {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     !text.is_empty() && !text.lines().any(|l| l.starts_with("{\"format_version\""))
 }
+
+/// `watch -o json | head -1`: once the reader of the events goes away the daemon says so
+/// once and goes on reconciling (an edit made after is applied), and stops cleanly.
+#[test]
+fn watch_json_goes_on_when_the_reader_of_its_events_goes_away() {
+    if !root_or_skip("watch_json_goes_on_when_the_reader_of_its_events_goes_away") {
+        return;
+    }
+    let (ns, _lan) = host_with_nic();
+    let dir = TempDir::new("watch-json-gone");
+    let file = dir.path().join("host.yaml");
+    std::fs::write(&file, BASE).unwrap();
+    let logdir = TempDir::new("watch-json-gone-log");
+    let log = logdir.path().join("log");
+    let extra = ["-o", "json"];
+    let mut w = Watcher::launch_to(&ns, dir.path(), log, &extra, (false, None), Stdio::piped());
+    let out = w.child.stdout.take().expect("piped");
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut first).unwrap();
+    assert!(first.contains("\"started\""), "{first}");
+    // The reader (and the pipe's last read end) is gone now.
+    eventually("the first pass", &w, || has_link(&ns, "tap-a"));
+    write_and_rename(
+        &file,
+        &BASE.replace("  tap-a:\n", "  tap-b:\n    kind: tap\n  tap-a:\n"),
+    );
+    eventually("the edit applied", &w, || has_link(&ns, "tap-b"));
+    let said = "cannot write the -o json events to stdout";
+    eventually("the warning", &w, || w.log().contains(said));
+    assert_eq!(w.log().matches(said).count(), 1, "{}", w.log());
+    assert_eq!(w.stop(), Some(0));
+}

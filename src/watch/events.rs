@@ -30,14 +30,27 @@ pub trait Sink: Send + Sync {
 }
 
 /// Standard output, flushed after every line so a reader sees each event when it happens.
-pub struct Stdout;
+#[derive(Default)]
+pub struct Stdout {
+    /// A write failed (the reader went away): said once, then the lines are dropped.
+    failed: std::sync::atomic::AtomicBool,
+}
 
 impl Sink for Stdout {
     fn line(&self, line: &str) {
+        use std::sync::atomic::Ordering;
+        if self.failed.load(Ordering::Relaxed) {
+            return;
+        }
         let mut out = std::io::stdout().lock();
-        // A reader that went away ends the daemon with SIGPIPE, as any Unix filter.
-        let _ = writeln!(out, "{line}");
-        let _ = out.flush();
+        // The daemon ignores SIGPIPE (see main.rs): a reader that goes away must not stop the
+        // reconciling, only its events.
+        if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+            self.failed.store(true, Ordering::Relaxed);
+            tracing::warn!(
+                "cannot write the -o json events to stdout ({e}); the daemon goes on without them"
+            );
+        }
     }
 }
 

@@ -97,7 +97,7 @@ pub async fn run(opts: WatchOptions, endpoint: Option<serve::Endpoint>) -> Resul
     }
     daemon.publish_status(status_file);
     if daemon.opts.json {
-        daemon.events = events::Events::to(Arc::new(events::Stdout));
+        daemon.events = events::Events::to(Arc::new(events::Stdout::default()));
     }
     daemon
         .events
