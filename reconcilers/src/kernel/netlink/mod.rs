@@ -369,7 +369,7 @@ impl RtnlKernel {
             Some(routes) => {
                 let routes = routes.clone();
                 #[cfg(debug_assertions)]
-                self.check_cached(&routes, &cached.notices, names).await;
+                self.check_cached(&routes, &mut cached, names).await;
                 Ok(routes)
             }
             None => {
@@ -378,7 +378,7 @@ impl RtnlKernel {
                 dumped.map(|(routes, pushed)| {
                     // A dump that a change overlapped may hold some routes from before it and
                     // some from after; the view starts only from a dump nothing overlapped.
-                    if !cached.notices.pending() {
+                    if cached.notices.queued() == notices::Queued::Nothing {
                         cached.cache.fill(&routes, pushed);
                     }
                     routes
@@ -391,19 +391,21 @@ impl RtnlKernel {
 
     /// Debug builds (the tests) check every cached view against a dump, unless a notice
     /// arrived while it was dumped: then either may be the older, and the next observation
-    /// applies the notice.
+    /// applies the notice (an overrun found meanwhile makes the view unknown).
     #[cfg(debug_assertions)]
     async fn check_cached(
         &self,
         cached: &BTreeMap<RouteKey, Route>,
-        notices: &notices::Notices,
+        state: &mut CachedRoutes,
         names: &links::NameByIndex,
     ) {
         let Ok((dumped, _)) = self.observe_routes(AddressFamily::Inet, names).await else {
             return;
         };
-        if notices.pending() {
-            return;
+        match state.notices.queued() {
+            notices::Queued::Nothing => {}
+            notices::Queued::Notices => return,
+            notices::Queued::Overrun => return state.cache.forget(),
         }
         let changed = cached.iter().filter(|(k, r)| dumped.get(*k) != Some(*r));
         let missing = dumped.iter().filter(|(k, _)| !cached.contains_key(*k));

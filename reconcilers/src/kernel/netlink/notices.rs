@@ -75,15 +75,28 @@ impl Notices {
         }
     }
 
-    /// Whether anything is queued (a notice, or an overrun), without reading it.
-    pub fn pending(&self) -> bool {
+    /// What is queued, without reading it.
+    pub fn queued(&self) -> Queued {
         let mut byte = Vec::with_capacity(1);
         let flags = libc::MSG_PEEK | libc::MSG_DONTWAIT;
         match self.socket.recv(&mut byte, flags) {
-            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
-            Ok(_) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Queued::Nothing,
+            // An overrun, or the socket failing: either way the view cannot be trusted.
+            Err(_) => Queued::Overrun,
+            Ok(_) => Queued::Notices,
         }
     }
+}
+
+/// What [`Notices::queued`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Queued {
+    Nothing,
+    /// Notices, which the next `drain` applies.
+    Notices,
+    /// An overrun (or an error). The kernel reports it once, and the peek took it: the next
+    /// `drain` will not see it, so the caller makes the view unknown itself.
+    Overrun,
 }
 
 /// What one message of the subscription says: an IPv4 route notice, or (any other kind, or a
