@@ -590,9 +590,10 @@ impl Kernel for RtnlKernel {
         state.routes = self.observe_ipv4_routes(&names).await?;
         let (mut ipv6, _) = self.observe_routes(AddressFamily::Inet6, &names).await?;
         state.routes.append(&mut ipv6);
-        took.part(match self.route_dumps == dumps {
-            true => "routes (IPv4 from the cache)",
-            false => "routes",
+        took.part(if self.route_dumps == dumps {
+            "routes (IPv4 from the cache)"
+        } else {
+            "routes"
         });
         for family in [AddressFamily::Inet, AddressFamily::Inet6] {
             for msg in self.dump_rules(family).await? {

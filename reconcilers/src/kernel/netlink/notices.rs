@@ -13,15 +13,13 @@ use crate::links::netlink::NameByIndex;
 use crate::routes::cache::{Notice, RouteCache};
 use crate::routes::netlink::decode_route;
 
-/// `RTNLGRP_*` groups: links, IPv4 addresses, IPv4 routes, nexthop objects.
-const GROUPS: [u32; 4] = [1, 5, 7, 32];
-
-/// Receive buffer, as for the watcher's event socket: a burst of a thousand changes fits, and
-/// an overrun only makes the view unknown.
-const RX_BUFFER: usize = 4 * 1024 * 1024;
-
-const RTM_NEWROUTE: u16 = libc::RTM_NEWROUTE;
-const RTM_DELROUTE: u16 = libc::RTM_DELROUTE;
+/// The groups: links, IPv4 addresses, IPv4 routes, nexthop objects.
+const GROUPS: [u32; 4] = [
+    libc::RTNLGRP_LINK,
+    libc::RTNLGRP_IPV4_IFADDR,
+    libc::RTNLGRP_IPV4_ROUTE,
+    libc::RTNLGRP_NEXTHOP,
+];
 
 /// The subscription.
 #[derive(Debug)]
@@ -39,8 +37,9 @@ impl Notices {
             socket.add_membership(group)?;
         }
         socket.set_non_blocking(true)?;
-        // Best effort: a smaller buffer overruns sooner, which only costs full dumps.
-        let _ = socket.set_rx_buf_sz(RX_BUFFER);
+        // The connection's buffer, best effort: a burst of a thousand changes fits, and a
+        // smaller buffer overruns sooner, which only costs full dumps.
+        let _ = socket.set_rx_buf_sz(super::RX_BUFFER);
         Ok(Notices {
             socket,
             buf: Vec::with_capacity(64 * 1024),
@@ -65,6 +64,10 @@ impl Notices {
                     cache.forget();
                     return;
                 }
+            }
+            // Unknown, the view has nothing to keep current: the datagram is only read away.
+            if cache.routes().is_none() {
+                continue;
             }
             for msg in raw::messages(&self.buf) {
                 match msg {
@@ -103,11 +106,11 @@ pub(super) enum Queued {
 /// message that does not decode) [`Notice::Unclear`].
 fn notice(kind: u16, flags: u16, payload: &[u8], names: &NameByIndex, protocol: u8) -> Notice {
     let ipv4 = payload.first() == Some(&(libc::AF_INET as u8));
-    if !ipv4 || !matches!(kind, RTM_NEWROUTE | RTM_DELROUTE) {
+    if !ipv4 || !matches!(kind, libc::RTM_NEWROUTE | libc::RTM_DELROUTE) {
         return Notice::Unclear;
     }
     match decode_route(payload, names, protocol) {
-        Ok(route) if kind == RTM_NEWROUTE => Notice::New(route, flags),
+        Ok(route) if kind == libc::RTM_NEWROUTE => Notice::New(route, flags),
         Ok(route) => Notice::Deleted(route),
         Err(_) => Notice::Unclear,
     }

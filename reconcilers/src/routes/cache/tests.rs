@@ -133,7 +133,7 @@ fn fa_at(key: u8, via: u8, seen: bool) -> Fa {
 }
 
 fn fa() -> impl Strategy<Value = Fa> {
-    (0u8..4, 0u8..3, prop::bool::weighted(0.85)).prop_map(|(key, via, seen)| Fa { key, via, seen })
+    (0u8..4, 0u8..3, prop::bool::weighted(0.85)).prop_map(|(key, via, seen)| fa_at(key, via, seen))
 }
 
 fn write() -> impl Strategy<Value = Write> {
