@@ -226,23 +226,23 @@ fn main() {
         &["--netns", &ns.0, "-d", d, "-o", "json", "reconcile"],
     );
     let first: serde_json::Value = serde_json::from_str(&out).expect("json");
-    let (noop, out) = timed(
-        bin.to_str().unwrap(),
-        &["--netns", &ns.0, "-d", d, "-o", "json", "reconcile"],
-    );
-    let second: serde_json::Value = serde_json::from_str(&out).expect("json");
+    // A reconcile of the same state: its time, and the changes and writes its JSON reports.
+    let reconcile = || {
+        let (t, out) = timed(
+            bin.to_str().unwrap(),
+            &["--netns", &ns.0, "-d", d, "-o", "json", "reconcile"],
+        );
+        let run: serde_json::Value = serde_json::from_str(&out).expect("json");
+        let changes = run["changes"].as_array().map_or(0, |c| c.len());
+        (t, changes, run["applied"]["writes"].as_u64().unwrap_or(0))
+    };
+    let (noop, noop_changes, noop_writes) = reconcile();
     // One run right after the writes is at the mercy of the kernel's work they left (1,000
     // taps' link events and freed memory); more runs give the steady figure. Every one must
     // write nothing.
     let mut noops: Vec<Duration> = (0..NOOP_RUNS)
         .map(|_| {
-            let (t, out) = timed(
-                bin.to_str().unwrap(),
-                &["--netns", &ns.0, "-d", d, "-o", "json", "reconcile"],
-            );
-            let run: serde_json::Value = serde_json::from_str(&out).expect("json");
-            let writes = run["applied"]["writes"].as_u64().unwrap_or(0);
-            let changes = run["changes"].as_array().map_or(0, |c| c.len());
+            let (t, changes, writes) = reconcile();
             assert_eq!((changes, writes), (0, 0), "a no-op run changed something");
             t
         })
@@ -255,8 +255,6 @@ fn main() {
     drop(ns);
     let _ = std::fs::remove_dir_all(&dir);
 
-    let noop_changes = second["changes"].as_array().map_or(0, |c| c.len());
-    let noop_writes = second["applied"]["writes"].as_u64().unwrap_or(0);
     println!(
         "ip -batch:        links {:>7.3} s  routes {:>7.3} s  total {:>7.3} s",
         ip_links.as_secs_f64(),
